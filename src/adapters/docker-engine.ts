@@ -1,0 +1,654 @@
+/**
+ * The `Engine` over the Docker Engine API, through dockerode. This is the one
+ * place that knows dockerode's pitfalls (DESIGN.md section 5):
+ *
+ * - `pull()` resolves when the stream opens, and a pull answers 200 and
+ *   reports failure inside the stream: `pullImage` reads the stream to its
+ *   end and fails on any `error` event.
+ * - For streaming requests the engine's error body is only folded into
+ *   `err.message` (`err.json` is null), so `engineMessage` digs it out.
+ * - 304 on start/stop means "already"; 404 on remove means "already gone".
+ * - Non-streaming GETs are JSON-parsed when they happen to be JSON, so logs
+ *   are read as a raw stream and demultiplexed here.
+ * - The Modem reads `DOCKER_HOST` and friends from `process.env` itself and
+ *   merges them under our options, so every connection field is set
+ *   explicitly (see `resolveDockerHost`).
+ *
+ * dockerode is heavy to import (it pulls in ssh2); the CLI imports this
+ * module lazily, only for commands that talk to an engine.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import type {
+  ContainerStatus,
+  CreateContainerOptions,
+  Engine,
+  PullProgress,
+} from '../core/engine.js';
+import type { ActualContainer } from '../core/types.js';
+import { GitdockError } from '../errors.js';
+import { toCreateBody } from './container-config.js';
+import { dockerConfigDir, parseImageRef, readRegistryAuth } from './registry-auth.js';
+
+export interface DockerEngineOptions {
+  /** Engine address in `DOCKER_HOST` syntax; defaults to `$DOCKER_HOST`, then the local socket. */
+  dockerHost?: string;
+  /** Directory with `config.json` (registry logins, TLS certs); defaults like the docker CLI. */
+  dockerConfigDir?: string;
+}
+
+const DEFAULT_SOCKET = '/var/run/docker.sock';
+
+/** Connection settings for dockerode's Modem, plus the address as the user wrote it, for messages. */
+export interface DockerConnection {
+  /** The address in `DOCKER_HOST` form, e.g. `unix:///var/run/docker.sock`. */
+  display: string;
+  /** Unix socket path, when the engine is reached over one. */
+  socketPath?: string;
+  modemOptions: Docker.DockerOptions & { pathPrefix?: string };
+}
+
+/**
+ * Parses a `DOCKER_HOST` value the way the docker CLI does, for the forms
+ * gitdock supports: unset → `/var/run/docker.sock`, `unix:///path`,
+ * `tcp://host[:port]` (port 2375, or 2376 with TLS). With `DOCKER_TLS_VERIFY`
+ * set, `tcp://` uses TLS with `ca.pem`, `cert.pem` and `key.pem` from
+ * `DOCKER_CERT_PATH` (default: the docker config dir).
+ *
+ * Not supported, and refused with a message: `ssh://` and `npipe://` hosts,
+ * `DOCKER_TLS` without verification (dockerode cannot skip verification),
+ * and docker contexts (`DOCKER_CONTEXT`, `docker context use`): set
+ * `DOCKER_HOST` instead.
+ */
+export function resolveDockerHost(
+  dockerHost: string | undefined,
+  env: Record<string, string | undefined>,
+  configDir: string,
+): DockerConnection {
+  // Every field the Modem would otherwise fill from process.env.
+  const base = {
+    socketPath: undefined,
+    host: undefined,
+    port: undefined,
+    protocol: 'http' as const,
+    ca: undefined,
+    cert: undefined,
+    key: undefined,
+    pathPrefix: '/',
+    // DOCKER_CLIENT_TIMEOUT would cut long pulls; waits are bounded by the callers.
+    timeout: undefined,
+    username: undefined,
+    version: undefined,
+  };
+  const value = dockerHost === undefined || dockerHost === '' ? undefined : dockerHost;
+  if (value === undefined) {
+    return {
+      display: `unix://${DEFAULT_SOCKET}`,
+      socketPath: DEFAULT_SOCKET,
+      modemOptions: { ...base, socketPath: DEFAULT_SOCKET },
+    };
+  }
+  if (value.startsWith('unix://')) {
+    const socketPath = value.slice('unix://'.length) || DEFAULT_SOCKET;
+    return { display: value, socketPath, modemOptions: { ...base, socketPath } };
+  }
+  if (value.startsWith('tcp://')) {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw unsupportedHost(value, 'it is not a valid tcp://host:port address');
+    }
+    if (url.pathname !== '/' && url.pathname !== '') {
+      throw unsupportedHost(value, 'a path after host:port is not supported');
+    }
+    if (env.DOCKER_TLS !== undefined && env.DOCKER_TLS !== '' && !isSet(env.DOCKER_TLS_VERIFY)) {
+      throw unsupportedHost(
+        value,
+        'DOCKER_TLS without DOCKER_TLS_VERIFY (TLS without verification) is not supported; set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH',
+      );
+    }
+    const tls = isSet(env.DOCKER_TLS_VERIFY);
+    const port = url.port || (tls ? '2376' : '2375');
+    const host = url.hostname;
+    if (!tls) {
+      return { display: value, modemOptions: { ...base, host, port } };
+    }
+    const certDir = isSet(env.DOCKER_CERT_PATH) ? env.DOCKER_CERT_PATH! : configDir;
+    const read = (name: string): Buffer => {
+      const path = join(certDir, name);
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new GitdockError(
+          'GITDOCK_E_ENGINE_UNREACHABLE',
+          `Cannot reach the Docker engine at ${value}: DOCKER_TLS_VERIFY is set but ${path} cannot be read (${(err as Error).message}). Put ca.pem, cert.pem and key.pem in DOCKER_CERT_PATH.`,
+          { dockerHost: value, path },
+          { cause: err },
+        );
+      }
+    };
+    return {
+      display: value,
+      modemOptions: {
+        ...base,
+        host,
+        port,
+        protocol: 'https',
+        ca: read('ca.pem'),
+        cert: read('cert.pem'),
+        key: read('key.pem'),
+      },
+    };
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
+  throw unsupportedHost(
+    value,
+    scheme === undefined
+      ? 'write it as unix:///path/to/docker.sock or tcp://host:port'
+      : `the ${scheme}:// scheme is not supported; use unix:// or tcp://`,
+  );
+}
+
+function isSet(value: string | undefined): value is string {
+  return value !== undefined && value !== '';
+}
+
+function unsupportedHost(dockerHost: string, why: string): GitdockError {
+  return new GitdockError(
+    'GITDOCK_E_ENGINE_UNREACHABLE',
+    `Cannot reach the Docker engine at DOCKER_HOST=${dockerHost}: ${why}.`,
+    { dockerHost },
+  );
+}
+
+/** Creates the engine adapter. Reads `DOCKER_HOST` and the docker config dir from the environment unless given. */
+export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
+  const env = process.env;
+  const configDir = options.dockerConfigDir ?? dockerConfigDir(env, homedir());
+  const connection = resolveDockerHost(options.dockerHost ?? env.DOCKER_HOST, env, configDir);
+  let docker: Docker;
+  try {
+    docker = new Docker(connection.modemOptions);
+  } catch (err) {
+    // The Modem parses process.env.DOCKER_HOST (and reads its TLS files) even when told otherwise.
+    throw new GitdockError(
+      'GITDOCK_E_ENGINE_UNREACHABLE',
+      `Cannot set up the Docker engine client for ${connection.display}: ${(err as Error).message}. Check DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.`,
+      { dockerHost: connection.display },
+      { cause: err },
+    );
+  }
+  return new DockerEngine(docker, connection, configDir);
+}
+
+/** The parts of a dockerode/modem error this module reads. */
+interface ModemError extends Error {
+  statusCode?: number;
+  json?: unknown;
+  code?: string;
+}
+
+const UNREACHABLE_HINTS: Record<string, string> = {
+  ENOENT: 'no socket exists at that path; start dockerd or point DOCKER_HOST at its socket',
+  ECONNREFUSED: 'nothing accepts connections there; start dockerd or fix DOCKER_HOST',
+  EACCES: 'permission denied on the socket; run as root or as a member of the docker group',
+  EPERM: 'permission denied on the socket; run as root or as a member of the docker group',
+  ENOTDIR: 'the socket path is wrong; fix DOCKER_HOST',
+  ENOTFOUND: 'the host name does not resolve; fix DOCKER_HOST',
+  EAI_AGAIN: 'the host name does not resolve; fix DOCKER_HOST',
+  ETIMEDOUT: 'the connection timed out; check DOCKER_HOST and the network',
+  EHOSTUNREACH: 'the host is unreachable; check DOCKER_HOST and the network',
+  ENETUNREACH: 'the network is unreachable; check DOCKER_HOST and the network',
+  ECONNRESET: 'the engine closed the connection; check that dockerd is healthy',
+  EPIPE: 'the engine closed the connection; check that dockerd is healthy',
+};
+
+/** The engine's own error text: `json.message`, or for streams the text the modem folded into `message`. */
+function engineMessage(err: ModemError): string {
+  const json = err.json;
+  if (typeof json === 'object' && json !== null && !Buffer.isBuffer(json)) {
+    const message = (json as { message?: unknown }).message;
+    if (typeof message === 'string' && message !== '') return message;
+  }
+  if (typeof json === 'string' && json.trim() !== '') return json.trim();
+  if (Buffer.isBuffer(json) && json.length > 0) return json.toString('utf8').trim();
+  // "(HTTP code 404) unexpected - manifest for x not found: manifest unknown "
+  const folded = /^\(HTTP code \d+\) .*? - ([\s\S]*)$/.exec(err.message);
+  return (folded?.[1] ?? err.message).trim();
+}
+
+function isUnreachable(err: unknown): err is ModemError {
+  const e = err as ModemError;
+  return (
+    e instanceof Error &&
+    e.statusCode === undefined &&
+    e.code !== undefined &&
+    e.code in UNREACHABLE_HINTS
+  );
+}
+
+function statusOf(err: unknown): number | undefined {
+  return err instanceof Error ? (err as ModemError).statusCode : undefined;
+}
+
+/** Layer statuses of the pull stream; other events (`Pulling from`, `Digest:`) carry no layer. */
+const LAYER_STATUSES = new Set([
+  'Pulling fs layer',
+  'Waiting',
+  'Downloading',
+  'Verifying Checksum',
+  'Download complete',
+  'Extracting',
+  'Pull complete',
+  'Already exists',
+]);
+
+interface PullEvent {
+  status?: string;
+  id?: string;
+  progressDetail?: { current?: number; total?: number };
+  error?: string;
+  errorDetail?: { message?: string };
+}
+
+interface LayerProgress {
+  done: boolean;
+  current: number;
+  total: number;
+}
+
+/** Aggregates the pull stream's per-layer events into one `PullProgress`. */
+class PullProgressTracker {
+  private readonly layers = new Map<string, LayerProgress>();
+
+  constructor(private readonly ref: string) {}
+
+  /** Applies one event; true when it was about a layer. */
+  apply(event: PullEvent): boolean {
+    const { status, id } = event;
+    if (status === undefined || id === undefined) return false;
+    if (!LAYER_STATUSES.has(status) && !status.startsWith('Retrying')) return false;
+    let layer = this.layers.get(id);
+    if (layer === undefined) {
+      layer = { done: false, current: 0, total: 0 };
+      this.layers.set(id, layer);
+    }
+    const detail = event.progressDetail;
+    switch (status) {
+      case 'Downloading':
+        if (typeof detail?.total === 'number' && detail.total > 0) layer.total = detail.total;
+        if (typeof detail?.current === 'number') layer.current = detail.current;
+        break;
+      case 'Verifying Checksum':
+      case 'Download complete':
+        layer.current = Math.max(layer.current, layer.total);
+        break;
+      case 'Pull complete':
+        layer.current = Math.max(layer.current, layer.total);
+        layer.done = true;
+        break;
+      case 'Already exists':
+        layer.done = true;
+        break;
+      default:
+        // `Extracting` reports extraction, not download, progress; `Retrying in N seconds` restarts.
+        if (status.startsWith('Retrying')) layer.current = 0;
+    }
+    return true;
+  }
+
+  snapshot(): PullProgress {
+    let layersDone = 0;
+    let bytesDone = 0;
+    let bytesTotal = 0;
+    for (const layer of this.layers.values()) {
+      if (layer.done) layersDone += 1;
+      bytesDone += layer.current;
+      bytesTotal += layer.total;
+    }
+    return { ref: this.ref, layersTotal: this.layers.size, layersDone, bytesDone, bytesTotal };
+  }
+}
+
+/**
+ * Reads a JSON-lines progress stream to its end. Not `modem.followProgress`:
+ * that one throws from inside the `data` handler on a line that is not JSON
+ * (an uncaught exception, not a rejection) and reports a stream cut before
+ * its end (`close` without `end`) as success.
+ */
+function readJsonLines(
+  stream: NodeJS.ReadableStream,
+  onEvent: (event: PullEvent) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    let settled = false;
+    const decoder = new TextDecoder();
+    const handleLine = (line: string) => {
+      const text = line.trim();
+      if (text === '') return;
+      let event: unknown;
+      try {
+        event = JSON.parse(text);
+      } catch {
+        return; // Not a progress event; the engine only writes JSON here.
+      }
+      if (typeof event === 'object' && event !== null) onEvent(event as PullEvent);
+    };
+    stream.on('data', (chunk: Buffer | string) => {
+      buffered += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+      let newline = buffered.indexOf('\n');
+      while (newline >= 0) {
+        handleLine(buffered.slice(0, newline));
+        buffered = buffered.slice(newline + 1);
+        newline = buffered.indexOf('\n');
+      }
+    });
+    stream.on('end', () => {
+      handleLine(buffered + decoder.decode());
+      if (!settled) {
+        settled = true;
+        resolve();
+      }
+    });
+    stream.on('error', (err: Error) => {
+      if (!settled) {
+        settled = true;
+        reject(err);
+      }
+    });
+    stream.on('close', () => {
+      if (!settled) {
+        settled = true;
+        reject(new Error('the engine closed the stream before it ended'));
+      }
+    });
+  });
+}
+
+/**
+ * Demultiplexes the logs of a non-TTY container: frames of an 8-byte header
+ * (stream type 0/1/2, three zero bytes, big-endian length) and a payload.
+ * A TTY container's logs have no frames; from the first byte that is not a
+ * frame header the rest is taken as raw text. Payloads are joined before
+ * decoding because a frame may end inside a UTF-8 sequence.
+ */
+export function demuxLogs(buffer: Buffer): string {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const type = buffer[offset]!;
+    const isHeader =
+      type <= 2 && buffer[offset + 1] === 0 && buffer[offset + 2] === 0 && buffer[offset + 3] === 0;
+    if (!isHeader) break;
+    const length = buffer.readUInt32BE(offset + 4);
+    const end = Math.min(offset + 8 + length, buffer.length);
+    parts.push(buffer.subarray(offset + 8, end));
+    offset = end;
+  }
+  if (offset < buffer.length) parts.push(buffer.subarray(offset));
+  return Buffer.concat(parts).toString('utf8');
+}
+
+function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer | string) => {
+      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    });
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+/** Docker reports a never-started container's StartedAt as the zero time. */
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+class DockerEngine implements Engine {
+  constructor(
+    private readonly docker: Docker,
+    private readonly connection: DockerConnection,
+    private readonly configDir: string,
+  ) {}
+
+  async listContainers(): Promise<ActualContainer[]> {
+    const list = await this.call('list containers', {}, () =>
+      this.docker.listContainers({ all: true }),
+    );
+    return list.map((c) => ({
+      id: c.Id,
+      name: primaryName(c.Names),
+      labels: c.Labels ?? {},
+      state: c.State,
+      imageId: c.ImageID,
+    }));
+  }
+
+  async inspectContainer(id: string): Promise<ContainerStatus> {
+    const info = await this.call('inspect container', { id }, () =>
+      this.docker.getContainer(id).inspect(),
+    );
+    const status: ContainerStatus = {
+      id: info.Id,
+      name: info.Name.replace(/^\//, ''),
+      state: info.State.Status,
+      running: info.State.Running,
+      exitCode: info.State.ExitCode,
+      restartCount: info.RestartCount,
+    };
+    if (info.State.Health?.Status) status.health = info.State.Health.Status;
+    if (info.State.StartedAt && info.State.StartedAt !== ZERO_TIME) {
+      status.startedAt = info.State.StartedAt;
+    }
+    if (info.State.Error) status.error = info.State.Error;
+    return status;
+  }
+
+  async imageId(ref: string): Promise<string | undefined> {
+    try {
+      const info = await this.call('inspect image', { ref }, () =>
+        this.docker.getImage(ref).inspect(),
+      );
+      return info.Id;
+    } catch (err) {
+      if (statusOf((err as GitdockError).cause) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async pullImage(ref: string, onProgress?: (p: PullProgress) => void): Promise<void> {
+    const parsed = parseImageRef(ref);
+    const lookup = await readRegistryAuth(ref, {
+      configDir: this.configDir,
+      fs: { readFile },
+    });
+    const query = {
+      fromImage: parsed.repository,
+      // Without a tag the engine would pull every tag of the repository.
+      tag: parsed.digest ?? parsed.tag ?? 'latest',
+    };
+    const tracker = new PullProgressTracker(ref);
+    let streamError: string | undefined;
+    const fail = (message: string, cause?: unknown, statusCode?: number): GitdockError => {
+      const note =
+        lookup.problem === undefined ? '' : ` (registry login not used: ${lookup.problem})`;
+      return new GitdockError(
+        'GITDOCK_E_PULL_FAILED',
+        `Cannot pull ${ref}: ${message}${note}`,
+        {
+          ref,
+          registry: parsed.registry,
+          dockerHost: this.connection.display,
+          ...(statusCode === undefined ? {} : { statusCode }),
+          ...(lookup.problem === undefined ? {} : { configProblem: lookup.problem }),
+        },
+        cause === undefined ? undefined : { cause },
+      );
+    };
+    try {
+      const stream = await (lookup.auth === undefined
+        ? this.docker.createImage(query)
+        : this.docker.createImage(lookup.auth, query));
+      await readJsonLines(stream, (event) => {
+        if (event.error !== undefined || event.errorDetail !== undefined) {
+          streamError ??= event.errorDetail?.message ?? event.error ?? 'unknown error';
+          return;
+        }
+        if (tracker.apply(event)) onProgress?.(tracker.snapshot());
+      });
+    } catch (err) {
+      if (isUnreachable(err) && (err as ModemError).code !== 'ECONNRESET') {
+        throw this.unreachable(err, 'pull image', { ref });
+      }
+      if (err instanceof Error) {
+        // The engine answers 404 (no such tag/repository) or 500 (registry unreachable) with the
+        // registry's message before streaming; a cut stream lands here too.
+        throw fail(engineMessage(err), err, statusOf(err));
+      }
+      throw fail(String(err), err);
+    }
+    if (streamError !== undefined) throw fail(streamError);
+    // A stream that ended without an error event and without the image is still a failed pull.
+    const id = await this.imageId(ref);
+    if (id === undefined)
+      throw fail('the engine finished the pull but the image is not on the host');
+    onProgress?.(tracker.snapshot());
+  }
+
+  async createContainer(options: CreateContainerOptions): Promise<string> {
+    const body = toCreateBody(options);
+    // Through the modem: dockerode's createContainer also copies the whole body (environment
+    // values included) into the query string; `_query`/`_body` keep them apart.
+    const result = await this.call('create container', { name: options.name }, () =>
+      this.dial<{ Id: string }>({
+        path: '/containers/create?',
+        method: 'POST',
+        options: { _query: { name: options.name }, _body: body },
+        statusCodes: {
+          200: true,
+          201: true,
+          400: 'bad parameter',
+          404: 'no such image',
+          409: 'conflict',
+          500: 'server error',
+        },
+      }),
+    );
+    return result.Id;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    try {
+      await this.call('start container', { id }, () => this.docker.getContainer(id).start());
+    } catch (err) {
+      if (statusOf((err as GitdockError).cause) === 304) return; // already running
+      throw err;
+    }
+  }
+
+  async stopContainer(id: string, timeoutMs: number): Promise<void> {
+    // The engine takes whole seconds; rounding down would cut the grace period short.
+    const t = Math.ceil(Math.max(0, timeoutMs) / 1000);
+    try {
+      await this.call('stop container', { id }, () => this.docker.getContainer(id).stop({ t }));
+    } catch (err) {
+      if (statusOf((err as GitdockError).cause) === 304) return; // already stopped
+      throw err;
+    }
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    try {
+      await this.call('remove container', { id }, () =>
+        this.docker.getContainer(id).remove({ force: true, v: true }),
+      );
+    } catch (err) {
+      if (statusOf((err as GitdockError).cause) === 404) return; // already gone
+      throw err;
+    }
+  }
+
+  async renameContainer(id: string, name: string): Promise<void> {
+    await this.call('rename container', { id, name }, () =>
+      this.docker.getContainer(id).rename({ name }),
+    );
+  }
+
+  async logTail(id: string, lines: number): Promise<string> {
+    const tail = Number.isFinite(lines) ? String(Math.max(0, Math.floor(lines))) : 'all';
+    // As a stream: a non-streaming GET is JSON-parsed by the modem when the body happens to be JSON.
+    const stream = await this.call('read container logs', { id }, () =>
+      this.dial<NodeJS.ReadableStream>({
+        path: `/containers/${encodeURIComponent(id)}/logs?`,
+        method: 'GET',
+        isStream: true,
+        options: { stdout: true, stderr: true, tail },
+        statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+      }),
+    );
+    const buffer = await this.call('read container logs', { id }, () => readAll(stream));
+    return demuxLogs(buffer);
+  }
+
+  /** `modem.dial` as a promise. */
+  private dial<T>(options: Parameters<Docker['modem']['dial']>[0]): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.docker.modem.dial(options, (err, result) => {
+        if (err) reject(err);
+        else resolve(result as T);
+      });
+    });
+  }
+
+  /** Runs one engine request and turns its failure into a `GitdockError` (the original as `cause`). */
+  private async call<T>(
+    operation: string,
+    data: Record<string, unknown>,
+    request: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await request();
+    } catch (err) {
+      if (isUnreachable(err)) throw this.unreachable(err, operation, data);
+      const statusCode = statusOf(err);
+      const message = err instanceof Error ? engineMessage(err) : String(err);
+      const target = typeof data.id === 'string' ? ` ${data.id}` : '';
+      throw new GitdockError(
+        'GITDOCK_E_ENGINE_REQUEST',
+        `Docker engine refused to ${operation}${target}: ${message}`,
+        {
+          operation,
+          ...data,
+          ...(statusCode === undefined ? {} : { statusCode }),
+          dockerHost: this.connection.display,
+        },
+        { cause: err },
+      );
+    }
+  }
+
+  private unreachable(
+    err: ModemError,
+    operation: string,
+    data: Record<string, unknown> = {},
+  ): GitdockError {
+    const code = err.code ?? 'unknown';
+    const hint = UNREACHABLE_HINTS[code] ?? 'check DOCKER_HOST';
+    return new GitdockError(
+      'GITDOCK_E_ENGINE_UNREACHABLE',
+      `Cannot reach the Docker engine at ${this.connection.display} (${code}) to ${operation}: ${hint}.`,
+      { operation, ...data, dockerHost: this.connection.display, errno: code },
+      { cause: err },
+    );
+  }
+}
+
+/** A container's own name: the one without a further slash (legacy links add `/other/alias`). */
+function primaryName(names: string[] | undefined): string {
+  const stripped = (names ?? []).map((n) => n.replace(/^\//, ''));
+  return stripped.find((n) => !n.includes('/')) ?? stripped[0] ?? '';
+}

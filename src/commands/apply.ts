@@ -1,0 +1,85 @@
+import { createLog } from '../log.js';
+import { formatApplyText, formatPlanText, applyToJson, planToJson } from '../output/format-plan.js';
+import { createProgressRenderer } from '../output/progress.js';
+import { systemClock } from '../reconcile/clock.js';
+import { reconcileHost } from '../reconcile/reconcile-host.js';
+import { type CommandIO, useColor } from './io.js';
+import { loadHostState, openEngine } from './load.js';
+import { checkOutput, COMMON_HELP, COMMON_OPTIONS, parseCommand, requireHost } from './options.js';
+
+const HELP = `Usage: gitdock apply --host NAME [--repo DIR] [--rev REV] [--dry-run] [--output text|json]
+
+Converges the Docker engine named by DOCKER_HOST to what the repo says for
+one host at one revision:
+
+  1. reads and validates every manifest of the revision (one invalid file:
+     nothing is touched, exit 1);
+  2. plans against the containers gitdock manages on the engine (labels
+     io.gitdock.*); containers it does not manage are never touched;
+  3. pulls the images it needs before stopping anything;
+  4. replaces each changed service: the new container is created under a
+     temporary name, the old one stopped but kept, the new one started and
+     watched (its HEALTHCHECK, or \`update.settle\` without one); if it does
+     not come up it is removed and the old one started again;
+  5. removes containers of services no longer in git (never every service
+     of a host unless gitdock.yaml says hosts.NAME.allow_empty: true).
+
+A failing service does not stop the others. Ends with a summary; exit 1 if
+anything failed.
+
+Options:
+${COMMON_HELP.host}
+${COMMON_HELP.repo}
+${COMMON_HELP.rev}
+  --dry-run       print the plan and stop (same as \`gitdock plan\`)
+  -o, --output F  text (default) or json
+  -h, --help      show this help
+
+Examples:
+  gitdock apply --host web-1
+  gitdock apply --host web-1 --repo /srv/fleet.git --rev main
+  DOCKER_HOST=unix:///run/docker.sock gitdock apply --host web-2 --output json
+`;
+
+export async function run(argv: string[], io: CommandIO): Promise<number> {
+  const { values } = parseCommand(argv, {
+    ...COMMON_OPTIONS,
+    'dry-run': { type: 'boolean', default: false },
+  });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const output = checkOutput(values.output, ['text', 'json'] as const);
+  const host = requireHost(values.host, 'apply');
+  const loaded = await loadHostState(io, { repo: values.repo, rev: values.rev, host });
+  if (!loaded) return 1;
+  const engine = await openEngine(io);
+
+  const tty = io.stderr.isTTY === true;
+  // On a terminal, live progress replaces info logs; elsewhere JSON logs carry the events.
+  const log = createLog({
+    format: tty ? 'pretty' : 'json',
+    level: io.env.GITDOCK_LOG_LEVEL ?? (tty ? 'warn' : 'info'),
+    color: useColor(io.stderr, io.env),
+  });
+  const result = await reconcileHost({
+    engine,
+    desired: loaded.state,
+    clock: systemClock,
+    log,
+    dryRun: values['dry-run'],
+    ...(tty && output === 'text' ? { onProgress: createProgressRenderer(io.stderr) } : {}),
+  });
+  const style = { color: useColor(io.stdout, io.env) };
+  if (values['dry-run']) {
+    io.stdout.write(
+      output === 'json' ? `${JSON.stringify(planToJson(result.plan), null, 2)}\n` : formatPlanText(result.plan, style),
+    );
+    return result.plan.refused ? 1 : 0;
+  }
+  io.stdout.write(
+    output === 'json' ? `${JSON.stringify(applyToJson(result), null, 2)}\n` : formatApplyText(result, style),
+  );
+  return result.ok ? 0 : 1;
+}

@@ -1,0 +1,66 @@
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ManifestError } from '../core/types.js';
+import { GitdockError } from '../errors.js';
+import type { CommandIO } from './io.js';
+
+/** Options most commands share; each command picks the ones it takes. */
+export const COMMON_OPTIONS = {
+  repo: { type: 'string', default: '.' },
+  rev: { type: 'string', default: 'HEAD' },
+  host: { type: 'string' },
+  output: { type: 'string', short: 'o', default: 'text' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+/** Help text lines for the shared options. */
+export const COMMON_HELP = {
+  repo: '  --repo DIR      fleet repository, bare or not (default: .)',
+  rev: '  --rev REV       branch, tag, sha or HEAD~N to read (default: HEAD)',
+  host: '  --host NAME     the host to act on (required)',
+} as const;
+
+export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: O,
+  allowPositionals = false,
+) {
+  return parseArgs({ args: argv, options, allowPositionals, strict: true });
+}
+
+export function requireHost(host: string | undefined, command: string): string {
+  if (!host) {
+    throw new GitdockError(
+      'GITDOCK_E_USAGE',
+      `${command} needs --host NAME: the host whose containers to ${command}`,
+    );
+  }
+  return host;
+}
+
+export function checkOutput<T extends string>(value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new GitdockError(
+      'GITDOCK_E_USAGE',
+      `--output must be one of ${allowed.join(', ')}, not "${value}"`,
+    );
+  }
+  return value as T;
+}
+
+export function resolveRepo(repo: string, io: CommandIO): string {
+  return path.resolve(io.cwd, repo);
+}
+
+/** `file:line:column: path: message`, the form editors and CI annotations understand. */
+export function formatManifestError(e: ManifestError): string {
+  const where = [e.file, e.line, e.column].filter((p) => p !== undefined).join(':');
+  return `${where}: ${e.message}`;
+}
+
+export function writeManifestErrors(io: CommandIO, errors: ManifestError[], commit: string) {
+  io.stderr.write(
+    `gitdock: ${errors.length} error${errors.length === 1 ? '' : 's'} at ${commit.slice(0, 12)}; nothing was changed:\n`,
+  );
+  for (const e of errors) io.stderr.write(`  ${formatManifestError(e)}\n`);
+}

@@ -1,0 +1,50 @@
+import { hasChanges, planHost } from '../core/plan.js';
+import { formatPlanText, planToJson } from '../output/format-plan.js';
+import { type CommandIO, useColor } from './io.js';
+import { loadHostState, openEngine } from './load.js';
+import { checkOutput, COMMON_HELP, COMMON_OPTIONS, parseCommand, requireHost } from './options.js';
+
+const HELP = `Usage: gitdock plan --host NAME [--repo DIR] [--rev REV] [--output text|json]
+
+Shows what \`gitdock apply\` would do on a host, without doing it: which
+containers would be created, recreated, started or removed, and why, down
+to the field (tag 1.4 -> 1.5, environment.RAILS_ENV changed). Reads the
+engine named by DOCKER_HOST but changes nothing and pulls nothing (so a
+moved tag under \`pull: always\` shows up only at apply).
+
+Exit codes: 0 in sync, 2 changes pending, 1 error (invalid manifests, a
+container gitdock does not manage holding a service's name, an engine that
+cannot be reached).
+
+Options:
+${COMMON_HELP.host}
+${COMMON_HELP.repo}
+${COMMON_HELP.rev}
+  -o, --output F  text (default) or json
+  -h, --help      show this help
+
+Examples:
+  gitdock plan --host web-1
+  gitdock plan --host web-1 --rev origin/main --output json
+`;
+
+export async function run(argv: string[], io: CommandIO): Promise<number> {
+  const { values } = parseCommand(argv, COMMON_OPTIONS);
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const output = checkOutput(values.output, ['text', 'json'] as const);
+  const host = requireHost(values.host, 'plan');
+  const loaded = await loadHostState(io, { repo: values.repo, rev: values.rev, host });
+  if (!loaded) return 1;
+  const engine = await openEngine(io);
+  const plan = planHost({ desired: loaded.state, actual: await engine.listContainers() });
+  io.stdout.write(
+    output === 'json'
+      ? `${JSON.stringify(planToJson(plan), null, 2)}\n`
+      : formatPlanText(plan, { color: useColor(io.stdout, io.env) }),
+  );
+  if (plan.refused || plan.actions.some((a) => a.type === 'conflict')) return 1;
+  return hasChanges(plan) ? 2 : 0;
+}

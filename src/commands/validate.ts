@@ -1,0 +1,63 @@
+import { formatManifestError, parseCommand, checkOutput, COMMON_OPTIONS, COMMON_HELP } from './options.js';
+import type { CommandIO } from './io.js';
+import { openRepo, readRevision } from './load.js';
+
+const HELP = `Usage: gitdock validate [--repo DIR] [--rev REV] [--output text|json]
+
+Checks every manifest of a revision: YAML syntax, the schema, host and
+service names, duplicate services, env files, and each host's depends_on
+graph. Lists every error as file:line:column, and exits 1 if there is one.
+Needs no Docker engine; run it in CI on every pull request.
+
+Options:
+${COMMON_HELP.repo}
+${COMMON_HELP.rev}
+  -o, --output F  text (default) or json
+  -h, --help      show this help
+
+Examples:
+  gitdock validate
+  gitdock validate --repo /srv/fleet.git --rev main
+  gitdock validate --rev HEAD~1 --output json
+`;
+
+export async function run(argv: string[], io: CommandIO): Promise<number> {
+  const { values } = parseCommand(argv, {
+    repo: COMMON_OPTIONS.repo,
+    rev: COMMON_OPTIONS.rev,
+    output: COMMON_OPTIONS.output,
+    help: COMMON_OPTIONS.help,
+  });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const output = checkOutput(values.output, ['text', 'json'] as const);
+  const git = await openRepo(values.repo, io);
+  const { commit, fleet } = await readRevision({ git, rev: values.rev });
+  if (output === 'json') {
+    io.stdout.write(
+      `${JSON.stringify(
+        fleet.ok
+          ? { valid: true, commit, hosts: fleet.value.knownHosts, errors: [] }
+          : { valid: false, commit, errors: fleet.errors },
+        null,
+        2,
+      )}\n`,
+    );
+    return fleet.ok ? 0 : 1;
+  }
+  if (!fleet.ok) {
+    for (const e of fleet.errors) io.stdout.write(`${formatManifestError(e)}\n`);
+    io.stderr.write(
+      `gitdock: ${fleet.errors.length} error${fleet.errors.length === 1 ? '' : 's'} at ${commit.slice(0, 12)}\n`,
+    );
+    return 1;
+  }
+  const f = fleet.value;
+  const hostFiles = [...f.hostServices.values()].reduce((n, m) => n + m.size, 0);
+  io.stdout.write(
+    `valid: ${hostFiles + f.fleetServices.size} manifests (${f.fleetServices.size} fleet, ${hostFiles} host) for ${f.knownHosts.length} hosts at ${commit.slice(0, 12)}\n`,
+  );
+  return 0;
+}

@@ -1,0 +1,64 @@
+import type { ActualContainer, ContainerSpec } from './types.js';
+
+/** Progress of one image pull, as the engine streams it. */
+export interface PullProgress {
+  ref: string;
+  /** Layers seen so far and how many of them are complete (downloaded or already present). */
+  layersTotal: number;
+  layersDone: number;
+  /** Bytes downloaded so far, summed over layers that report sizes. */
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+/** What `createContainer` needs besides the spec. */
+export interface CreateContainerOptions {
+  name: string;
+  /** The image to run: an image ID or a reference already on the host. */
+  image: string;
+  spec: ContainerSpec;
+  /** Labels added to the spec's own labels (the `io.gitdock.*` set). */
+  labels: Record<string, string>;
+}
+
+/** Result of inspecting a container, reduced to what rollout decisions need. */
+export interface ContainerStatus {
+  id: string;
+  name: string;
+  state: string;
+  running: boolean;
+  exitCode: number;
+  restartCount: number;
+  /** `healthy`, `unhealthy`, `starting`, or undefined without a HEALTHCHECK. */
+  health?: string;
+  startedAt?: string;
+  /** Engine error text when the process could not be started. */
+  error?: string;
+}
+
+/**
+ * The Docker engine, as gitdock needs it. One implementation talks to the
+ * Engine API (`adapters/docker-engine.ts`); tests of the pure core use fakes.
+ *
+ * Every method resolves only when the engine has finished the operation, and
+ * rejects with an `GitdockError` (see `errors.ts`) naming what failed.
+ * Operations that are already done (start a running container, stop a stopped
+ * one) succeed.
+ */
+export interface Engine {
+  /** Every container on the host, managed or not, running or not. */
+  listContainers(): Promise<ActualContainer[]>;
+  inspectContainer(id: string): Promise<ContainerStatus>;
+  /** The local image ID a reference resolves to, or undefined when not on the host. */
+  imageId(ref: string): Promise<string | undefined>;
+  /** Pull until the stream ends; rejects when the registry reports an error in the stream. */
+  pullImage(ref: string, onProgress?: (p: PullProgress) => void): Promise<void>;
+  createContainer(options: CreateContainerOptions): Promise<string>;
+  startContainer(id: string): Promise<void>;
+  stopContainer(id: string, timeoutMs: number): Promise<void>;
+  /** Force-removes the container (and its anonymous volumes). Missing is not an error. */
+  removeContainer(id: string): Promise<void>;
+  renameContainer(id: string, name: string): Promise<void>;
+  /** The last lines of the container's log, stdout and stderr interleaved. */
+  logTail(id: string, lines: number): Promise<string>;
+}

@@ -1,0 +1,273 @@
+import { posix } from 'node:path';
+import { parseDuration } from './duration.js';
+import type { ServiceManifest } from './schema.js';
+import { splitShellWords } from './shell-words.js';
+import type {
+  ContainerSpec,
+  HealthcheckSpec,
+  ManifestError,
+  Mount,
+  PortBinding,
+  Result,
+  RolloutPolicy,
+} from './types.js';
+import type { YamlSource } from './yaml-source.js';
+
+/** Defaults filled into every spec, so "unset" and "set to the default" hash the same. */
+export const DEFAULTS = {
+  restart: 'no',
+  stopGracePeriodMs: 10_000,
+  order: 'stop-first',
+  settleMs: 2_000,
+  healthTimeoutMs: 60_000,
+  pull: 'missing',
+} as const;
+
+/** Roots under which `env_file` may point: they are read from git with the manifests. */
+export const ENV_FILE_ROOTS = ['hosts/', 'services/'] as const;
+
+export interface NormalizedService {
+  spec: ContainerSpec;
+  rollout: RolloutPolicy;
+  dependsOn: string[];
+}
+
+/**
+ * Expands a validated manifest into the canonical `ContainerSpec`: Compose
+ * shorthands become one form, defaults are filled, `env_file`s are read
+ * (through `readFile`, from the same revision) and merged under
+ * `environment`.
+ */
+export function normalizeService(
+  manifest: ServiceManifest,
+  source: YamlSource,
+  readFile: (repoPath: string) => Uint8Array | undefined,
+): Result<NormalizedService> {
+  const errors: ManifestError[] = [];
+  const fail = (path: (string | number)[], message: string) => {
+    const { line, column } = source.locate(path);
+    errors.push({ file: source.file, line, column, path: pointer(path), message });
+  };
+
+  const argv = (field: 'command' | 'entrypoint'): string[] | undefined => {
+    const value = manifest[field];
+    if (value === undefined) return undefined;
+    if (Array.isArray(value)) return [...value];
+    const words = splitShellWords(value);
+    if (!words) fail([field], `${field}: unterminated quote in ${JSON.stringify(value)}`);
+    return words ?? [];
+  };
+
+  const environment: Record<string, string> = {};
+  for (const [index, envFile] of toList(manifest.env_file).entries()) {
+    const path = [...(Array.isArray(manifest.env_file) ? ['env_file', index] : ['env_file'])];
+    const repoPath = posix.normalize(posix.join(posix.dirname(source.file), envFile));
+    if (!ENV_FILE_ROOTS.some((root) => repoPath.startsWith(root))) {
+      fail(path, `env_file "${envFile}" resolves to "${repoPath}", outside hosts/ and services/`);
+      continue;
+    }
+    const bytes = readFile(repoPath);
+    if (!bytes) {
+      fail(path, `env_file "${envFile}" not found: no file "${repoPath}" at this revision`);
+      continue;
+    }
+    const parsed = parseEnvFile(new TextDecoder().decode(bytes));
+    for (const bad of parsed.badLines) {
+      fail(path, `env_file "${repoPath}" line ${bad}: expected KEY=value`);
+    }
+    Object.assign(environment, parsed.values);
+  }
+  for (const [key, value, path] of entries(manifest.environment, 'environment')) {
+    if (value === undefined) {
+      fail(path, `environment.${key} has no value; write ${key}: "" for an empty string`);
+    } else environment[key] = value;
+  }
+
+  const labels: Record<string, string> = {};
+  for (const [key, value, path] of entries(manifest.labels, 'labels')) {
+    if (key.startsWith('io.gitdock.')) fail(path, `label "${key}": the io.gitdock. prefix is reserved`);
+    else labels[key] = value ?? '';
+  }
+
+  const ports = (manifest.ports ?? []).map((p, i) => toPort(p, () => fail(['ports', i], 'bad port')));
+  const volumes: Mount[] = [];
+  for (const [i, v] of (manifest.volumes ?? []).entries()) {
+    const mount = toMount(v);
+    if (mount.type === 'bind' && !mount.source?.startsWith('/')) {
+      fail(['volumes', i], `bind mount source "${mount.source}" must be an absolute path on the host`);
+    } else if (mount.type !== 'tmpfs' && !mount.source) {
+      fail(['volumes', i], `${mount.type} mount needs a "source"`);
+    }
+    volumes.push(mount);
+  }
+
+  const dependsOn = Array.isArray(manifest.depends_on)
+    ? [...manifest.depends_on]
+    : Object.keys(manifest.depends_on ?? {});
+
+  if (errors.length > 0) return { ok: false, errors };
+
+  const spec: ContainerSpec = {
+    image: manifest.image,
+    ...(manifest.tag !== undefined ? { tag: manifest.tag } : {}),
+    ...(manifest.digest !== undefined ? { digest: manifest.digest } : {}),
+    ...optional('command', argv('command')),
+    ...optional('entrypoint', argv('entrypoint')),
+    environment: sortKeys(environment),
+    ports,
+    volumes,
+    ...optional('networkMode', manifest.network_mode),
+    restart: manifest.restart ?? DEFAULTS.restart,
+    ...optional('healthcheck', toHealthcheck(manifest.healthcheck)),
+    labels: sortKeys(labels),
+    ...optional('user', manifest.user),
+    ...optional('workingDir', manifest.working_dir),
+    stopGracePeriodMs:
+      manifest.stop_grace_period === undefined
+        ? DEFAULTS.stopGracePeriodMs
+        : parseDuration(manifest.stop_grace_period),
+  };
+  const update = manifest.update ?? {};
+  const rollout: RolloutPolicy = {
+    order: update.order ?? DEFAULTS.order,
+    settleMs: update.settle === undefined ? DEFAULTS.settleMs : parseDuration(update.settle),
+    healthTimeoutMs:
+      update.health_timeout === undefined
+        ? DEFAULTS.healthTimeoutMs
+        : parseDuration(update.health_timeout),
+    pull: manifest.pull ?? DEFAULTS.pull,
+  };
+  return { ok: true, value: { spec, rollout, dependsOn } };
+}
+
+/** `repo:tag` or `repo@digest`: the reference that is pulled and recorded. */
+export function imageReference(spec: Pick<ContainerSpec, 'image' | 'tag' | 'digest'>): string {
+  return spec.digest ? `${spec.image}@${spec.digest}` : `${spec.image}:${spec.tag}`;
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+function toList(value: string | readonly string[] | undefined): string[] {
+  return value === undefined ? [] : typeof value === 'string' ? [value] : [...value];
+}
+
+type MapOrList =
+  | Readonly<Record<string, string | number | boolean | null>>
+  | readonly string[]
+  | undefined;
+
+/** Compose map-or-list fields as [key, value (undefined when absent), path]. */
+function entries(value: MapOrList, field: string): [string, string | undefined, (string | number)[]][] {
+  if (value === undefined) return [];
+  if (Array.isArray(value)) {
+    return value.map((item: string, i: number) => {
+      const eq = item.indexOf('=');
+      return eq === -1
+        ? [item, undefined, [field, i]]
+        : [item.slice(0, eq), item.slice(eq + 1), [field, i]];
+    });
+  }
+  return Object.entries(value).map(([k, v]) => [
+    k,
+    v === null || v === undefined ? undefined : String(v),
+    [field, k],
+  ]);
+}
+
+/** `KEY=value` lines as Compose reads an env_file: `#` comments, optional quotes. */
+export function parseEnvFile(text: string): { values: Record<string, string>; badLines: number[] } {
+  const values: Record<string, string> = {};
+  const badLines: number[] = [];
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const m = /^(?:export\s+)?([^=\s]+)\s*=\s*(.*)$/.exec(line);
+    if (!m) {
+      badLines.push(index + 1);
+      return;
+    }
+    let value = m[2]!;
+    const quoted = /^(['"])(.*)\1$/.exec(value);
+    if (quoted) value = quoted[2]!;
+    else value = value.replace(/\s+#.*$/, '');
+    values[m[1]!] = value;
+  });
+  return { values, badLines };
+}
+
+type PortInput = NonNullable<ServiceManifest['ports']>[number];
+
+function toPort(input: PortInput, onError: () => void): PortBinding {
+  if (typeof input === 'number') return { containerPort: input, protocol: 'tcp' };
+  if (typeof input === 'object') {
+    return {
+      containerPort: input.target,
+      protocol: input.protocol ?? 'tcp',
+      ...(input.published !== undefined ? { hostPort: Number(input.published) } : {}),
+      ...(input.host_ip !== undefined ? { hostIp: input.host_ip } : {}),
+    };
+  }
+  const m = /^(?:\[?([0-9a-fA-F.:]+?)\]?:)?(?:([0-9]+):)?([0-9]+)(?:\/(tcp|udp))?$/.exec(input);
+  if (!m) {
+    onError();
+    return { containerPort: 0, protocol: 'tcp' };
+  }
+  // "8080:80": the first group greedily takes 8080 as an address; fix that up.
+  let [, hostIp, hostPort] = m;
+  if (hostIp !== undefined && hostPort === undefined && /^[0-9]+$/.test(hostIp)) {
+    hostPort = hostIp;
+    hostIp = undefined;
+  }
+  return {
+    containerPort: Number(m[3]),
+    protocol: (m[4] as 'tcp' | 'udp' | undefined) ?? 'tcp',
+    ...(hostPort !== undefined ? { hostPort: Number(hostPort) } : {}),
+    ...(hostIp !== undefined ? { hostIp } : {}),
+  };
+}
+
+type VolumeInput = NonNullable<ServiceManifest['volumes']>[number];
+
+function toMount(input: VolumeInput): Mount {
+  if (typeof input === 'object') {
+    return {
+      type: input.type,
+      ...(input.source !== undefined ? { source: input.source } : {}),
+      target: input.target,
+      readOnly: input.read_only ?? false,
+    };
+  }
+  const [source = '', target = '', mode] = input.split(':');
+  const isPath = source.startsWith('/') || source.startsWith('.') || source.startsWith('~');
+  return { type: isPath ? 'bind' : 'volume', source, target, readOnly: mode === 'ro' };
+}
+
+function toHealthcheck(input: ServiceManifest['healthcheck']): HealthcheckSpec | undefined {
+  if (!input) return undefined;
+  if (input.disable) return { test: ['NONE'] };
+  const test =
+    input.test === undefined
+      ? undefined
+      : typeof input.test === 'string'
+        ? ['CMD-SHELL', input.test]
+        : ['CMD', 'CMD-SHELL', 'NONE'].includes(input.test[0] ?? '')
+          ? [...input.test]
+          : ['CMD', ...input.test];
+  return {
+    ...(test ? { test } : {}),
+    ...(input.interval ? { intervalMs: parseDuration(input.interval) } : {}),
+    ...(input.timeout ? { timeoutMs: parseDuration(input.timeout) } : {}),
+    ...(input.retries !== undefined ? { retries: input.retries } : {}),
+    ...(input.start_period ? { startPeriodMs: parseDuration(input.start_period) } : {}),
+  };
+}
+
+function sortKeys(record: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function pointer(path: (string | number)[]): string {
+  return path.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+}

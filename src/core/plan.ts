@@ -1,0 +1,190 @@
+import { decodeSpecLabel, recordedSpec } from './spec-hash.js';
+import { describeSpecChanges } from './spec-diff.js';
+import { type ActualContainer, type DesiredService, type HostState, LABELS } from './types.js';
+
+/**
+ * Suffix of the temporary name a replacement runs under until it has proved
+ * itself. Upper case cannot occur in a service name, so it never clashes.
+ * (Labels cannot change after creation, so the name, not a label, tells a
+ * replacement in progress from the container it became.)
+ */
+export const NEXT_SUFFIX = '.gitdock-NEXT';
+
+/** The temporary name of a service's replacement container. */
+export function nextName(service: string): string {
+  return `${service}${NEXT_SUFFIX}`;
+}
+
+export type Action =
+  | { type: 'create'; service: string; desired: DesiredService; reasons: string[] }
+  | {
+      type: 'recreate';
+      service: string;
+      desired: DesiredService;
+      container: ActualContainer;
+      reasons: string[];
+    }
+  | {
+      type: 'start';
+      service: string;
+      desired: DesiredService;
+      container: ActualContainer;
+      reasons: string[];
+    }
+  | { type: 'remove'; service: string; container: ActualContainer; reasons: string[] }
+  | { type: 'in-sync'; service: string; desired: DesiredService; container: ActualContainer }
+  /** A container gitdock does not manage holds the service's name: reported, never touched. */
+  | { type: 'conflict'; service: string; desired: DesiredService; container: ActualContainer; reasons: string[] };
+
+export type ActionType = Action['type'];
+
+export interface PlanInput {
+  desired: HostState;
+  /** Every container on the engine. */
+  actual: readonly ActualContainer[];
+  /**
+   * Local image IDs by reference, for references already pulled in this
+   * apply (`pull: always`). A running container whose image differs from
+   * what its reference now resolves to is recreated.
+   */
+  imageIds?: ReadonlyMap<string, string>;
+}
+
+export interface Plan {
+  host: string;
+  commit: string;
+  /** Removals first (reverse dependency order), then services in start order. */
+  actions: Action[];
+  /** Refusal of the whole plan (nothing may be done), with the reason. */
+  refused?: string;
+}
+
+/** True when the plan would change something on the engine. */
+export function hasChanges(plan: Plan): boolean {
+  return plan.actions.some((a) => a.type !== 'in-sync' && a.type !== 'conflict');
+}
+
+/**
+ * Desired vs actual: what to do to each container, and why. Pure and
+ * deterministic. Only containers labelled for this host are ever acted on;
+ * anything else holding a service's name is a conflict.
+ */
+export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
+  const host = desired.host;
+  const managed = actual.filter((c) => c.labels[LABELS.host] === host && c.labels[LABELS.service]);
+  const byName = new Map(actual.map((c) => [c.name, c]));
+  const desiredNames = new Set(desired.services.map((s) => s.name));
+
+  // Managed containers not under their service's own name are replacements
+  // left by an interrupted apply, or copies renamed by hand: removed.
+  const current = managed.filter((c) => c.name === c.labels[LABELS.service]);
+  const strays = managed.filter((c) => c.name !== c.labels[LABELS.service]);
+  const orphans = current.filter((c) => !desiredNames.has(c.labels[LABELS.service]!));
+  const removals: Action[] = removalOrder([...strays, ...orphans]).map((c) => {
+    const service = c.labels[LABELS.service]!;
+    const reason = c.name.endsWith(NEXT_SUFFIX)
+      ? 'left over from an interrupted update'
+      : c.name !== service
+        ? `container "${c.name}" is a stray copy of ${service}`
+        : `service no longer in git for host ${host}`;
+    return { type: 'remove', service, container: c, reasons: [reason] };
+  });
+
+  if (desired.services.length === 0 && current.length > 0 && !desired.allowEmpty) {
+    return {
+      host,
+      commit: desired.commit,
+      actions: [],
+      refused:
+        `this revision would remove every service of host ${host} (${current.length} running); ` +
+        `if that is intended, set hosts.${host}.allow_empty: true in gitdock.yaml`,
+    };
+  }
+
+  const actions: Action[] = [...removals];
+  for (const service of desired.services) {
+    const container = byName.get(service.name);
+    if (!container) {
+      actions.push({ type: 'create', service: service.name, desired: service, reasons: ['not running: no container'] });
+      continue;
+    }
+    if (container.labels[LABELS.host] !== host || !container.labels[LABELS.service]) {
+      const owner = container.labels[LABELS.host];
+      actions.push({
+        type: 'conflict',
+        service: service.name,
+        desired: service,
+        container,
+        reasons: [
+          owner
+            ? `container "${container.name}" (${short(container.id)}) belongs to gitdock host ${owner}, not ${host}`
+            : `container "${container.name}" (${short(container.id)}) is not managed by gitdock; rename or remove it to let gitdock run ${service.name}`,
+        ],
+      });
+      continue;
+    }
+    const reasons = recreateReasons(service, container, imageIds);
+    if (reasons.length > 0) {
+      actions.push({ type: 'recreate', service: service.name, desired: service, container, reasons });
+    } else if (container.state !== 'running' && container.state !== 'restarting') {
+      actions.push({
+        type: 'start',
+        service: service.name,
+        desired: service,
+        container,
+        reasons: [`container is ${container.state}`],
+      });
+    } else {
+      actions.push({ type: 'in-sync', service: service.name, desired: service, container });
+    }
+  }
+  return { host, commit: desired.commit, actions };
+}
+
+function recreateReasons(
+  service: DesiredService,
+  container: ActualContainer,
+  imageIds: ReadonlyMap<string, string> | undefined,
+): string[] {
+  if (container.labels[LABELS.specHash] !== service.specHash) {
+    const before = decodeSpecLabel(container.labels[LABELS.spec]);
+    const reasons = before ? describeSpecChanges(before, recordedSpec(service.spec)) : [];
+    return reasons.length > 0 ? reasons : ['spec changed'];
+  }
+  const imageId = imageIds?.get(service.imageRef);
+  if (imageId && imageId !== container.imageId) {
+    return [`image ${service.imageRef} now resolves to ${short(imageId)} (running ${short(container.imageId)})`];
+  }
+  return [];
+}
+
+/**
+ * Containers to remove, dependents before what they depend on (from the
+ * `io.gitdock.depends-on` label recorded at creation), ties by name.
+ */
+function removalOrder(containers: ActualContainer[]): ActualContainer[] {
+  const sorted = [...containers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const order: ActualContainer[] = [];
+  const visited = new Set<ActualContainer>();
+  // Depth-first: a container is listed after everything that depends on it.
+  const visit = (c: ActualContainer, stack: Set<ActualContainer>) => {
+    if (visited.has(c) || stack.has(c)) return;
+    stack.add(c);
+    for (const other of sorted) {
+      if (other !== c && dependsOnLabel(other).includes(c.labels[LABELS.service]!)) visit(other, stack);
+    }
+    stack.delete(c);
+    visited.add(c);
+    order.push(c);
+  };
+  for (const c of sorted) visit(c, new Set());
+  return order;
+}
+
+function dependsOnLabel(c: ActualContainer): string[] {
+  return (c.labels[LABELS.dependsOn] ?? '').split(',').filter(Boolean);
+}
+
+function short(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
+}

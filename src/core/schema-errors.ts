@@ -1,0 +1,270 @@
+import type { ErrorObject } from 'ajv';
+import type { ManifestError } from './types.js';
+import type { YamlSource } from './yaml-source.js';
+
+type Schema = Record<string, unknown>;
+
+/**
+ * Turns ajv's errors into one message per real problem, positioned in the
+ * YAML file. ajv reports every failed branch of an `anyOf`; an operator
+ * wants "expected a string or a list of strings", so branch noise is folded
+ * into one message unless the value's type picks a single branch.
+ */
+export function explainSchemaErrors(
+  source: YamlSource,
+  rootSchema: Schema,
+  errors: readonly ErrorObject[],
+): ManifestError[] {
+  const out: ManifestError[] = [];
+  const seen = new Set<string>();
+  const emit = (segments: (string | number)[], message: string, atKey = false) => {
+    const path = toPointer(segments);
+    const dedupe = `${path}\u0000${message}`;
+    if (seen.has(dedupe)) return;
+    seen.add(dedupe);
+    const { line, column } = source.locate(segments, atKey);
+    out.push({ file: source.file, line, column, path, message });
+  };
+
+  for (const error of selectErrors(errors, source.value, rootSchema)) {
+    const segments = fromPointer(error.instancePath);
+    const value = valueAt(source.value, segments);
+    const schema = schemaAt(rootSchema, error.schemaPath);
+    const where = displayPath(segments);
+    switch (error.keyword) {
+      case 'additionalProperties': {
+        const field = String((error.params as { additionalProperty: string }).additionalProperty);
+        const parent = schemaAt(rootSchema, error.schemaPath.replace(/\/additionalProperties$/, ''));
+        const known = Object.keys((parent.properties as Schema | undefined) ?? {});
+        const hint = closest(field, known);
+        emit(
+          [...segments, field],
+          `unknown field "${field}"${where ? ` in ${where}` : ''}` +
+            (hint ? `; did you mean "${hint}"?` : known.length ? `; expected one of: ${known.join(', ')}` : ''),
+          true,
+        );
+        break;
+      }
+      case 'required': {
+        const field = (error.params as { missingProperty: string }).missingProperty;
+        emit(segments, `missing required field "${field}"${where ? ` in ${where}` : ''}`);
+        break;
+      }
+      case 'oneOf':
+      case 'anyOf': {
+        const union = schemaAt(rootSchema, parentSchemaPath(error.schemaPath));
+        if (error.instancePath === '' && isTagDigestChoice(union)) {
+          const v = (source.value ?? {}) as Record<string, unknown>;
+          emit(
+            [],
+            'tag' in v && 'digest' in v
+              ? 'give either "tag" or "digest", not both'
+              : 'missing required field "tag" (or "digest")',
+          );
+          break;
+        }
+        emit(segments, `${where || 'value'}: expected ${describe(union)}, got ${describeValue(value)}`);
+        break;
+      }
+      case 'pattern': {
+        const owner = schemaAt(rootSchema, parentSchemaPath(error.schemaPath));
+        const help = nearestDescription(rootSchema, error.schemaPath);
+        emit(
+          segments,
+          `${where || 'value'}: ${describeValue(value)} is not valid` +
+            (help ? `; ${help}` : `; expected a string matching ${String(owner.pattern)}`),
+        );
+        break;
+      }
+      case 'type':
+      case 'enum':
+      case 'minLength':
+        emit(
+          segments,
+          `${where || 'value'}: expected ${describe(schemaAt(rootSchema, parentSchemaPath(error.schemaPath)))}, got ${describeValue(value)}`,
+        );
+        break;
+      case 'propertyNames': {
+        const name = (error.params as { propertyName?: string }).propertyName;
+        emit(name ? [...segments, name] : segments, `${where}: key "${name}" is not allowed here`, true);
+        break;
+      }
+      default:
+        emit(segments, `${where || 'value'} ${error.message ?? 'is invalid'}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Drops errors that only restate a failed `anyOf` branch. When the value's
+ * JSON type matches exactly one branch, that branch's own errors are kept
+ * (they are more precise); otherwise the `anyOf` error stands alone.
+ */
+function selectErrors(errors: readonly ErrorObject[], root: unknown, rootSchema: Schema): ErrorObject[] {
+  const unions = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
+  // A union's branch errors live under `<union schemaPath>/<index>/...`.
+  const keep = new Set(errors);
+  for (const union of unions) {
+    if (union.instancePath === '' && isTagDigestChoice(schemaAt(rootSchema, parentSchemaPath(union.schemaPath)))) {
+      // "tag or digest": the union's own message says it all.
+      for (const e of errors) if (e !== union && e.schemaPath.startsWith(`${union.schemaPath}/`)) keep.delete(e);
+      continue;
+    }
+    const value = valueAt(root, fromPointer(union.instancePath));
+    // A union error's schemaPath points at the `anyOf`/`oneOf` array itself.
+    const branches = schemaAt(rootSchema, union.schemaPath) as unknown as Schema[];
+    const matching = branches
+      .map((b, i) => ({ i, b }))
+      .filter(({ b }) => typeMatches(b, value));
+    const inside = errors.filter((e) => e !== union && e.schemaPath.startsWith(`${union.schemaPath}/`));
+    if (matching.length === 1) {
+      const branchPrefix = `${union.schemaPath}/${matching[0]!.i}/`;
+      keep.delete(union);
+      for (const e of inside) if (!e.schemaPath.startsWith(branchPrefix)) keep.delete(e);
+    } else {
+      for (const e of inside) keep.delete(e);
+    }
+  }
+  return errors.filter((e) => keep.has(e));
+}
+
+function isTagDigestChoice(schema: Schema): boolean {
+  const oneOf = schema.oneOf as Schema[] | undefined;
+  return Array.isArray(oneOf) && oneOf.every((b) => Array.isArray(b.required) && Object.keys(b).length === 1);
+}
+
+function typeMatches(schema: Schema, value: unknown): boolean {
+  const types = schema.type === undefined ? undefined : ([] as string[]).concat(schema.type as string);
+  if (types === undefined) {
+    if (Array.isArray(schema.anyOf)) return (schema.anyOf as Schema[]).some((b) => typeMatches(b, value));
+    if (Array.isArray(schema.enum)) return (schema.enum as unknown[]).some((e) => typeof e === typeof value);
+    return true;
+  }
+  return types.some((t) => jsonType(value) === t || (t === 'number' && jsonType(value) === 'integer'));
+}
+
+function jsonType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
+  return typeof value;
+}
+
+/** A schema in words: "a string or a list of strings". */
+export function describe(schema: Schema): string {
+  if (Array.isArray(schema.anyOf) || Array.isArray(schema.oneOf)) {
+    const branches = (schema.anyOf ?? schema.oneOf) as Schema[];
+    return branches.map(describe).join(' or ');
+  }
+  if (Array.isArray(schema.enum)) return `one of ${(schema.enum as unknown[]).map((e) => JSON.stringify(e)).join(', ')}`;
+  const types = schema.type === undefined ? [] : ([] as string[]).concat(schema.type as string);
+  const words = types.map((t) => {
+    switch (t) {
+      case 'array':
+        return schema.items ? `a list of ${plural(describe(schema.items as Schema))}` : 'a list';
+      case 'object':
+        return 'a mapping';
+      case 'integer':
+        return 'an integer';
+      case 'null':
+        return 'nothing';
+      default:
+        return `a ${t}`;
+    }
+  });
+  return words.length > 1
+    ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}`
+    : (words[0] ?? 'a value');
+}
+
+function plural(phrase: string): string {
+  return phrase.replace(/^an? (\w+)/, (_m, w: string) => `${w}s`);
+}
+
+/** The description of the schema at `schemaPath` or its closest ancestor that has one. */
+function nearestDescription(root: Schema, schemaPath: string): string | undefined {
+  for (let path = parentSchemaPath(schemaPath); path.length > 1; path = parentSchemaPath(path)) {
+    const d = schemaAt(root, path).description;
+    if (typeof d === 'string') return d;
+  }
+  return undefined;
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const type = jsonType(value);
+  if (type === 'object') return 'a mapping';
+  if (type === 'array') return 'a list';
+  if (type === 'null') return 'an empty value';
+  const text = JSON.stringify(value);
+  return `${type === 'integer' ? 'number' : type} ${text.length > 60 ? `${text.slice(0, 57)}...` : text}`;
+}
+
+function parentSchemaPath(schemaPath: string): string {
+  return schemaPath.replace(/\/[^/]+$/, '');
+}
+
+function schemaAt(root: Schema, schemaPath: string): Schema {
+  let node: unknown = root;
+  for (const raw of schemaPath.replace(/^#\/?/, '').split('/')) {
+    if (raw === '') continue;
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    node = (node as Record<string, unknown> | undefined)?.[key];
+  }
+  return (node ?? {}) as Schema;
+}
+
+function valueAt(root: unknown, segments: readonly (string | number)[]): unknown {
+  let node = root;
+  for (const s of segments) node = (node as Record<string | number, unknown> | undefined)?.[s];
+  return node;
+}
+
+function fromPointer(pointer: string): (string | number)[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^[0-9]+$/.test(s) ? Number(s) : s));
+}
+
+function toPointer(segments: readonly (string | number)[]): string {
+  return segments.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+}
+
+/** `ports[0].target`, `environment.RAILS_ENV`: how paths read in messages. */
+export function displayPath(segments: readonly (string | number)[]): string {
+  return segments
+    .map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`))
+    .join('');
+}
+
+/** The closest known name within edit distance 2, for "did you mean". */
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c);
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}

@@ -1,0 +1,55 @@
+import { createRequire } from 'node:module';
+import pino, { type Logger } from 'pino';
+
+/**
+ * The logging surface the rest of gitdock uses: pino's, so a pino logger
+ * fits, and tests can pass a silent one. Constant messages, data in fields.
+ */
+export type Log = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+
+export interface CreateLogOptions {
+  /** `json` for daemons and pipes; `pretty` for a person at a terminal. */
+  format: 'json' | 'pretty';
+  level?: string;
+  /** File descriptor to write to: 2 (stderr) for the CLI, 1 for the agent. */
+  fd?: 1 | 2;
+  color?: boolean;
+}
+
+/**
+ * Creates the process logger. Environment values are redacted here, when
+ * the logger is made, so no call site can leak one.
+ */
+export function createLog(options: CreateLogOptions): Log {
+  const base = {
+    level: options.level ?? process.env.GITDOCK_LOG_LEVEL ?? 'info',
+    redact: {
+      paths: ['environment', '*.environment', 'spec.environment', '*.spec.environment', 'env', '*.env'],
+      censor: '[redacted]',
+    },
+  };
+  const fd = options.fd ?? 2;
+  if (options.format === 'pretty') {
+    // Loaded only for a terminal: pino-pretty is the heaviest module of a CLI run.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+    return pino(
+      base,
+      pretty({
+        destination: fd,
+        colorize: options.color ?? false,
+        ignore: 'pid,hostname',
+        translateTime: 'HH:MM:ss',
+        sync: true,
+      }),
+    );
+  }
+  return pino(base, pino.destination({ fd, sync: true }));
+}
+
+/** A logger that drops everything, for tests and `--quiet`. */
+export const silentLog: Log = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+} as unknown as Log;

@@ -1,0 +1,54 @@
+import type { ContainerStatus, Engine } from '../core/engine.js';
+import type { RolloutPolicy } from '../core/types.js';
+import type { Clock } from './clock.js';
+
+/** How often a starting container is inspected. */
+const POLL_MS = 100;
+
+export type UpResult = { up: true } | { up: false; reason: string; status?: ContainerStatus };
+
+/**
+ * Waits until a just-started container counts as up: healthy by its
+ * HEALTHCHECK (within `healthTimeoutMs`), or, without one, still running
+ * without a restart after `settleMs`. Bounded by those times; never loops on.
+ */
+export async function waitUntilUp(
+  engine: Engine,
+  id: string,
+  rollout: RolloutPolicy,
+  clock: Clock,
+): Promise<UpResult> {
+  const started = clock.now();
+  for (;;) {
+    const status = await engine.inspectContainer(id);
+    const elapsed = clock.now() - started;
+    if (!status.running || status.state === 'restarting' || status.restartCount > 0) {
+      return { up: false, reason: describeExit(status), status };
+    }
+    if (status.health !== undefined) {
+      if (status.health === 'healthy') return { up: true };
+      if (status.health === 'unhealthy') {
+        return { up: false, reason: 'health check reports unhealthy', status };
+      }
+      if (elapsed >= rollout.healthTimeoutMs) {
+        return {
+          up: false,
+          reason: `not healthy after ${Math.round(rollout.healthTimeoutMs / 1000)}s (health: ${status.health})`,
+          status,
+        };
+      }
+    } else if (elapsed >= rollout.settleMs) {
+      return { up: true };
+    }
+    const deadline = status.health !== undefined ? rollout.healthTimeoutMs : rollout.settleMs;
+    await clock.sleep(Math.max(1, Math.min(POLL_MS, deadline - elapsed)));
+  }
+}
+
+function describeExit(status: ContainerStatus): string {
+  if (status.error) return `could not start: ${status.error}`;
+  if (status.state === 'restarting' || status.restartCount > 0) {
+    return `restarting (exit code ${status.exitCode}, ${status.restartCount} restarts)`;
+  }
+  return `exited with code ${status.exitCode}`;
+}
