@@ -11,7 +11,8 @@
 #                                   stop/start only the registry (tests of a registry that is down)
 #
 # Environment: GITDOCK_STACK_DIR (default /tmp/gitdock-stack; keep it short, unix
-# socket paths are limited to 107 bytes), GITDOCK_REGISTRY_PORT (default 5055).
+# socket paths are limited to 107 bytes), GITDOCK_REGISTRY_PORT (default 5055),
+# GITDOCK_STACK_INSTALL=always (run the apt-get step even when nothing is missing).
 # Never touches a system dockerd or /var/run/docker.sock.
 set -euo pipefail
 
@@ -48,7 +49,7 @@ pid_of() { # pidfile -> pid on stdout if that process is alive and its cmdline m
   [[ -s $file ]] || return 1
   pid=$(<"$file")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
   [[ $cmd == *"$want"* ]] || return 1
   printf '%s' "$pid"
 }
@@ -75,13 +76,13 @@ port_in_use() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 docker_answers() { timeout 10 "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
 dockerd_pid() { pid_of "$DIR/dockerd.pid" dockerd; }
+containerd_pid() { pid_of "$DIR/exec/containerd/containerd.pid" "containerd --config $DIR/exec/containerd/"; }
 registry_pid() { pid_of "$DIR/registry.pid" "docker-registry serve $DIR/registry.yml"; }
 
 registry_ours() { # our registry process runs, with the config for $PORT
   registry_pid >/dev/null && [[ -f $DIR/registry.yml && $(<"$DIR/registry.yml") == "$(registry_config)" ]]
 }
 registry_up() { registry_ours && http_get /v2/ >/dev/null; }
-dockerd_up() { dockerd_pid >/dev/null && docker_answers; }
 
 stop_pid() { # name pid seconds: TERM, bounded wait, then KILL
   local name=$1 pid=$2 secs=$3 i
@@ -123,6 +124,7 @@ ensure_packages() {
   busybox_static || missing+=(busybox-static)
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v git >/dev/null || missing+=(git)
+  [[ ${GITDOCK_STACK_INSTALL:-} == always ]] && missing+=("(GITDOCK_STACK_INSTALL=always)")
   ((${#missing[@]} == 0)) && return 0
 
   log "missing: ${missing[*]}; installing ${APT_PACKAGES[*]} with apt-get"
@@ -162,6 +164,21 @@ start_dockerd() {
     die "dockerd (pid $(dockerd_pid)) is running but $DOCKER_HOST does not answer; see $DIR/dockerd.log"
   fi
   ((EUID == 0)) || die "starting dockerd needs root"
+  # A dockerd that was killed leaves its managed containerd dying (a zombie for
+  # a moment) or orphaned; a new dockerd would find its pidfile, try to reuse it
+  # and time out. Make sure it is gone first.
+  local cfile=$DIR/exec/containerd/containerd.pid cpid i
+  if cpid=$(containerd_pid); then
+    log "stopping the leftover containerd (pid $cpid) of a dead dockerd"
+    stop_pid containerd "$cpid" 10
+  elif [[ -s $cfile ]]; then
+    cpid=$(<"$cfile")
+    for ((i = 0; i < 50; i++)); do # exiting or a zombie: empty cmdline
+      [[ $cpid =~ ^[0-9]+$ && -e /proc/$cpid && ! -s /proc/$cpid/cmdline ]] || break
+      sleep 0.1
+    done
+  fi
+  rm -f "$cfile"
   rm -f "$DIR/dockerd.pid" "$DIR/docker.sock"
   [[ -f $DIR/dockerd.log ]] && mv -f "$DIR/dockerd.log" "$DIR/dockerd.log.1"
   # An own (empty) daemon.json so a system /etc/docker/daemon.json (hosts,
@@ -195,7 +212,7 @@ wait_dockerd() { # bounded: 30 s
 
 stop_dockerd() {
   local pid cpid
-  cpid=$(pid_of "$DIR/exec/containerd/containerd.pid" containerd) || cpid=
+  cpid=$(containerd_pid) || cpid=
   if pid=$(dockerd_pid); then
     log "stopping dockerd (pid $pid)"
     stop_pid dockerd "$pid" 30
@@ -205,6 +222,12 @@ stop_dockerd() {
     stop_pid containerd "$cpid" 10
   fi
   rm -f "$DIR/dockerd.pid"
+  # dockerd leaves its netns bind mount (exec/netns/default) behind; drop what is
+  # still mounted under the state dir, deepest first, so `rm -rf $DIR` works.
+  local mnt
+  while read -r mnt; do
+    umount -l "$mnt" 2>/dev/null || log "could not unmount $mnt"
+  done < <(awk -v d="$DIR/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
 }
 
 # -- registry ------------------------------------------------------------------
@@ -214,6 +237,8 @@ registry_config() {
 version: 0.1
 log:
   level: warn
+  accesslog:
+    disabled: true
 storage:
   filesystem:
     rootdirectory: $DIR/registry
@@ -270,11 +295,16 @@ check_port() { # fail early when someone else listens on our registry port
   fi
 }
 
-stop_registry() {
-  local pid
+stop_registry() { # SIGKILL: it holds no state worth a graceful stop (SIGTERM takes 2 s)
+  local pid i
   if pid=$(registry_pid); then
     log "stopping registry (pid $pid)"
-    stop_pid registry "$pid" 10
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    ! kill -0 "$pid" 2>/dev/null || die "registry (pid $pid) survived SIGKILL"
   fi
   rm -f "$DIR/registry.pid"
 }
@@ -321,7 +351,7 @@ build_images() {
   log "building test images"
   rm -rf "$ctx/img" "$ctx"/*.log
   mkdir -p "$ctx"
-  if ! "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1 ||
+  if ! timeout 30 "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1 ||
     [[ ! -f $ctx/base.hash || $(<"$ctx/base.hash") != "$base_hash" ]]; then
     rm -rf "$ctx/base"
     cp -R "$IMAGES/base" "$ctx/base"

@@ -11,8 +11,8 @@ export interface CreateLogOptions {
   /** `json` for daemons and pipes; `pretty` for a person at a terminal. */
   format: 'json' | 'pretty';
   level?: string;
-  /** File descriptor to write to: 2 (stderr) for the CLI, 1 for the agent. */
-  fd?: 1 | 2;
+  /** Where lines go: the CLI's stderr, the agent's stdout. */
+  stream: { write(text: string): unknown };
   color?: boolean;
 }
 
@@ -28,14 +28,13 @@ export function createLog(options: CreateLogOptions): Log {
       censor: '[redacted]',
     },
   };
-  const fd = options.fd ?? 2;
   if (options.format === 'pretty') {
     // Loaded only for a terminal: pino-pretty is the heaviest module of a CLI run.
     const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     return pino(
       base,
       pretty({
-        destination: fd,
+        destination: options.stream as NodeJS.WritableStream,
         colorize: options.color ?? false,
         ignore: 'pid,hostname',
         translateTime: 'HH:MM:ss',
@@ -43,7 +42,7 @@ export function createLog(options: CreateLogOptions): Log {
       }),
     );
   }
-  return pino(base, pino.destination({ fd, sync: true }));
+  return pino(base, options.stream as { write(msg: string): void });
 }
 
 /** A logger that drops everything, for tests and `--quiet`. */

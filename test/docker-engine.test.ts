@@ -1,6 +1,6 @@
 /**
  * The Docker engine adapter against the real thing: the private dockerd and
- * registry of scripts/stack.sh (DOCKER_HOST, GITDOCK_REGISTRY), plus small
+ * registry of scripts/stack.sh (test/support/stack.ts), plus small
  * fake registries on 127.0.0.1 for what the real one will not do (fail in the
  * middle of a pull, demand a login).
  *
@@ -8,48 +8,50 @@
  * is removed afterwards.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createDockerEngine,
-  demuxLogs,
-  resolveDockerHost,
-} from '../src/adapters/docker-engine.js';
+import { createDockerEngine, demuxLogs, resolveDockerHost } from '../src/adapters/docker-engine.js';
 import type { CreateContainerOptions, Engine, PullProgress } from '../src/core/engine.js';
 import type { ContainerSpec } from '../src/core/types.js';
 import { GitdockError } from '../src/errors.js';
+import { stackEnv } from './support/stack.js';
 
-const REGISTRY = process.env.GITDOCK_REGISTRY ?? '127.0.0.1:5055';
+// Throws unless DOCKER_HOST is the stack's private engine: these tests create and remove containers.
+const STACK = stackEnv();
+const REGISTRY = STACK.registry;
 const PREFIX = `${REGISTRY}/gitdock-test`;
 const NAME_PREFIX = 'ge-test-';
 const RUN = `${NAME_PREFIX}${process.pid}`;
 /** Nothing listens here (the brief's "registry unreachable" port). */
 const DEAD_PORT = 5999;
 
+/** Stack images these tests pull, dropped again at the end. */
+const PULLED = [`${PREFIX}/app:1.0`, `${PREFIX}/crash:1.0`];
+
 let engine: Engine;
 let docker: Docker;
 let emptyConfigDir: string;
 
 beforeAll(async () => {
-  // Never fall back to /var/run/docker.sock: these tests create and remove containers.
-  if (!process.env.DOCKER_HOST) {
-    throw new Error('DOCKER_HOST is not set: run with the private stack (scripts/stack.sh up)');
-  }
   // An empty docker config dir, so the machine's ~/.docker/config.json plays no part.
   emptyConfigDir = await mkdtemp(join(tmpdir(), 'ge-docker-config-'));
   engine = createDockerEngine({ dockerConfigDir: emptyConfigDir });
-  docker = new Docker(resolveDockerHost(process.env.DOCKER_HOST, {}, emptyConfigDir).modemOptions);
+  docker = new Docker(resolveDockerHost(STACK.dockerHost, {}, emptyConfigDir).modemOptions);
   await removeTestContainers();
 });
 
 afterAll(async () => {
-  if (docker) await removeTestContainers();
+  if (docker) {
+    await removeTestContainers();
+    // Leave the engine as the stack does: test images pushed but not pulled.
+    for (const ref of PULLED) await removeImage(ref);
+  }
   if (emptyConfigDir) await rm(emptyConfigDir, { recursive: true, force: true });
 });
 
@@ -129,7 +131,8 @@ function closeServer(server: http.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-const sha256 = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+const sha256 = (data: Buffer | string) =>
+  `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 /** A one-file tar archive (ustar), as a layer's uncompressed content. */
 function tarWithFile(name: string, content: Buffer): Buffer {
@@ -160,9 +163,9 @@ function tarWithFile(name: string, content: Buffer): Buffer {
  * streamed progress by the time the layer fails, so the failure only shows
  * inside the stream.
  */
-async function startFakeRegistry(options: { corruptLayer: boolean }): Promise<
-  FakeRegistry & { layerSize: number }
-> {
+async function startFakeRegistry(options: {
+  corruptLayer: boolean;
+}): Promise<FakeRegistry & { layerSize: number }> {
   const tar = tarWithFile('ge-test.txt', randomBytes(3000));
   const layer = gzipSync(tar);
   const layerDigest = sha256(layer);
@@ -244,7 +247,13 @@ async function startLoginRegistry(user: string, password: string): Promise<FakeR
     }
     const { authorization: _drop, host: _host, ...headers } = req.headers;
     const upstream = http.request(
-      { host: upstreamHost, port: Number(upstreamPort), path: req.url, method: req.method, headers },
+      {
+        host: upstreamHost,
+        port: Number(upstreamPort),
+        path: req.url,
+        method: req.method,
+        headers,
+      },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
@@ -284,7 +293,11 @@ describe('resolveDockerHost', () => {
   it('names missing TLS files', () => {
     const err = (() => {
       try {
-        resolveDockerHost('tcp://h:2376', { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/nope' }, '/x');
+        resolveDockerHost(
+          'tcp://h:2376',
+          { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/nope' },
+          '/x',
+        );
       } catch (e) {
         return e as GitdockError;
       }
@@ -370,6 +383,26 @@ describe('pullImage', () => {
     }
   });
 
+  it('rejects, and does not crash, when the progress callback throws', async () => {
+    const registry = await startFakeRegistry({ corruptLayer: false });
+    const ref = `127.0.0.1:${registry.port}/gitdock-test/fresh:2`;
+    try {
+      const err = await engine
+        .pullImage(ref, () => {
+          throw new Error('callback bug');
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e as GitdockError,
+        );
+      expect(err?.code).toBe('GITDOCK_E_PULL_FAILED');
+      expect(err?.message).toContain('callback bug');
+    } finally {
+      await registry.close();
+      await removeImage(ref);
+    }
+  });
+
   it('succeeds when the image is already up to date', async () => {
     const ref = `${PREFIX}/app:1.0`;
     const before = await engine.imageId(ref);
@@ -440,21 +473,26 @@ describe('pullImage', () => {
       const err = await rejection(engine.pullImage(ref));
       expect(err.code).toBe('GITDOCK_E_PULL_FAILED');
       expect(err.message).toContain(ref);
-      expect(err.message).toMatch(/no basic auth credentials|unauthorized|authentication required/i);
+      expect(err.message).toMatch(
+        /no basic auth credentials|unauthorized|authentication required/i,
+      );
     });
 
     it('sends the auths entry of config.json', async () => {
       const host = `127.0.0.1:${registry.port}`;
       const auth = Buffer.from(`${user}:${password}`).toString('base64');
-      await writeFile(join(configDir, 'config.json'), JSON.stringify({ auths: { [host]: { auth } } }));
+      await writeFile(
+        join(configDir, 'config.json'),
+        JSON.stringify({ auths: { [host]: { auth } } }),
+      );
       const withLogin = createDockerEngine({ dockerConfigDir: configDir });
       const ref = `${host}/gitdock-test/app:2.0`;
       await removeImage(ref);
       await withLogin.pullImage(ref);
       expect(await withLogin.imageId(ref)).toMatch(/^sha256:/);
-      expect(registry.requests.some((r) => r.url.includes('/manifests/2.0') && r.authorization)).toBe(
-        true,
-      );
+      expect(
+        registry.requests.some((r) => r.url.includes('/manifests/2.0') && r.authorization),
+      ).toBe(true);
       await removeImage(ref);
     });
 
@@ -612,7 +650,12 @@ describe('container lifecycle', () => {
     expect(missingImage.message).toMatch(/no such image/i);
     expect(missingImage.data).toMatchObject({ operation: 'create container', statusCode: 404 });
 
-    const a = await engine.createContainer({ name: `${RUN}-a`, image: ref, spec: spec(), labels: {} });
+    const a = await engine.createContainer({
+      name: `${RUN}-a`,
+      image: ref,
+      spec: spec(),
+      labels: {},
+    });
     const clash = await rejection(
       engine.createContainer({ name: `${RUN}-a`, image: ref, spec: spec(), labels: {} }),
     );
@@ -620,7 +663,12 @@ describe('container lifecycle', () => {
     expect(clash.message).toContain('is already in use');
     expect(clash.data).toMatchObject({ statusCode: 409 });
 
-    const b = await engine.createContainer({ name: `${RUN}-b`, image: ref, spec: spec(), labels: {} });
+    const b = await engine.createContainer({
+      name: `${RUN}-b`,
+      image: ref,
+      spec: spec(),
+      labels: {},
+    });
     const renameClash = await rejection(engine.renameContainer(b, `${RUN}-a`));
     expect(renameClash.code).toBe('GITDOCK_E_ENGINE_REQUEST');
     expect(renameClash.message).toContain(b);

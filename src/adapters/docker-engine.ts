@@ -165,7 +165,11 @@ function unsupportedHost(dockerHost: string, why: string): GitdockError {
   );
 }
 
-/** Creates the engine adapter. Reads `DOCKER_HOST` and the docker config dir from the environment unless given. */
+/**
+ * Creates the engine adapter. `DOCKER_HOST` and the docker config dir come
+ * from the environment unless given. Throws `GITDOCK_E_ENGINE_UNREACHABLE`
+ * for an address it cannot use; nothing is sent to the engine yet.
+ */
 export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
   const env = process.env;
   const configDir = options.dockerConfigDir ?? dockerConfigDir(env, homedir());
@@ -339,34 +343,41 @@ function readJsonLines(
       }
       if (typeof event === 'object' && event !== null) onEvent(event as PullEvent);
     };
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      reject(err);
+      // Stop reading; the engine carries on with the pull on its own.
+      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+    };
     stream.on('data', (chunk: Buffer | string) => {
+      if (settled) return;
       buffered += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-      let newline = buffered.indexOf('\n');
-      while (newline >= 0) {
-        handleLine(buffered.slice(0, newline));
-        buffered = buffered.slice(newline + 1);
-        newline = buffered.indexOf('\n');
+      // A throwing progress callback must reject the pull, not escape from this event handler.
+      try {
+        let newline = buffered.indexOf('\n');
+        while (newline >= 0) {
+          handleLine(buffered.slice(0, newline));
+          buffered = buffered.slice(newline + 1);
+          newline = buffered.indexOf('\n');
+        }
+      } catch (err) {
+        fail(err);
       }
     });
     stream.on('end', () => {
-      handleLine(buffered + decoder.decode());
-      if (!settled) {
-        settled = true;
-        resolve();
+      if (settled) return;
+      try {
+        handleLine(buffered + decoder.decode());
+      } catch (err) {
+        fail(err);
+        return;
       }
+      settled = true;
+      resolve();
     });
-    stream.on('error', (err: Error) => {
-      if (!settled) {
-        settled = true;
-        reject(err);
-      }
-    });
-    stream.on('close', () => {
-      if (!settled) {
-        settled = true;
-        reject(new Error('the engine closed the stream before it ended'));
-      }
-    });
+    stream.on('error', fail);
+    stream.on('close', () => fail(new Error('the engine closed the stream before it ended')));
   });
 }
 
@@ -514,8 +525,9 @@ class DockerEngine implements Engine {
     if (streamError !== undefined) throw fail(streamError);
     // A stream that ended without an error event and without the image is still a failed pull.
     const id = await this.imageId(ref);
-    if (id === undefined)
+    if (id === undefined) {
       throw fail('the engine finished the pull but the image is not on the host');
+    }
     onProgress?.(tracker.snapshot());
   }
 

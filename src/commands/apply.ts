@@ -60,6 +60,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   // On a terminal, live progress replaces info logs; elsewhere JSON logs carry the events.
   const log = createLog({
     format: tty ? 'pretty' : 'json',
+    stream: io.stderr,
     level: io.env.GITDOCK_LOG_LEVEL ?? (tty ? 'warn' : 'info'),
     color: useColor(io.stderr, io.env),
   });

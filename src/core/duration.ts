@@ -18,7 +18,8 @@ export function parseDuration(text: string): number {
     total += Number(m[1]) * (UNIT_MS[m[2]!] ?? Number.NaN);
     matched += m[0];
   }
-  if (matched !== text || Number.isNaN(total)) {
+  // `matched === text` alone would accept '' as 0.
+  if (text === '' || matched !== text || Number.isNaN(total)) {
     throw new Error(`invalid duration ${JSON.stringify(text)}`);
   }
   return Math.round(total);

@@ -44,8 +44,9 @@ export function normalizeService(
   readFile: (repoPath: string) => Uint8Array | undefined,
 ): Result<NormalizedService> {
   const errors: ManifestError[] = [];
-  const fail = (path: (string | number)[], message: string) => {
-    const { line, column } = source.locate(path);
+  /** `atKey`: point at the mapping key (a bad name) rather than its value. */
+  const fail = (path: (string | number)[], message: string, atKey = false) => {
+    const { line, column } = source.locate(path, atKey);
     errors.push({ file: source.file, line, column, path: pointer(path), message });
   };
 
@@ -57,11 +58,20 @@ export function normalizeService(
     if (!words) fail([field], `${field}: unterminated quote in ${JSON.stringify(value)}`);
     return words ?? [];
   };
+  // Split now: a quoting error must be reported with the others, before the
+  // error check below, not swallowed while the spec is built.
+  const command = argv('command');
+  const entrypoint = argv('entrypoint');
 
   const environment: Record<string, string> = {};
   for (const [index, envFile] of toList(manifest.env_file).entries()) {
     const path = [...(Array.isArray(manifest.env_file) ? ['env_file', index] : ['env_file'])];
     const repoPath = posix.normalize(posix.join(posix.dirname(source.file), envFile));
+    if (envFile.startsWith('/')) {
+      // posix.join would quietly make it relative; env files come from the repo only.
+      fail(path, `env_file "${envFile}" is absolute; expected a path relative to this manifest, inside hosts/ or services/`);
+      continue;
+    }
     if (!ENV_FILE_ROOTS.some((root) => repoPath.startsWith(root))) {
       fail(path, `env_file "${envFile}" resolves to "${repoPath}", outside hosts/ and services/`);
       continue;
@@ -79,17 +89,22 @@ export function normalizeService(
   }
   for (const [key, value, path] of entries(manifest.environment, 'environment')) {
     if (value === undefined) {
-      fail(path, `environment.${key} has no value; write ${key}: "" for an empty string`);
+      // Compose would pass the variable through from the shell; an agent has
+      // no such shell, so the value must be in git.
+      const hint = typeof path[1] === 'number' ? `${key}=` : `${key}: ""`;
+      fail(path, `environment.${key} has no value; expected a value (write ${hint} for an empty string)`, true);
     } else environment[key] = value;
   }
 
   const labels: Record<string, string> = {};
   for (const [key, value, path] of entries(manifest.labels, 'labels')) {
-    if (key.startsWith('io.gitdock.')) fail(path, `label "${key}": the io.gitdock. prefix is reserved`);
+    if (key.startsWith('io.gitdock.')) fail(path, `label "${key}": the io.gitdock. prefix is reserved for gitdock's own labels`, true);
     else labels[key] = value ?? '';
   }
 
-  const ports = (manifest.ports ?? []).map((p, i) => toPort(p, () => fail(['ports', i], 'bad port')));
+  const ports = (manifest.ports ?? []).map((p, i) =>
+    toPort(p, (why) => fail(['ports', i], `ports[${i}]: ${why}`)),
+  );
   const volumes: Mount[] = [];
   for (const [i, v] of (manifest.volumes ?? []).entries()) {
     const mount = toMount(v);
@@ -111,8 +126,8 @@ export function normalizeService(
     image: manifest.image,
     ...(manifest.tag !== undefined ? { tag: manifest.tag } : {}),
     ...(manifest.digest !== undefined ? { digest: manifest.digest } : {}),
-    ...optional('command', argv('command')),
-    ...optional('entrypoint', argv('entrypoint')),
+    ...optional('command', command),
+    ...optional('entrypoint', entrypoint),
     environment: sortKeys(environment),
     ports,
     volumes,
@@ -199,33 +214,65 @@ export function parseEnvFile(text: string): { values: Record<string, string>; ba
 
 type PortInput = NonNullable<ServiceManifest['ports']>[number];
 
-function toPort(input: PortInput, onError: () => void): PortBinding {
+function toPort(input: PortInput, onError: (why: string) => void): PortBinding {
   if (typeof input === 'number') return { containerPort: input, protocol: 'tcp' };
   if (typeof input === 'object') {
+    const hostPort = input.published === undefined ? undefined : Number(input.published);
+    if (hostPort !== undefined && !isPort(hostPort)) {
+      onError(`published port ${input.published} is out of range; expected 1 to 65535`);
+    }
     return {
       containerPort: input.target,
       protocol: input.protocol ?? 'tcp',
-      ...(input.published !== undefined ? { hostPort: Number(input.published) } : {}),
+      ...(hostPort !== undefined ? { hostPort } : {}),
       ...(input.host_ip !== undefined ? { hostIp: input.host_ip } : {}),
     };
   }
-  const m = /^(?:\[?([0-9a-fA-F.:]+?)\]?:)?(?:([0-9]+):)?([0-9]+)(?:\/(tcp|udp))?$/.exec(input);
-  if (!m) {
-    onError();
-    return { containerPort: 0, protocol: 'tcp' };
+  // The schema's pattern admits some strings that are not ports ("80:80:80:80",
+  // "8080:70000"), so parse exactly: C, H:C, IP:H:C or IP::C, IPv6 in brackets.
+  const bad = () => {
+    onError(
+      `"${input}" is not a valid port; expected "80", "8080:80", "127.0.0.1:8080:80", ` +
+        '"127.0.0.1::80" or "[::1]:8080:80", ports 1 to 65535, optionally with /tcp or /udp',
+    );
+    return { containerPort: 0, protocol: 'tcp' as const };
+  };
+  const [address = '', protocol = 'tcp'] = input.split('/');
+  let hostIp: string | undefined;
+  let ports = address;
+  if (address.startsWith('[')) {
+    const end = address.indexOf(']:');
+    if (end === -1) return bad();
+    hostIp = address.slice(1, end);
+    ports = address.slice(end + 2);
+    if (!/^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$/.test(hostIp) || !ports.includes(':')) return bad();
   }
-  // "8080:80": the first group greedily takes 8080 as an address; fix that up.
-  let [, hostIp, hostPort] = m;
-  if (hostIp !== undefined && hostPort === undefined && /^[0-9]+$/.test(hostIp)) {
-    hostPort = hostIp;
-    hostIp = undefined;
+  const parts = ports.split(':');
+  if (hostIp === undefined && parts.length === 3) {
+    hostIp = parts.shift()!;
+    if (!isIPv4(hostIp)) return bad();
   }
+  if (parts.length > 2) return bad();
+  const containerPort = Number(parts.at(-1));
+  const hostPortText = parts.length === 2 ? parts[0]! : '';
+  const hostPort = hostPortText === '' ? undefined : Number(hostPortText);
+  if (parts.length === 2 && hostPortText === '' && hostIp === undefined) return bad();
+  if (!isPort(containerPort) || (hostPort !== undefined && !isPort(hostPort))) return bad();
   return {
-    containerPort: Number(m[3]),
-    protocol: (m[4] as 'tcp' | 'udp' | undefined) ?? 'tcp',
-    ...(hostPort !== undefined ? { hostPort: Number(hostPort) } : {}),
+    containerPort,
+    protocol: protocol as 'tcp' | 'udp',
+    ...(hostPort !== undefined ? { hostPort } : {}),
     ...(hostIp !== undefined ? { hostIp } : {}),
   };
+}
+
+function isPort(n: number): boolean {
+  return Number.isInteger(n) && n >= 1 && n <= 65535;
+}
+
+function isIPv4(text: string): boolean {
+  const parts = text.split('.');
+  return parts.length === 4 && parts.every((p) => /^[0-9]{1,3}$/.test(p) && Number(p) <= 255);
 }
 
 type VolumeInput = NonNullable<ServiceManifest['volumes']>[number];

@@ -123,6 +123,19 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
       });
       continue;
     }
+    if (container.labels[LABELS.service] !== service.name) {
+      // A managed container renamed to this service's name: it is a stray of
+      // its own service, removed above, so this service is created afresh.
+      actions.push({
+        type: 'create',
+        service: service.name,
+        desired: service,
+        reasons: [
+          `not running: container "${container.name}" belongs to service ${container.labels[LABELS.service]} and is removed first`,
+        ],
+      });
+      continue;
+    }
     const reasons = recreateReasons(service, container, imageIds);
     if (reasons.length > 0) {
       actions.push({ type: 'recreate', service: service.name, desired: service, container, reasons });

@@ -1,4 +1,5 @@
 import type { ErrorObject } from 'ajv';
+import { NAME_PATTERN, NAME_RULE } from './names.js';
 import type { ManifestError } from './types.js';
 import type { YamlSource } from './yaml-source.js';
 
@@ -31,6 +32,8 @@ export function explainSchemaErrors(
     const value = valueAt(source.value, segments);
     const schema = schemaAt(rootSchema, error.schemaPath);
     const where = displayPath(segments);
+    // Only the document itself has an empty path.
+    const subject = where || 'the file';
     switch (error.keyword) {
       case 'additionalProperties': {
         const field = String((error.params as { additionalProperty: string }).additionalProperty);
@@ -54,7 +57,10 @@ export function explainSchemaErrors(
       case 'anyOf': {
         const union = schemaAt(rootSchema, parentSchemaPath(error.schemaPath));
         if (error.instancePath === '' && isTagDigestChoice(union)) {
-          const v = (source.value ?? {}) as Record<string, unknown>;
+          // Not a mapping at all: the root `type` error says so; "tag or
+          // digest" would be noise (and `in` throws on a string).
+          if (jsonType(source.value) !== 'object') break;
+          const v = source.value as Record<string, unknown>;
           emit(
             [],
             'tag' in v && 'digest' in v
@@ -63,37 +69,77 @@ export function explainSchemaErrors(
           );
           break;
         }
-        emit(segments, `${where || 'value'}: expected ${describe(union)}, got ${describeValue(value)}`);
+        emit(segments, `${subject}: expected ${describe(union)}, got ${describeValue(value)}`);
         break;
       }
       case 'pattern': {
+        // A key failing `propertyNames` comes twice (pattern + propertyNames): keep the latter.
+        if ((error as { propertyName?: string }).propertyName !== undefined) break;
         const owner = schemaAt(rootSchema, parentSchemaPath(error.schemaPath));
         const help = nearestDescription(rootSchema, error.schemaPath);
         emit(
           segments,
-          `${where || 'value'}: ${describeValue(value)} is not valid` +
+          `${subject}: ${describeValue(value)} is not valid` +
             (help ? `; ${help}` : `; expected a string matching ${String(owner.pattern)}`),
         );
         break;
       }
+      case 'minimum':
+      case 'maximum': {
+        const owner = schemaAt(rootSchema, parentSchemaPath(error.schemaPath));
+        emit(segments, `${subject}: expected ${describe(owner)}${describeRange(owner)}, got ${describeValue(value)}`);
+        break;
+      }
+      case 'minItems': {
+        const limit = (error.params as { limit: number }).limit;
+        emit(segments, `${subject}: expected at least ${limit} ${limit === 1 ? 'item' : 'items'}, got ${describeValue(value)}`);
+        break;
+      }
+      case 'minLength':
+        emit(segments, `${subject}: expected a non-empty string, got ${describeValue(value)}`);
+        break;
       case 'type':
       case 'enum':
-      case 'minLength':
         emit(
           segments,
-          `${where || 'value'}: expected ${describe(schemaAt(rootSchema, parentSchemaPath(error.schemaPath)))}, got ${describeValue(value)}`,
+          `${subject}: expected ${describe(schemaAt(rootSchema, parentSchemaPath(error.schemaPath)))}, got ${describeValue(value)}`,
         );
         break;
       case 'propertyNames': {
         const name = (error.params as { propertyName?: string }).propertyName;
-        emit(name ? [...segments, name] : segments, `${where}: key "${name}" is not allowed here`, true);
+        const rule = schemaAt(rootSchema, error.schemaPath).pattern;
+        emit(
+          name ? [...segments, name] : segments,
+          `${where}: key "${name}" is not allowed here; expected ${describeKeyPattern(String(rule))}`,
+          true,
+        );
         break;
       }
       default:
-        emit(segments, `${where || 'value'} ${error.message ?? 'is invalid'}`);
+        emit(segments, `${subject} ${error.message ?? 'is invalid'}`);
     }
   }
+  if (out.length === 0 && errors.length > 0) {
+    // Never let a failed validation read as "no problems": the caller drops
+    // the file, so an empty list here would silently drop a service.
+    const first = errors[0]!;
+    emit(fromPointer(first.instancePath), `${displayPath(fromPointer(first.instancePath)) || 'the file'} ${first.message ?? 'is invalid'}`);
+  }
   return out;
+}
+
+function describeRange(schema: Schema): string {
+  const { minimum: min, maximum: max } = schema;
+  if (min !== undefined && max !== undefined) return ` from ${min} to ${max}`;
+  if (min !== undefined) return ` of at least ${min}`;
+  return max !== undefined ? ` of at most ${max}` : '';
+}
+
+/** Key rules of the schemas in words. */
+function describeKeyPattern(pattern: string): string {
+  if (pattern === NAME_PATTERN.source) return NAME_RULE;
+  if (pattern === '^[^=\\s]+$') return 'a name without `=` or whitespace';
+  return `a key matching ${pattern}`;
 }
 
 /**
@@ -117,7 +163,14 @@ function selectErrors(errors: readonly ErrorObject[], root: unknown, rootSchema:
     const matching = branches
       .map((b, i) => ({ i, b }))
       .filter(({ b }) => typeMatches(b, value));
-    const inside = errors.filter((e) => e !== union && e.schemaPath.startsWith(`${union.schemaPath}/`));
+    // Every item of a list shares one schemaPath: scope by instancePath too,
+    // or one item's union would discard another item's errors.
+    const inside = errors.filter(
+      (e) =>
+        e !== union &&
+        e.schemaPath.startsWith(`${union.schemaPath}/`) &&
+        isWithin(e.instancePath, union.instancePath),
+    );
     if (matching.length === 1) {
       const branchPrefix = `${union.schemaPath}/${matching[0]!.i}/`;
       keep.delete(union);
@@ -127,6 +180,10 @@ function selectErrors(errors: readonly ErrorObject[], root: unknown, rootSchema:
     }
   }
   return errors.filter((e) => keep.has(e));
+}
+
+function isWithin(pointer: string, parent: string): boolean {
+  return pointer === parent || pointer.startsWith(`${parent}/`);
 }
 
 function isTagDigestChoice(schema: Schema): boolean {
@@ -153,7 +210,9 @@ function jsonType(value: unknown): string {
 
 /** A schema in words: "a string or a list of strings". */
 export function describe(schema: Schema): string {
-  if (Array.isArray(schema.anyOf) || Array.isArray(schema.oneOf)) {
+  // A `type` beside a union (the root: an object that has tag or digest)
+  // says what the value is; the union only constrains it further.
+  if ((Array.isArray(schema.anyOf) || Array.isArray(schema.oneOf)) && schema.type === undefined) {
     const branches = (schema.anyOf ?? schema.oneOf) as Schema[];
     return branches.map(describe).join(' or ');
   }
@@ -178,8 +237,10 @@ export function describe(schema: Schema): string {
     : (words[0] ?? 'a value');
 }
 
+/** "a string or an integer or a mapping" -> "strings, integers or mappings". */
 function plural(phrase: string): string {
-  return phrase.replace(/^an? (\w+)/, (_m, w: string) => `${w}s`);
+  const words = phrase.split(' or ').map((p) => p.replace(/^an? (\w+)/, (_m, w: string) => `${w}s`));
+  return words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}` : words[0]!;
 }
 
 /** The description of the schema at `schemaPath` or its closest ancestor that has one. */
@@ -195,7 +256,7 @@ function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   const type = jsonType(value);
   if (type === 'object') return 'a mapping';
-  if (type === 'array') return 'a list';
+  if (type === 'array') return (value as unknown[]).length === 0 ? 'an empty list' : 'a list';
   if (type === 'null') return 'an empty value';
   const text = JSON.stringify(value);
   return `${type === 'integer' ? 'number' : type} ${text.length > 60 ? `${text.slice(0, 57)}...` : text}`;

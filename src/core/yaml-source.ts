@@ -1,4 +1,16 @@
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import {
+  type Alias,
+  type Document,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+} from 'yaml';
 import type { ManifestError } from './types.js';
 
 /** Manifests larger than this are refused before parsing. */
@@ -52,12 +64,42 @@ export function parseYamlSource(
     // Later parse errors mostly cascade from the first: report that one.
     const first = doc.errors[0]!;
     const pos = lineCounter.linePos(first.pos[0]);
+    if (first.code === 'DUPLICATE_KEY') {
+      // Name the key and its JSON path: "Map keys must be unique" alone
+      // leaves the reader to find which one.
+      const path = pathToKeyAt(doc.contents, first.pos[0]);
+      if (path) {
+        return {
+          ok: false,
+          errors: [
+            {
+              file,
+              line: pos.line,
+              column: pos.col,
+              path: path.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join(''),
+              message: `duplicate key "${path.at(-1)}": expected each key once per mapping`,
+            },
+          ],
+        };
+      }
+    }
     return fail(`not valid YAML: ${first.message}`, pos.line, pos.col);
   }
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
+    // toJS throws for an alias bomb and for an alias with no anchor: only
+    // the first is a resource problem.
+    const unresolved = firstUnresolvedAlias(doc);
+    if (unresolved) {
+      const pos = lineCounter.linePos(unresolved.range?.[0] ?? 0);
+      return fail(
+        `not valid YAML: alias *${unresolved.source} has no anchor &${unresolved.source} before it`,
+        pos.line,
+        pos.col,
+      );
+    }
     return fail(
       `YAML aliases expand too far (${(err as Error).message}); at most ${MAX_ALIAS_COUNT} alias uses are allowed`,
     );
@@ -90,6 +132,41 @@ export function parseYamlSource(
   };
 
   return { ok: true, value: { file, value, locate } };
+}
+
+function firstUnresolvedAlias(doc: Document): Alias | undefined {
+  const anchors = new Set<string>();
+  let found: Alias | undefined;
+  visit(doc, {
+    Node(_key, node) {
+      if (isAlias(node)) {
+        if (anchors.has(node.source)) return undefined;
+        found = node;
+        return visit.BREAK;
+      }
+      if (node.anchor) anchors.add(node.anchor);
+      return undefined;
+    },
+  });
+  return found;
+}
+
+/** The JSON path of the mapping key that starts at `offset`, if any. */
+function pathToKeyAt(node: unknown, offset: number): (string | number)[] | undefined {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = scalarValue(pair.key) ?? '';
+      if ((pair.key as Node | null)?.range?.[0] === offset) return [key];
+      const inner = pathToKeyAt(pair.value, offset);
+      if (inner) return [key, ...inner];
+    }
+  } else if (isSeq(node)) {
+    for (const [i, item] of node.items.entries()) {
+      const inner = pathToKeyAt(item, offset);
+      if (inner) return [i, ...inner];
+    }
+  }
+  return undefined;
 }
 
 function scalarValue(node: unknown): string | undefined {

@@ -1,0 +1,1305 @@
+import { describe, expect, it } from 'vitest';
+import { isFleetPath, loadFleet, resolveHost } from './fleet.js';
+import { NAME_RULE } from './names.js';
+import { files, loadErrors, loadOk, yaml } from './test-fixtures.js';
+import type { ManifestError } from './types.js';
+
+const APP = yaml('image: registry.example.com/app', 'tag: "1.0"');
+const COMMIT = '0123456789abcdef0123456789abcdef01234567';
+
+/** A minimal valid manifest for an image, with extra lines after image and tag. */
+function manifest(image: string, ...extra: string[]): string {
+  return yaml(`image: registry.example.com/${image}`, 'tag: "1.0"', ...extra);
+}
+
+/** A fleet file: `hosts:` first, then a minimal manifest. */
+function fleetFile(hosts: string[], image: string, ...extra: string[]): string {
+  return yaml(`hosts: [${hosts.map((h) => JSON.stringify(h)).join(', ')}]`, `image: registry.example.com/${image}`, 'tag: "1.0"', ...extra);
+}
+
+/** Service names of a host, in start order. */
+function servicesOf(tree: Record<string, string>, host: string): string[] {
+  const resolved = resolveHost(loadOk(tree), host, COMMIT);
+  if (!resolved.ok) expect.fail(JSON.stringify(resolved.errors));
+  return resolved.value.services.map((s) => s.name);
+}
+
+interface BadCase {
+  name: string;
+  tree: Record<string, string | Uint8Array>;
+  /** Exactly the errors expected; `line`/`column` left out where there is no position. */
+  errors: ManifestError[];
+}
+
+const FILE = 'hosts/web-1/app.yaml';
+
+const bad: BadCase[] = [
+  // --- schema: fields and types ---------------------------------------------
+  {
+    name: 'unknown field, with a close match',
+    tree: { [FILE]: manifest('app', 'enviroment:', '  A: b') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 1,
+        path: '/enviroment',
+        message: 'unknown field "enviroment"; did you mean "environment"?',
+      },
+    ],
+  },
+  {
+    name: 'unknown field, case typo',
+    tree: { [FILE]: yaml('Image: app', 'tag: "1.0"') },
+    errors: [
+      { file: FILE, line: 1, column: 1, path: '', message: 'missing required field "image"' },
+      {
+        file: FILE,
+        line: 1,
+        column: 1,
+        path: '/Image',
+        message: 'unknown field "Image"; did you mean "image"?',
+      },
+    ],
+  },
+  {
+    name: 'unknown nested field',
+    tree: { [FILE]: manifest('app', 'healthcheck:', '  test: ["CMD", "true"]', '  intervall: 5s') },
+    errors: [
+      {
+        file: FILE,
+        line: 5,
+        column: 3,
+        path: '/healthcheck/intervall',
+        message: 'unknown field "intervall" in healthcheck; did you mean "interval"?',
+      },
+    ],
+  },
+  {
+    name: 'unknown field in a long-form port',
+    tree: { [FILE]: manifest('app', 'ports:', '  - target: 80', '    publish: 8080') },
+    errors: [
+      {
+        file: FILE,
+        line: 5,
+        column: 5,
+        path: '/ports/0/publish',
+        message: 'unknown field "publish" in ports[0]; did you mean "published"?',
+      },
+    ],
+  },
+  {
+    name: 'unknown field with no close match lists the known ones',
+    tree: { [FILE]: manifest('app', 'replicas: 3') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 1,
+        path: '/replicas',
+        message:
+          'unknown field "replicas"; expected one of: image, tag, digest, hosts, command, entrypoint, ' +
+          'environment, env_file, ports, volumes, network_mode, restart, healthcheck, depends_on, ' +
+          'labels, user, working_dir, stop_grace_period, update, pull',
+      },
+    ],
+  },
+  {
+    name: 'tag written as a number',
+    tree: { [FILE]: yaml('image: app', 'tag: 1.0') },
+    errors: [
+      { file: FILE, line: 2, column: 6, path: '/tag', message: 'tag: expected a string, got number 1' },
+    ],
+  },
+  {
+    name: 'ports as a scalar',
+    tree: { [FILE]: manifest('app', 'ports: 80') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 8,
+        path: '/ports',
+        message: 'ports: expected a list of strings, integers or mappings, got number 80',
+      },
+    ],
+  },
+  {
+    name: 'command as a number',
+    tree: { [FILE]: manifest('app', 'command: 5') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 10,
+        path: '/command',
+        message: 'command: expected a string or a list of strings, got number 5',
+      },
+    ],
+  },
+  {
+    name: 'environment as a string',
+    tree: { [FILE]: manifest('app', 'environment: RAILS_ENV=production') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 14,
+        path: '/environment',
+        message: 'environment: expected a mapping or a list of strings, got string "RAILS_ENV=production"',
+      },
+    ],
+  },
+  {
+    name: 'depends_on as a string',
+    tree: { [FILE]: manifest('app', 'depends_on: db') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 13,
+        path: '/depends_on',
+        message: 'depends_on: expected a list of strings or a mapping, got string "db"',
+      },
+    ],
+  },
+  {
+    name: 'stop_grace_period as a bare number',
+    tree: { [FILE]: manifest('app', 'stop_grace_period: 10') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 20,
+        path: '/stop_grace_period',
+        message: 'stop_grace_period: expected a string, got number 10',
+      },
+    ],
+  },
+  {
+    name: 'stop_grace_period in words',
+    tree: { [FILE]: manifest('app', 'stop_grace_period: 10 seconds') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 20,
+        path: '/stop_grace_period',
+        message:
+          'stop_grace_period: string "10 seconds" is not valid; Time to wait after SIGTERM before SIGKILL: a duration such as `10s` or `1m30s`.',
+      },
+    ],
+  },
+  {
+    name: 'restart policy not in the list',
+    tree: { [FILE]: manifest('app', 'restart: sometimes') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 10,
+        path: '/restart',
+        message:
+          'restart: string "sometimes" is not valid; Restart policy: `no` (default), `always`, `unless-stopped`, `on-failure` or `on-failure:N`.',
+      },
+    ],
+  },
+  {
+    name: 'enum value',
+    tree: { [FILE]: manifest('app', 'update:', '  order: blue-green') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 10,
+        path: '/update/order',
+        message: 'update.order: expected one of "stop-first", "start-first", got string "blue-green"',
+      },
+    ],
+  },
+  {
+    name: 'integer out of range, short form port',
+    tree: { [FILE]: manifest('app', 'ports:', '  - 70000') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 5,
+        path: '/ports/0',
+        message: 'ports[0]: expected an integer from 1 to 65535, got number 70000',
+      },
+    ],
+  },
+  {
+    // Regression: each item's union used to discard the other items' errors
+    // (one schemaPath for all items), so the file failed with no message at
+    // all and the service was silently dropped.
+    name: 'errors in two items of one list are both reported',
+    tree: { [FILE]: manifest('app', 'ports:', '  - 70000', '  - target: 0') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 5,
+        path: '/ports/0',
+        message: 'ports[0]: expected an integer from 1 to 65535, got number 70000',
+      },
+      {
+        file: FILE,
+        line: 5,
+        column: 13,
+        path: '/ports/1/target',
+        message: 'ports[1].target: expected an integer from 1 to 65535, got number 0',
+      },
+    ],
+  },
+  {
+    name: 'negative retries',
+    tree: { [FILE]: manifest('app', 'healthcheck:', '  retries: -1') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 12,
+        path: '/healthcheck/retries',
+        message: 'healthcheck.retries: expected an integer of at least 0, got number -1',
+      },
+    ],
+  },
+  {
+    name: 'empty network_mode',
+    tree: { [FILE]: manifest('app', 'network_mode: ""') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 15,
+        path: '/network_mode',
+        message: 'network_mode: expected a non-empty string, got string ""',
+      },
+    ],
+  },
+  {
+    name: 'image with a tag in it',
+    tree: { [FILE]: yaml('image: App', 'tag: "1.0"') },
+    errors: [
+      {
+        file: FILE,
+        line: 1,
+        column: 8,
+        path: '/image',
+        message:
+          'image: string "App" is not valid; Image repository without tag or digest, e.g. `registry.example.com/appserver`.',
+      },
+    ],
+  },
+  {
+    name: 'environment variable name with a space',
+    tree: { [FILE]: manifest('app', 'environment:', '  "RAILS ENV": production') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 3,
+        path: '/environment/RAILS ENV',
+        message: 'environment: key "RAILS ENV" is not allowed here; expected a name without `=` or whitespace',
+      },
+    ],
+  },
+  {
+    name: 'the file is a list',
+    tree: { [FILE]: yaml('- image: app', '- tag: "1.0"') },
+    errors: [{ file: FILE, line: 1, column: 1, path: '', message: 'the file: expected a mapping, got a list' }],
+  },
+  {
+    name: 'a shell script is YAML, but not a mapping',
+    tree: { [FILE]: yaml('#!/bin/sh', 'exec /app --serve') },
+    errors: [
+      {
+        file: FILE,
+        line: 2,
+        column: 1,
+        path: '',
+        message: 'the file: expected a mapping, got string "exec /app --serve"',
+      },
+    ],
+  },
+  {
+    name: 'an empty file',
+    tree: { [FILE]: '' },
+    errors: [
+      { file: FILE, path: '', message: 'file is empty; expected a mapping with at least "image" and "tag"' },
+    ],
+  },
+
+  // --- tag / digest ---------------------------------------------------------
+  {
+    name: 'tag and digest both',
+    tree: { [FILE]: yaml('image: app', 'tag: "1.0"', `digest: sha256:${'a'.repeat(64)}`) },
+    errors: [{ file: FILE, line: 1, column: 1, path: '', message: 'give either "tag" or "digest", not both' }],
+  },
+  {
+    name: 'neither tag nor digest',
+    tree: { [FILE]: yaml('image: app') },
+    errors: [
+      { file: FILE, line: 1, column: 1, path: '', message: 'missing required field "tag" (or "digest")' },
+    ],
+  },
+  {
+    name: 'neither tag nor digest, and another error',
+    tree: { [FILE]: yaml('image: app', 'ports: 80') },
+    errors: [
+      { file: FILE, line: 1, column: 1, path: '', message: 'missing required field "tag" (or "digest")' },
+      {
+        file: FILE,
+        line: 2,
+        column: 8,
+        path: '/ports',
+        message: 'ports: expected a list of strings, integers or mappings, got number 80',
+      },
+    ],
+  },
+  {
+    name: 'short digest',
+    tree: { [FILE]: yaml('image: app', 'digest: sha256:abc') },
+    errors: [
+      {
+        file: FILE,
+        line: 2,
+        column: 9,
+        path: '/digest',
+        message:
+          'digest: string "sha256:abc" is not valid; Image digest to run: `sha256:` and 64 hex digits. Exactly one of `tag` and `digest`.',
+      },
+    ],
+  },
+
+  // --- names ----------------------------------------------------------------
+  ...[
+    ['uppercase', 'Web-1'],
+    ['leading dash', '-web'],
+    ['64 characters', 'h'.repeat(64)],
+    ['a space', 'web 1'],
+  ].map(([what, host]) => ({
+    name: `host name with ${what}`,
+    tree: { [`hosts/${host}/app.yaml`]: APP },
+    errors: [
+      {
+        file: `hosts/${host}/app.yaml`,
+        path: '',
+        message: `"${host}" is not a valid host name: use ${NAME_RULE}`,
+      },
+    ],
+  })),
+  ...[
+    ['uppercase', 'App'],
+    ['leading dash', '-app'],
+    ['leading dot', '.app'],
+    ['64 characters', 's'.repeat(64)],
+  ].map(([what, service]) => ({
+    name: `service name with ${what}`,
+    tree: { [`hosts/web-1/${service}.yaml`]: APP },
+    errors: [
+      {
+        file: `hosts/web-1/${service}.yaml`,
+        path: '',
+        message: `"${service}" is not a valid service name: use ${NAME_RULE}`,
+      },
+    ],
+  })),
+  {
+    name: 'fleet service name with uppercase',
+    tree: { 'services/App.yaml': fleetFile(['web-1'], 'app') },
+    errors: [
+      { file: 'services/App.yaml', path: '', message: `"App" is not a valid service name: use ${NAME_RULE}` },
+    ],
+  },
+  {
+    name: 'host name in gitdock.yaml',
+    tree: { 'gitdock.yaml': yaml('hosts:', '  Web-1:', '    allow_empty: true') },
+    errors: [
+      {
+        file: 'gitdock.yaml',
+        line: 2,
+        column: 3,
+        path: '/hosts/Web-1',
+        message: `hosts: key "Web-1" is not allowed here; expected ${NAME_RULE}`,
+      },
+    ],
+  },
+  {
+    name: 'unknown field in gitdock.yaml',
+    tree: { 'gitdock.yaml': yaml('hosts:', '  web-1:', '    allow_emtpy: true') },
+    errors: [
+      {
+        file: 'gitdock.yaml',
+        line: 3,
+        column: 5,
+        path: '/hosts/web-1/allow_emtpy',
+        message: 'unknown field "allow_emtpy" in hosts.web-1; did you mean "allow_empty"?',
+      },
+    ],
+  },
+
+  // --- layout ---------------------------------------------------------------
+  {
+    name: 'duplicate service: a.yaml and a.yml in one host directory',
+    tree: { 'hosts/web-1/a.yaml': APP, 'hosts/web-1/a.yml': APP },
+    errors: [
+      {
+        file: 'hosts/web-1/a.yml',
+        path: '',
+        message: 'service "a" is defined twice: hosts/web-1/a.yaml and hosts/web-1/a.yml',
+      },
+    ],
+  },
+  {
+    name: 'duplicate service: a.yaml and a.yml in services/',
+    tree: { 'services/a.yaml': fleetFile(['web-1'], 'a'), 'services/a.yml': fleetFile(['web-2'], 'a') },
+    errors: [
+      {
+        file: 'services/a.yml',
+        path: '',
+        message: 'service "a" is defined twice: services/a.yaml and services/a.yml',
+      },
+    ],
+  },
+  {
+    name: 'manifest directly under hosts/',
+    tree: { 'hosts/app.yaml': APP },
+    errors: [
+      {
+        file: 'hosts/app.yaml',
+        path: '',
+        message: 'manifests go in hosts/<host>/<service>.yaml or services/<service>.yaml',
+      },
+    ],
+  },
+  {
+    name: 'manifest in a subdirectory of services/',
+    tree: { 'services/web/app.yaml': fleetFile(['web-1'], 'app') },
+    errors: [
+      {
+        file: 'services/web/app.yaml',
+        path: '',
+        message: 'manifests go in hosts/<host>/<service>.yaml or services/<service>.yaml',
+      },
+    ],
+  },
+  {
+    name: 'hosts: in a host file',
+    tree: { [FILE]: manifest('app', 'hosts: [web-1]') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 8,
+        path: '/hosts',
+        message: '"hosts" belongs in services/ files; a host file applies to its own directory\'s host',
+      },
+    ],
+  },
+  {
+    name: 'missing hosts: in a fleet file',
+    tree: { 'services/app.yaml': APP },
+    errors: [
+      {
+        file: 'services/app.yaml',
+        line: 1,
+        column: 1,
+        path: '',
+        message:
+          'missing required field "hosts": a services/ file must say which hosts run it (names or globs)',
+      },
+    ],
+  },
+  {
+    name: 'empty hosts: in a fleet file',
+    tree: { 'services/app.yaml': yaml('hosts: []', 'image: app', 'tag: "1.0"') },
+    errors: [
+      {
+        file: 'services/app.yaml',
+        line: 1,
+        column: 8,
+        path: '/hosts',
+        message: 'hosts: expected at least 1 item, got an empty list',
+      },
+    ],
+  },
+  {
+    name: 'hosts: as a single string',
+    tree: { 'services/app.yaml': yaml('hosts: web-1', 'image: app', 'tag: "1.0"') },
+    errors: [
+      {
+        file: 'services/app.yaml',
+        line: 1,
+        column: 8,
+        path: '/hosts',
+        message: 'hosts: expected a list of strings, got string "web-1"',
+      },
+    ],
+  },
+
+  // --- dependencies ---------------------------------------------------------
+  {
+    name: 'unknown dependency (list form)',
+    tree: { [FILE]: manifest('app', 'depends_on: [cache, db]'), 'hosts/web-1/cache.yaml': APP },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 21,
+        path: '/depends_on/1',
+        message: '"app" depends on "db", which is not a service on host web-1',
+      },
+    ],
+  },
+  {
+    name: 'unknown dependency (map form)',
+    tree: { [FILE]: manifest('app', 'depends_on:', '  db:', '    condition: service_healthy') },
+    errors: [
+      {
+        file: FILE,
+        line: 5,
+        column: 5,
+        path: '/depends_on/db',
+        message: '"app" depends on "db", which is not a service on host web-1',
+      },
+    ],
+  },
+  {
+    name: 'fleet file depending on a service one host lacks',
+    tree: {
+      'services/app.yaml': fleetFile(['web-*'], 'app', 'depends_on: [cache]'),
+      'hosts/web-1/cache.yaml': APP,
+      'hosts/web-2/other.yaml': APP,
+    },
+    errors: [
+      {
+        file: 'services/app.yaml',
+        line: 4,
+        column: 14,
+        path: '/depends_on/0',
+        message: '"app" depends on "cache", which is not a service on host web-2',
+      },
+    ],
+  },
+  {
+    name: 'dependency cycle',
+    tree: {
+      'hosts/web-1/a.yaml': manifest('a', 'depends_on: [b]'),
+      'hosts/web-1/b.yaml': manifest('b', 'depends_on: [c]'),
+      'hosts/web-1/c.yaml': manifest('c', 'depends_on: [a]'),
+      'hosts/web-1/d.yaml': manifest('d', 'depends_on: [a]'),
+    },
+    errors: [
+      {
+        file: 'hosts/web-1/a.yaml',
+        line: 3,
+        column: 13,
+        path: '/depends_on',
+        message: 'dependency cycle on host web-1: a -> b -> c -> a',
+      },
+    ],
+  },
+  {
+    name: 'dependency cycle reached through a service outside it',
+    tree: {
+      'hosts/web-1/a.yaml': manifest('a', 'depends_on: [y]'),
+      'hosts/web-1/y.yaml': manifest('y', 'depends_on: [z]'),
+      'hosts/web-1/z.yaml': manifest('z', 'depends_on: [y]'),
+    },
+    errors: [
+      {
+        file: 'hosts/web-1/y.yaml',
+        line: 3,
+        column: 13,
+        path: '/depends_on',
+        message: 'dependency cycle on host web-1: y -> z -> y',
+      },
+    ],
+  },
+  {
+    name: 'service depending on itself',
+    tree: { [FILE]: manifest('app', 'depends_on: [app]') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 13,
+        path: '/depends_on',
+        message: 'dependency cycle on host web-1: app -> app',
+      },
+    ],
+  },
+
+  // --- YAML -----------------------------------------------------------------
+  {
+    name: 'not YAML: unterminated flow list',
+    tree: { [FILE]: manifest('app', 'ports: ["80"') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 1,
+        path: '',
+        message: expect.stringMatching(/^not valid YAML: Flow sequence .* must .* end with a \]$/),
+      },
+    ],
+  },
+  {
+    name: 'not YAML: bad indentation',
+    tree: { [FILE]: yaml('image: app', ' tag: "1.0"') },
+    errors: [
+      {
+        file: FILE,
+        line: 1,
+        column: 8,
+        path: '',
+        message: expect.stringMatching(/^not valid YAML: /),
+      },
+    ],
+  },
+  {
+    name: 'not YAML: binary',
+    tree: { [FILE]: new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff]) },
+    errors: [{ file: FILE, path: '', message: 'file is not valid UTF-8 text; expected a YAML mapping' }],
+  },
+  {
+    name: 'duplicate YAML key',
+    tree: { [FILE]: yaml('image: app', 'tag: "1.0"', 'tag: "1.1"') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 1,
+        path: '/tag',
+        message: 'duplicate key "tag": expected each key once per mapping',
+      },
+    ],
+  },
+  {
+    name: 'YAML alias bomb',
+    tree: {
+      [FILE]: yaml(
+        'image: app',
+        'tag: "1.0"',
+        'labels:',
+        '  a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]',
+        '  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]',
+        '  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]',
+        '  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]',
+        '  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]',
+        '  f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]',
+        '  g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]',
+        '  h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]',
+        '  i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]',
+      ),
+    },
+    errors: [
+      {
+        file: FILE,
+        path: '',
+        message: expect.stringMatching(/^YAML aliases expand too far .*; at most 100 alias uses are allowed$/),
+      },
+    ],
+  },
+  {
+    name: 'file over 1 MiB',
+    tree: { [FILE]: `${APP}# ${'x'.repeat(1024 * 1024)}\n` },
+    errors: [
+      {
+        file: FILE,
+        path: '',
+        message: `file is ${APP.length + 2 + 1024 * 1024 + 1} bytes; manifests are limited to 1048576 bytes (1 MiB)`,
+      },
+    ],
+  },
+
+  // --- normalisation --------------------------------------------------------
+  {
+    name: 'env_file missing',
+    tree: { [FILE]: manifest('app', 'env_file: app.env') },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 11,
+        path: '/env_file',
+        message: 'env_file "app.env" not found: no file "hosts/web-1/app.env" at this revision',
+      },
+    ],
+  },
+  {
+    name: 'env_file outside hosts/ and services/',
+    tree: { [FILE]: manifest('app', 'env_file: ../../secrets.env'), 'secrets.env': 'A=1\n' },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 11,
+        path: '/env_file',
+        message: 'env_file "../../secrets.env" resolves to "secrets.env", outside hosts/ and services/',
+      },
+    ],
+  },
+  {
+    name: 'env_file escaping the repo',
+    tree: { [FILE]: manifest('app', 'env_file:', '  - app.env', '  - ../../../etc/passwd'), 'hosts/web-1/app.env': 'A=1\n' },
+    errors: [
+      {
+        file: FILE,
+        line: 5,
+        column: 5,
+        path: '/env_file/1',
+        message: 'env_file "../../../etc/passwd" resolves to "../etc/passwd", outside hosts/ and services/',
+      },
+    ],
+  },
+  {
+    name: 'env_file given as an absolute path',
+    tree: { [FILE]: manifest('app', 'env_file: /etc/app.env'), 'hosts/web-1/etc/app.env': 'A=1\n' },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 11,
+        path: '/env_file',
+        message:
+          'env_file "/etc/app.env" is absolute; expected a path relative to this manifest, inside hosts/ or services/',
+      },
+    ],
+  },
+  {
+    name: 'env_file with a line that is not KEY=value',
+    tree: { [FILE]: manifest('app', 'env_file: app.env'), 'hosts/web-1/app.env': 'A=1\nnonsense\n' },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 11,
+        path: '/env_file',
+        message: 'env_file "hosts/web-1/app.env" line 2: expected KEY=value',
+      },
+    ],
+  },
+  {
+    name: 'reserved io.gitdock. label (map form)',
+    tree: { [FILE]: manifest('app', 'labels:', '  io.gitdock.host: web-2') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 3,
+        path: '/labels/io.gitdock.host',
+        message: 'label "io.gitdock.host": the io.gitdock. prefix is reserved for gitdock\'s own labels',
+      },
+    ],
+  },
+  {
+    name: 'reserved io.gitdock. label (list form)',
+    tree: { [FILE]: manifest('app', 'labels:', '  - tier=web', '  - io.gitdock.spec-hash=0') },
+    errors: [
+      {
+        file: FILE,
+        line: 5,
+        column: 5,
+        path: '/labels/1',
+        message: 'label "io.gitdock.spec-hash": the io.gitdock. prefix is reserved for gitdock\'s own labels',
+      },
+    ],
+  },
+  {
+    name: 'relative bind mount (short form)',
+    tree: { [FILE]: manifest('app', 'volumes:', '  - ./data:/data') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 5,
+        path: '/volumes/0',
+        message: 'bind mount source "./data" must be an absolute path on the host',
+      },
+    ],
+  },
+  {
+    name: 'home-relative bind mount',
+    tree: { [FILE]: manifest('app', 'volumes:', '  - /srv:/srv', '  - ~/data:/data') },
+    errors: [
+      {
+        file: FILE,
+        line: 5,
+        column: 5,
+        path: '/volumes/1',
+        message: 'bind mount source "~/data" must be an absolute path on the host',
+      },
+    ],
+  },
+  {
+    name: 'relative bind mount (long form)',
+    tree: { [FILE]: manifest('app', 'volumes:', '  - type: bind', '    source: data', '    target: /data') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 5,
+        path: '/volumes/0',
+        message: 'bind mount source "data" must be an absolute path on the host',
+      },
+    ],
+  },
+  {
+    name: 'named volume without a source (long form)',
+    tree: { [FILE]: manifest('app', 'volumes:', '  - type: volume', '    target: /data') },
+    errors: [
+      { file: FILE, line: 4, column: 5, path: '/volumes/0', message: 'volume mount needs a "source"' },
+    ],
+  },
+  {
+    name: 'environment variable without a value (list form)',
+    tree: { [FILE]: manifest('app', 'environment:', '  - RAILS_ENV') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 5,
+        path: '/environment/0',
+        message: 'environment.RAILS_ENV has no value; expected a value (write RAILS_ENV= for an empty string)',
+      },
+    ],
+  },
+  {
+    name: 'environment variable without a value (map form)',
+    tree: { [FILE]: manifest('app', 'environment:', '  RAILS_ENV:') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 3,
+        path: '/environment/RAILS_ENV',
+        message: 'environment.RAILS_ENV has no value; expected a value (write RAILS_ENV: "" for an empty string)',
+      },
+    ],
+  },
+  {
+    name: 'command with an unterminated quote',
+    tree: { [FILE]: manifest('app', `command: sh -c 'echo hi`) },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 10,
+        path: '/command',
+        message: `command: unterminated quote in "sh -c 'echo hi"`,
+      },
+    ],
+  },
+  {
+    name: 'entrypoint with an unterminated quote',
+    tree: { [FILE]: manifest('app', `entrypoint: '/bin/app "--x'`) },
+    errors: [
+      {
+        file: FILE,
+        line: 3,
+        column: 13,
+        path: '/entrypoint',
+        message: `entrypoint: unterminated quote in "/bin/app \\"--x"`,
+      },
+    ],
+  },
+  ...[
+    ['80:80:80:80', 4],
+    ['8080:70000', 4],
+    ['0:80', 4],
+    ['1.2.3:8080:80', 4],
+    ['300.0.0.1:8080:80', 4],
+    ['127.0.0.1:80:80:80', 4],
+  ].map(([port, line]) => ({
+    name: `port "${port}"`,
+    tree: { [FILE]: manifest('app', 'ports:', `  - "${port}"`) },
+    errors: [
+      {
+        file: FILE,
+        line: line as number,
+        column: 5,
+        path: '/ports/0',
+        message:
+          `ports[0]: "${port}" is not a valid port; expected "80", "8080:80", "127.0.0.1:8080:80", ` +
+          '"127.0.0.1::80" or "[::1]:8080:80", ports 1 to 65535, optionally with /tcp or /udp',
+      },
+    ],
+  })),
+  {
+    name: 'long-form published port out of range',
+    tree: { [FILE]: manifest('app', 'ports:', '  - target: 80', '    published: "70000"') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 5,
+        path: '/ports/0',
+        message: 'ports[0]: published port 70000 is out of range; expected 1 to 65535',
+      },
+    ],
+  },
+];
+
+describe('loadFleet: invalid revisions', () => {
+  it.each(bad)('$name', ({ tree, errors }) => {
+    expect(loadErrors(tree)).toEqual(errors);
+  });
+
+  it('every bad file is reported, in path order', () => {
+    const errors = loadErrors({
+      'services/z.yaml': APP,
+      'hosts/web-2/b.yaml': yaml('image: app'),
+      'hosts/web-1/a.yaml': manifest('a', 'foo: 1'),
+    });
+    expect(errors.map((e) => [e.file, e.line, e.column, e.path])).toEqual([
+      ['hosts/web-1/a.yaml', 3, 1, '/foo'],
+      ['hosts/web-2/b.yaml', 1, 1, ''],
+      ['services/z.yaml', 1, 1, ''],
+    ]);
+  });
+
+  it('one bad file fails the whole revision, even when the rest is valid', () => {
+    const result = loadFleet(
+      files({
+        'hosts/web-1/good.yaml': APP,
+        'hosts/web-2/good.yaml': APP,
+        'hosts/web-2/bad.yaml': yaml('image: app'),
+      }),
+    );
+    expect(result.ok).toBe(false);
+  });
+
+  it('errors carry file, line, column, path and message, nothing else', () => {
+    const [error] = loadErrors({ [FILE]: manifest('app', 'foo: 1') });
+    expect(error).toEqual({
+      file: FILE,
+      line: 3,
+      column: 1,
+      path: '/foo',
+      message: 'unknown field "foo"; expected one of: image, tag, digest, hosts, command, entrypoint, environment, env_file, ports, volumes, network_mode, restart, healthcheck, depends_on, labels, user, working_dir, stop_grace_period, update, pull',
+    });
+  });
+});
+
+describe('loadFleet: what it reads', () => {
+  it('accepts a 63-character host and service name', () => {
+    const host = 'h'.repeat(63);
+    const service = 's'.repeat(63);
+    expect(servicesOf({ [`hosts/${host}/${service}.yaml`]: APP }, host)).toEqual([service]);
+  });
+
+  it.each(['a', '0', 'web_1', 'web.1', 'a-b_c.d', '9lives'])('accepts the name %s', (name) => {
+    expect(servicesOf({ [`hosts/${name}/${name}.yaml`]: APP }, name)).toEqual([name]);
+  });
+
+  it('accepts .yml as well as .yaml', () => {
+    expect(servicesOf({ 'hosts/web-1/app.yml': APP }, 'web-1')).toEqual(['app']);
+  });
+
+  it('ignores files that are not manifests', () => {
+    const fleet = loadOk({
+      'README.md': '# fleet\n',
+      'hosts/web-1/app.yaml': manifest('app', 'env_file: app.env'),
+      'hosts/web-1/app.env': 'A=1\n',
+      'hosts/web-1/notes.txt': 'not yaml: [',
+      'docs/example.yaml': 'not: [valid',
+      'services/README.md': 'x',
+    });
+    expect([...fleet.hostServices.get('web-1')!.keys()]).toEqual(['app']);
+  });
+
+  it('knows hosts from hosts/ directories and from gitdock.yaml, sorted', () => {
+    const fleet = loadOk({
+      'gitdock.yaml': yaml('hosts:', '  edge-1:', '    allow_empty: true'),
+      'hosts/web-2/app.yaml': APP,
+      'hosts/db-1/pg.yaml': APP,
+      'hosts/web-1/app.env': 'A=1\n',
+    });
+    expect(fleet.knownHosts).toEqual(['db-1', 'edge-1', 'web-1', 'web-2']);
+  });
+
+  it('loads an empty repo as an empty fleet', () => {
+    const fleet = loadOk({});
+    expect(fleet.knownHosts).toEqual([]);
+    expect(resolveHost(fleet, 'web-1', COMMIT)).toEqual({
+      ok: true,
+      value: { host: 'web-1', commit: COMMIT, services: [], allowEmpty: false },
+    });
+  });
+
+  it('reads allow_empty from gitdock.yaml for its host only', () => {
+    const fleet = loadOk({ 'gitdock.yaml': yaml('hosts:', '  edge-1:', '    allow_empty: true') });
+    const edge = resolveHost(fleet, 'edge-1', COMMIT);
+    const web = resolveHost(fleet, 'web-1', COMMIT);
+    expect(edge.ok && edge.value.allowEmpty).toBe(true);
+    expect(web.ok && web.value.allowEmpty).toBe(false);
+  });
+
+  it('treats an empty gitdock.yaml as no settings', () => {
+    expect(loadOk({ 'gitdock.yaml': '' }).config).toEqual({});
+  });
+});
+
+describe('isFleetPath', () => {
+  it.each([
+    ['gitdock.yaml', false, true],
+    ['hosts', true, true],
+    ['hosts/web-1', true, true],
+    ['hosts/web-1/app.yaml', false, true],
+    ['hosts/web-1/app.env', false, true],
+    ['services', true, true],
+    ['services/app.yaml', false, true],
+    ['docs', true, false],
+    ['hostsx', true, false],
+    ['README.md', false, false],
+    ['src/hosts/app.yaml', false, false],
+  ] as const)('%s (dir: %s) -> %s', (path, isDir, expected) => {
+    expect(isFleetPath(path, isDir)).toBe(expected);
+  });
+});
+
+describe('resolveHost: fleet files and host files', () => {
+  const tree = {
+    'services/app.yaml': fleetFile(['web-*'], 'app'),
+    'services/exporter.yaml': fleetFile(['*'], 'exporter'),
+    'services/pg.yaml': fleetFile(['db-?'], 'pg'),
+    'services/pair.yaml': fleetFile(['[ab]-1'], 'pair'),
+    'services/named.yaml': fleetFile(['edge-1', 'edge-2'], 'named'),
+    'hosts/web-1/cache.yaml': APP,
+    'hosts/web-2/app.yaml': manifest('app-canary'),
+  };
+
+  it.each([
+    ['web-1', ['app', 'cache', 'exporter']],
+    ['web-2', ['app', 'exporter']],
+    ['web-10', ['app', 'exporter']],
+    ['db-1', ['exporter', 'pg']],
+    ['db-10', ['exporter']],
+    ['a-1', ['exporter', 'pair']],
+    ['b-1', ['exporter', 'pair']],
+    ['c-1', ['exporter']],
+    ['a-10', ['exporter']],
+    ['edge-2', ['exporter', 'named']],
+    ['edge-3', ['exporter']],
+    ['web', ['exporter']],
+  ])('%s runs %j', (host, expected) => {
+    expect(servicesOf(tree, host)).toEqual(expected);
+  });
+
+  it('a host file overrides the fleet file entirely, for its own host only', () => {
+    const fleet = loadOk({
+      'services/app.yaml': fleetFile(
+        ['web-*'],
+        'app',
+        'environment:',
+        '  RAILS_ENV: production',
+        'ports: ["8080:80"]',
+      ),
+      'hosts/web-2/app.yaml': yaml('image: registry.example.com/app', 'tag: "1.1-rc1"'),
+    });
+    const web1 = resolveHost(fleet, 'web-1', COMMIT);
+    const web2 = resolveHost(fleet, 'web-2', COMMIT);
+    if (!web1.ok || !web2.ok) expect.fail('hosts did not resolve');
+    const [fleetApp] = web1.value.services;
+    const [canary] = web2.value.services;
+    expect(fleetApp).toMatchObject({
+      name: 'app',
+      host: 'web-1',
+      file: 'services/app.yaml',
+      origin: 'fleet',
+      imageRef: 'registry.example.com/app:1.0',
+      spec: { environment: { RAILS_ENV: 'production' }, ports: [{ containerPort: 80, hostPort: 8080 }] },
+    });
+    // Nothing of the fleet file leaks into the override: no merge.
+    expect(canary).toMatchObject({
+      name: 'app',
+      host: 'web-2',
+      file: 'hosts/web-2/app.yaml',
+      origin: 'host',
+      imageRef: 'registry.example.com/app:1.1-rc1',
+      spec: { environment: {}, ports: [] },
+    });
+  });
+
+  it('an unknown host gets the fleet services that match it', () => {
+    const fleet = loadOk({ 'services/app.yaml': fleetFile(['web-*'], 'app'), 'hosts/web-1/x.yaml': APP });
+    expect(fleet.knownHosts).toEqual(['web-1']);
+    const resolved = resolveHost(fleet, 'web-99', COMMIT);
+    expect(resolved.ok && resolved.value.services.map((s) => [s.name, s.host, s.origin])).toEqual([
+      ['app', 'web-99', 'fleet'],
+    ]);
+  });
+
+  it('an unknown host that matches nothing has no services', () => {
+    const resolved = resolveHost(loadOk({ 'services/app.yaml': fleetFile(['web-*'], 'app') }), 'mail-1', COMMIT);
+    expect(resolved).toEqual({
+      ok: true,
+      value: { host: 'mail-1', commit: COMMIT, services: [], allowEmpty: false },
+    });
+  });
+
+  it('reports an unknown dependency for a host loadFleet did not know about', () => {
+    const fleet = loadOk({ 'services/app.yaml': fleetFile(['web-*'], 'app', 'depends_on: [cache]'), 'hosts/web-1/cache.yaml': APP });
+    expect(resolveHost(fleet, 'web-7', COMMIT)).toEqual({
+      ok: false,
+      errors: [
+        {
+          file: 'services/app.yaml',
+          line: 4,
+          column: 14,
+          path: '/depends_on/0',
+          message: '"app" depends on "cache", which is not a service on host web-7',
+        },
+      ],
+    });
+  });
+
+  it('a fleet file may depend on a service a host file defines', () => {
+    expect(
+      servicesOf(
+        {
+          'services/app.yaml': fleetFile(['web-1'], 'app', 'depends_on: [cache]'),
+          'hosts/web-1/cache.yaml': APP,
+        },
+        'web-1',
+      ),
+    ).toEqual(['cache', 'app']);
+  });
+
+  it('the overridden fleet file\'s dependencies do not apply to the overriding host', () => {
+    expect(
+      servicesOf(
+        {
+          'services/app.yaml': fleetFile(['web-*'], 'app', 'depends_on: [cache]'),
+          'hosts/web-1/cache.yaml': APP,
+          'hosts/web-2/app.yaml': APP,
+        },
+        'web-2',
+      ),
+    ).toEqual(['app']);
+  });
+});
+
+describe('resolveHost: start order', () => {
+  it.each([
+    {
+      name: 'no dependencies: by name',
+      deps: { c: [], a: [], b: [] },
+      order: ['a', 'b', 'c'],
+    },
+    {
+      name: 'dependencies first',
+      deps: { app: ['db', 'cache'], cache: [], db: [] },
+      order: ['cache', 'db', 'app'],
+    },
+    {
+      name: 'a chain',
+      deps: { a: ['b'], b: ['c'], c: [] },
+      order: ['c', 'b', 'a'],
+    },
+    {
+      name: 'a diamond, ties by name at every level',
+      deps: { web: ['api', 'auth'], api: ['db'], auth: ['db'], db: [], zz: [], aa: ['zz'] },
+      order: ['db', 'zz', 'aa', 'api', 'auth', 'web'],
+    },
+    {
+      name: 'map form of depends_on',
+      deps: { app: { db: { condition: 'service_healthy' } }, db: [] },
+      order: ['db', 'app'],
+    },
+  ])('$name', ({ deps, order }) => {
+    const tree: Record<string, string> = {};
+    for (const [name, on] of Object.entries(deps)) {
+      const line = Array.isArray(on)
+        ? on.length > 0
+          ? `depends_on: [${on.join(', ')}]`
+          : ''
+        : `depends_on: ${JSON.stringify(on)}`;
+      tree[`hosts/web-1/${name}.yaml`] = manifest(name, ...(line ? [line] : []));
+    }
+    expect(servicesOf(tree, 'web-1')).toEqual(order);
+  });
+
+  it('is deterministic whatever the order of the files in the map', () => {
+    const entries = Object.entries({
+      'hosts/web-1/web.yaml': manifest('web', 'depends_on: [api, auth]'),
+      'hosts/web-1/api.yaml': manifest('api', 'depends_on: [db]'),
+      'hosts/web-1/auth.yaml': manifest('auth', 'depends_on: [db]'),
+      'hosts/web-1/db.yaml': manifest('db'),
+      'services/exporter.yaml': fleetFile(['web-*'], 'exporter'),
+    });
+    const results = [entries, [...entries].reverse(), [entries[2]!, entries[4]!, entries[0]!, entries[3]!, entries[1]!]].map(
+      (list) => {
+        const fleet = loadFleet(files(Object.fromEntries(list)));
+        if (!fleet.ok) expect.fail(JSON.stringify(fleet.errors));
+        return resolveHost(fleet.value, 'web-1', COMMIT);
+      },
+    );
+    expect(results[1]).toEqual(results[0]);
+    expect(results[2]).toEqual(results[0]);
+    // Level by level (everything whose dependencies have started), by name within a level.
+    expect(results[0]!.ok && results[0]!.value.services.map((s) => s.name)).toEqual([
+      'db',
+      'exporter',
+      'api',
+      'auth',
+      'web',
+    ]);
+  });
+});
+
+describe('resolveHost: desired services', () => {
+  it('fills name, host, file, origin, image reference, hash and dependencies', () => {
+    const fleet = loadOk({
+      'hosts/web-1/app.yaml': manifest('app', 'depends_on: [db]', 'update:', '  order: start-first'),
+      'hosts/web-1/db.yaml': yaml('image: registry.example.com/pg', `digest: sha256:${'b'.repeat(64)}`),
+    });
+    const resolved = resolveHost(fleet, 'web-1', COMMIT);
+    if (!resolved.ok) expect.fail(JSON.stringify(resolved.errors));
+    const [db, app] = resolved.value.services;
+    expect(db).toMatchObject({
+      name: 'db',
+      imageRef: `registry.example.com/pg@sha256:${'b'.repeat(64)}`,
+      dependsOn: [],
+    });
+    expect(app).toMatchObject({
+      name: 'app',
+      host: 'web-1',
+      file: 'hosts/web-1/app.yaml',
+      origin: 'host',
+      imageRef: 'registry.example.com/app:1.0',
+      dependsOn: ['db'],
+      rollout: { order: 'start-first', settleMs: 2000, healthTimeoutMs: 60_000, pull: 'missing' },
+    });
+    expect(app!.specHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('the same fleet file gives the same hash on every host', () => {
+    const fleet = loadOk({ 'services/app.yaml': fleetFile(['web-*'], 'app') });
+    const hashes = ['web-1', 'web-2'].map((host) => {
+      const r = resolveHost(fleet, host, COMMIT);
+      return r.ok ? r.value.services[0]!.specHash : '';
+    });
+    expect(hashes[0]).toBe(hashes[1]);
+  });
+
+  it('depends_on stays out of the spec hash', () => {
+    const hashOf = (extra: string[]) => {
+      const fleet = loadOk({ 'hosts/web-1/app.yaml': manifest('app', ...extra), 'hosts/web-1/db.yaml': APP });
+      const r = resolveHost(fleet, 'web-1', COMMIT);
+      return r.ok ? r.value.services.find((s) => s.name === 'app')!.specHash : '';
+    };
+    expect(hashOf(['depends_on: [db]'])).toBe(hashOf([]));
+  });
+
+  it('the commit does not reach the spec hash', () => {
+    const fleet = loadOk({ [FILE]: APP });
+    const a = resolveHost(fleet, 'web-1', 'a'.repeat(40));
+    const b = resolveHost(fleet, 'web-1', 'b'.repeat(40));
+    expect(a.ok && a.value.services[0]!.specHash).toBe(b.ok && b.value.services[0]!.specHash);
+  });
+});

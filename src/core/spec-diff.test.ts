@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { describeSpecChanges } from './spec-diff.js';
+import { decodeSpecLabel, encodeSpecLabel, recordedSpec } from './spec-hash.js';
+import { containerSpec } from './test-fixtures.js';
+import type { ContainerSpec } from './types.js';
+
+/** As planHost calls it: the running container's label against the commit's spec. */
+function changes(before: Partial<ContainerSpec>, after: Partial<ContainerSpec>): string[] {
+  const recorded = decodeSpecLabel(encodeSpecLabel(containerSpec(before)));
+  if (!recorded) expect.fail('label did not round-trip');
+  return describeSpecChanges(recorded, recordedSpec(containerSpec(after)));
+}
+
+const DIGEST_A = `sha256:${'a'.repeat(64)}`;
+const DIGEST_B = `sha256:${'b'.repeat(64)}`;
+
+describe('describeSpecChanges', () => {
+  it.each<[string, Partial<ContainerSpec>, Partial<ContainerSpec>, string[]]>([
+    ['nothing', {}, {}, []],
+    ['tag', { tag: '1.4' }, { tag: '1.5' }, ['tag 1.4 -> 1.5']],
+    ['image', { image: 'app' }, { image: 'registry.example.com/app' }, ['image app -> registry.example.com/app']],
+    [
+      'tag to digest',
+      { tag: '1.4' },
+      { tag: undefined, digest: DIGEST_A },
+      ['tag 1.4 removed', `digest set to sha256:${'a'.repeat(12)}`],
+    ],
+    ['digest, shortened', { digest: DIGEST_A }, { digest: DIGEST_B }, [`digest sha256:aaaaaaaaaaaa -> sha256:bbbbbbbbbbbb`]],
+    [
+      'environment: changed, added, removed, never with values',
+      { environment: { RAILS_ENV: 'staging', OLD: 'x', SAME: 's' } },
+      { environment: { RAILS_ENV: 'production', NEW: 'y', SAME: 's' } },
+      ['environment.NEW added', 'environment.OLD removed', 'environment.RAILS_ENV changed'],
+    ],
+    [
+      'labels, with values',
+      { labels: { tier: 'web', gone: 'g', same: 's' } },
+      { labels: { tier: 'api', added: 'a', same: 's' } },
+      ['labels.added added', 'labels.gone removed', 'labels.tier web -> api'],
+    ],
+    ['command', { command: ['serve'] }, { command: ['serve', '--debug'] }, ['command changed']],
+    ['command set', {}, { command: ['serve'] }, ['command changed']],
+    ['entrypoint', { entrypoint: ['/a'] }, { entrypoint: ['/b'] }, ['entrypoint changed']],
+    [
+      'ports',
+      { ports: [{ containerPort: 80, protocol: 'tcp', hostPort: 8080 }] },
+      { ports: [{ containerPort: 80, protocol: 'tcp', hostPort: 8081 }] },
+      ['ports changed'],
+    ],
+    [
+      'volumes',
+      { volumes: [{ type: 'bind', source: '/a', target: '/a', readOnly: false }] },
+      { volumes: [{ type: 'bind', source: '/a', target: '/a', readOnly: true }] },
+      ['volumes changed'],
+    ],
+    ['healthcheck', { healthcheck: { test: ['CMD', 'true'] } }, { healthcheck: { test: ['NONE'] } }, ['healthcheck changed']],
+    ['network_mode', { networkMode: 'none' }, { networkMode: 'host' }, ['network_mode none -> host']],
+    ['network_mode set', {}, { networkMode: 'host' }, ['network_mode set to host']],
+    ['restart', { restart: 'no' }, { restart: 'unless-stopped' }, ['restart no -> unless-stopped']],
+    ['user removed', { user: '1000:1000' }, {}, ['user 1000:1000 removed']],
+    ['working_dir', { workingDir: '/a' }, { workingDir: '/b' }, ['working_dir /a -> /b']],
+    ['stop_grace_period', { stopGracePeriodMs: 10_000 }, { stopGracePeriodMs: 90_000 }, ['stop_grace_period 10s -> 1m30s']],
+    ['stop_grace_period, sub-second', { stopGracePeriodMs: 500 }, { stopGracePeriodMs: 1500 }, ['stop_grace_period 500ms -> 1.5s']],
+    ['stop_grace_period, hours', { stopGracePeriodMs: 3_600_000 }, { stopGracePeriodMs: 0 }, ['stop_grace_period 1h -> 0s']],
+    [
+      'several fields, in a fixed order',
+      { tag: '1', restart: 'no', environment: { A: '1' }, command: ['a'], labels: { x: '1' } },
+      { tag: '2', restart: 'always', environment: { A: '2' }, command: ['b'], labels: { x: '2' } },
+      ['tag 1 -> 2', 'environment.A changed', 'labels.x 1 -> 2', 'command changed', 'restart no -> always'],
+    ],
+  ])('%s', (_name, before, after, reasons) => {
+    expect(changes(before, after)).toEqual(reasons);
+  });
+
+  it('never puts an environment value, or its digest, into a reason', () => {
+    const reasons = changes(
+      { environment: { DB_PASSWORD: 'hunter2' } },
+      { environment: { DB_PASSWORD: 'correct horse battery staple' } },
+    );
+    expect(reasons).toEqual(['environment.DB_PASSWORD changed']);
+    expect(reasons.join('\n')).not.toMatch(/hunter2|horse|sha256/);
+  });
+
+  it('an old label missing fields reads them as unset', () => {
+    const old = JSON.parse(encodeSpecLabel(containerSpec())) as Record<string, unknown>;
+    delete old.labels;
+    delete old.environment;
+    const recorded = decodeSpecLabel(JSON.stringify(old))!;
+    expect(describeSpecChanges(recorded, recordedSpec(containerSpec({ labels: { a: 'b' } })))).toEqual([
+      'labels.a added',
+    ]);
+  });
+});
+
+describe('spec label', () => {
+  it('records environment values only as digests', () => {
+    const label = encodeSpecLabel(containerSpec({ environment: { DB_PASSWORD: 'hunter2' } }));
+    expect(label).not.toContain('hunter2');
+    expect(decodeSpecLabel(label)?.environment.DB_PASSWORD).toMatch(/^sha256:[0-9a-f]{16}$/);
+  });
+
+  it('is canonical: key order does not matter', () => {
+    const a = containerSpec({ labels: { a: '1', b: '2' } });
+    const b = { ...containerSpec({ labels: { b: '2', a: '1' } }) };
+    expect(encodeSpecLabel(a)).toBe(encodeSpecLabel(b));
+  });
+
+  it.each([undefined, '', 'not json', '[]', '{"tag":"1"}', 'null', '42'])('decodes %j as absent', (label) => {
+    expect(decodeSpecLabel(label)).toBeUndefined();
+  });
+});
