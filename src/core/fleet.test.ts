@@ -14,7 +14,12 @@ function manifest(image: string, ...extra: string[]): string {
 
 /** A fleet file: `hosts:` first, then a minimal manifest. */
 function fleetFile(hosts: string[], image: string, ...extra: string[]): string {
-  return yaml(`hosts: [${hosts.map((h) => JSON.stringify(h)).join(', ')}]`, `image: registry.example.com/${image}`, 'tag: "1.0"', ...extra);
+  return yaml(
+    `hosts: [${hosts.map((h) => JSON.stringify(h)).join(', ')}]`,
+    `image: registry.example.com/${image}`,
+    'tag: "1.0"',
+    ...extra,
+  );
 }
 
 /** Service names of a host, in start order. */
@@ -108,7 +113,13 @@ const bad: BadCase[] = [
     name: 'tag written as a number',
     tree: { [FILE]: yaml('image: app', 'tag: 1.0') },
     errors: [
-      { file: FILE, line: 2, column: 6, path: '/tag', message: 'tag: expected a string, got number 1' },
+      {
+        file: FILE,
+        line: 2,
+        column: 6,
+        path: '/tag',
+        message: 'tag: expected a string, got number 1',
+      },
     ],
   },
   {
@@ -146,7 +157,8 @@ const bad: BadCase[] = [
         line: 3,
         column: 14,
         path: '/environment',
-        message: 'environment: expected a mapping or a list of strings, got string "RAILS_ENV=production"',
+        message:
+          'environment: expected a mapping or a list of strings, got string "RAILS_ENV=production"',
       },
     ],
   },
@@ -213,7 +225,8 @@ const bad: BadCase[] = [
         line: 4,
         column: 10,
         path: '/update/order',
-        message: 'update.order: expected one of "stop-first", "start-first", got string "blue-green"',
+        message:
+          'update.order: expected one of "stop-first", "start-first", got string "blue-green"',
       },
     ],
   },
@@ -302,14 +315,23 @@ const bad: BadCase[] = [
         line: 4,
         column: 3,
         path: '/environment/RAILS ENV',
-        message: 'environment: key "RAILS ENV" is not allowed here; expected a name without `=` or whitespace',
+        message:
+          'environment: key "RAILS ENV" is not allowed here; expected a name without `=` or whitespace',
       },
     ],
   },
   {
     name: 'the file is a list',
     tree: { [FILE]: yaml('- image: app', '- tag: "1.0"') },
-    errors: [{ file: FILE, line: 1, column: 1, path: '', message: 'the file: expected a mapping, got a list' }],
+    errors: [
+      {
+        file: FILE,
+        line: 1,
+        column: 1,
+        path: '',
+        message: 'the file: expected a mapping, got a list',
+      },
+    ],
   },
   {
     name: 'a shell script is YAML, but not a mapping',
@@ -328,7 +350,11 @@ const bad: BadCase[] = [
     name: 'an empty file',
     tree: { [FILE]: '' },
     errors: [
-      { file: FILE, path: '', message: 'file is empty; expected a mapping with at least "image" and "tag"' },
+      {
+        file: FILE,
+        path: '',
+        message: 'file is empty; expected a mapping with at least "image" and "tag"',
+      },
     ],
   },
 
@@ -336,20 +362,40 @@ const bad: BadCase[] = [
   {
     name: 'tag and digest both',
     tree: { [FILE]: yaml('image: app', 'tag: "1.0"', `digest: sha256:${'a'.repeat(64)}`) },
-    errors: [{ file: FILE, line: 1, column: 1, path: '', message: 'give either "tag" or "digest", not both' }],
+    errors: [
+      {
+        file: FILE,
+        line: 1,
+        column: 1,
+        path: '',
+        message: 'give either "tag" or "digest", not both',
+      },
+    ],
   },
   {
     name: 'neither tag nor digest',
     tree: { [FILE]: yaml('image: app') },
     errors: [
-      { file: FILE, line: 1, column: 1, path: '', message: 'missing required field "tag" (or "digest")' },
+      {
+        file: FILE,
+        line: 1,
+        column: 1,
+        path: '',
+        message: 'missing required field "tag" (or "digest")',
+      },
     ],
   },
   {
     name: 'neither tag nor digest, and another error',
     tree: { [FILE]: yaml('image: app', 'ports: 80') },
     errors: [
-      { file: FILE, line: 1, column: 1, path: '', message: 'missing required field "tag" (or "digest")' },
+      {
+        file: FILE,
+        line: 1,
+        column: 1,
+        path: '',
+        message: 'missing required field "tag" (or "digest")',
+      },
       {
         file: FILE,
         line: 2,
@@ -411,7 +457,11 @@ const bad: BadCase[] = [
     name: 'fleet service name with uppercase',
     tree: { 'services/App.yaml': fleetFile(['web-1'], 'app') },
     errors: [
-      { file: 'services/App.yaml', path: '', message: `"App" is not a valid service name: use ${NAME_RULE}` },
+      {
+        file: 'services/App.yaml',
+        path: '',
+        message: `"App" is not a valid service name: use ${NAME_RULE}`,
+      },
     ],
   },
   {
@@ -455,7 +505,10 @@ const bad: BadCase[] = [
   },
   {
     name: 'duplicate service: a.yaml and a.yml in services/',
-    tree: { 'services/a.yaml': fleetFile(['web-1'], 'a'), 'services/a.yml': fleetFile(['web-2'], 'a') },
+    tree: {
+      'services/a.yaml': fleetFile(['web-1'], 'a'),
+      'services/a.yml': fleetFile(['web-2'], 'a'),
+    },
     errors: [
       {
         file: 'services/a.yml',
@@ -470,6 +523,18 @@ const bad: BadCase[] = [
     errors: [
       {
         file: 'hosts/app.yaml',
+        path: '',
+        message: 'manifests go in hosts/<host>/<service>.yaml or services/<service>.yaml',
+      },
+    ],
+  },
+  {
+    // A moved file used to be skipped silently, which removed the service.
+    name: 'manifest in a subdirectory of a host directory',
+    tree: { 'hosts/web-1/old/app.yaml': APP },
+    errors: [
+      {
+        file: 'hosts/web-1/old/app.yaml',
         path: '',
         message: 'manifests go in hosts/<host>/<service>.yaml or services/<service>.yaml',
       },
@@ -495,7 +560,8 @@ const bad: BadCase[] = [
         line: 3,
         column: 8,
         path: '/hosts',
-        message: '"hosts" belongs in services/ files; a host file applies to its own directory\'s host',
+        message:
+          '"hosts" belongs in services/ files; a host file applies to its own directory\'s host',
       },
     ],
   },
@@ -663,7 +729,9 @@ const bad: BadCase[] = [
   {
     name: 'not YAML: binary',
     tree: { [FILE]: new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff]) },
-    errors: [{ file: FILE, path: '', message: 'file is not valid UTF-8 text; expected a YAML mapping' }],
+    errors: [
+      { file: FILE, path: '', message: 'file is not valid UTF-8 text; expected a YAML mapping' },
+    ],
   },
   {
     name: 'duplicate YAML key',
@@ -700,7 +768,9 @@ const bad: BadCase[] = [
       {
         file: FILE,
         path: '',
-        message: expect.stringMatching(/^YAML aliases expand too far .*; at most 100 alias uses are allowed$/),
+        message: expect.stringMatching(
+          /^YAML aliases expand too far .*; at most 100 alias uses are allowed$/,
+        ),
       },
     ],
   },
@@ -739,20 +809,25 @@ const bad: BadCase[] = [
         line: 3,
         column: 11,
         path: '/env_file',
-        message: 'env_file "../../secrets.env" resolves to "secrets.env", outside hosts/ and services/',
+        message:
+          'env_file "../../secrets.env" resolves to "secrets.env", outside hosts/ and services/',
       },
     ],
   },
   {
     name: 'env_file escaping the repo',
-    tree: { [FILE]: manifest('app', 'env_file:', '  - app.env', '  - ../../../etc/passwd'), 'hosts/web-1/app.env': 'A=1\n' },
+    tree: {
+      [FILE]: manifest('app', 'env_file:', '  - app.env', '  - ../../../etc/passwd'),
+      'hosts/web-1/app.env': 'A=1\n',
+    },
     errors: [
       {
         file: FILE,
         line: 5,
         column: 5,
         path: '/env_file/1',
-        message: 'env_file "../../../etc/passwd" resolves to "../etc/passwd", outside hosts/ and services/',
+        message:
+          'env_file "../../../etc/passwd" resolves to "../etc/passwd", outside hosts/ and services/',
       },
     ],
   },
@@ -772,7 +847,10 @@ const bad: BadCase[] = [
   },
   {
     name: 'env_file with a line that is not KEY=value',
-    tree: { [FILE]: manifest('app', 'env_file: app.env'), 'hosts/web-1/app.env': 'A=1\nnonsense\n' },
+    tree: {
+      [FILE]: manifest('app', 'env_file: app.env'),
+      'hosts/web-1/app.env': 'A=1\nnonsense\n',
+    },
     errors: [
       {
         file: FILE,
@@ -792,7 +870,8 @@ const bad: BadCase[] = [
         line: 4,
         column: 3,
         path: '/labels/io.gitdock.host',
-        message: 'label "io.gitdock.host": the io.gitdock. prefix is reserved for gitdock\'s own labels',
+        message:
+          'label "io.gitdock.host": the io.gitdock. prefix is reserved for gitdock\'s own labels',
       },
     ],
   },
@@ -805,7 +884,8 @@ const bad: BadCase[] = [
         line: 5,
         column: 5,
         path: '/labels/1',
-        message: 'label "io.gitdock.spec-hash": the io.gitdock. prefix is reserved for gitdock\'s own labels',
+        message:
+          'label "io.gitdock.spec-hash": the io.gitdock. prefix is reserved for gitdock\'s own labels',
       },
     ],
   },
@@ -837,7 +917,15 @@ const bad: BadCase[] = [
   },
   {
     name: 'relative bind mount (long form)',
-    tree: { [FILE]: manifest('app', 'volumes:', '  - type: bind', '    source: data', '    target: /data') },
+    tree: {
+      [FILE]: manifest(
+        'app',
+        'volumes:',
+        '  - type: bind',
+        '    source: data',
+        '    target: /data',
+      ),
+    },
     errors: [
       {
         file: FILE,
@@ -852,7 +940,13 @@ const bad: BadCase[] = [
     name: 'named volume without a source (long form)',
     tree: { [FILE]: manifest('app', 'volumes:', '  - type: volume', '    target: /data') },
     errors: [
-      { file: FILE, line: 4, column: 5, path: '/volumes/0', message: 'volume mount needs a "source"' },
+      {
+        file: FILE,
+        line: 4,
+        column: 5,
+        path: '/volumes/0',
+        message: 'volume mount needs a "source"',
+      },
     ],
   },
   {
@@ -864,7 +958,8 @@ const bad: BadCase[] = [
         line: 4,
         column: 5,
         path: '/environment/0',
-        message: 'environment.RAILS_ENV has no value; expected a value (write RAILS_ENV= for an empty string)',
+        message:
+          'environment.RAILS_ENV has no value; expected a value (write RAILS_ENV= for an empty string)',
       },
     ],
   },
@@ -877,7 +972,8 @@ const bad: BadCase[] = [
         line: 4,
         column: 3,
         path: '/environment/RAILS_ENV',
-        message: 'environment.RAILS_ENV has no value; expected a value (write RAILS_ENV: "" for an empty string)',
+        message:
+          'environment.RAILS_ENV has no value; expected a value (write RAILS_ENV: "" for an empty string)',
       },
     ],
   },
@@ -980,7 +1076,8 @@ describe('loadFleet: invalid revisions', () => {
       line: 3,
       column: 1,
       path: '/foo',
-      message: 'unknown field "foo"; expected one of: image, tag, digest, hosts, command, entrypoint, environment, env_file, ports, volumes, network_mode, restart, healthcheck, depends_on, labels, user, working_dir, stop_grace_period, update, pull',
+      message:
+        'unknown field "foo"; expected one of: image, tag, digest, hosts, command, entrypoint, environment, env_file, ports, volumes, network_mode, restart, healthcheck, depends_on, labels, user, working_dir, stop_grace_period, update, pull',
     });
   });
 });
@@ -1112,7 +1209,10 @@ describe('resolveHost: fleet files and host files', () => {
       file: 'services/app.yaml',
       origin: 'fleet',
       imageRef: 'registry.example.com/app:1.0',
-      spec: { environment: { RAILS_ENV: 'production' }, ports: [{ containerPort: 80, hostPort: 8080 }] },
+      spec: {
+        environment: { RAILS_ENV: 'production' },
+        ports: [{ containerPort: 80, hostPort: 8080 }],
+      },
     });
     // Nothing of the fleet file leaks into the override: no merge.
     expect(canary).toMatchObject({
@@ -1126,7 +1226,10 @@ describe('resolveHost: fleet files and host files', () => {
   });
 
   it('an unknown host gets the fleet services that match it', () => {
-    const fleet = loadOk({ 'services/app.yaml': fleetFile(['web-*'], 'app'), 'hosts/web-1/x.yaml': APP });
+    const fleet = loadOk({
+      'services/app.yaml': fleetFile(['web-*'], 'app'),
+      'hosts/web-1/x.yaml': APP,
+    });
     expect(fleet.knownHosts).toEqual(['web-1']);
     const resolved = resolveHost(fleet, 'web-99', COMMIT);
     expect(resolved.ok && resolved.value.services.map((s) => [s.name, s.host, s.origin])).toEqual([
@@ -1135,7 +1238,11 @@ describe('resolveHost: fleet files and host files', () => {
   });
 
   it('an unknown host that matches nothing has no services', () => {
-    const resolved = resolveHost(loadOk({ 'services/app.yaml': fleetFile(['web-*'], 'app') }), 'mail-1', COMMIT);
+    const resolved = resolveHost(
+      loadOk({ 'services/app.yaml': fleetFile(['web-*'], 'app') }),
+      'mail-1',
+      COMMIT,
+    );
     expect(resolved).toEqual({
       ok: true,
       value: { host: 'mail-1', commit: COMMIT, services: [], allowEmpty: false },
@@ -1143,7 +1250,10 @@ describe('resolveHost: fleet files and host files', () => {
   });
 
   it('reports an unknown dependency for a host loadFleet did not know about', () => {
-    const fleet = loadOk({ 'services/app.yaml': fleetFile(['web-*'], 'app', 'depends_on: [cache]'), 'hosts/web-1/cache.yaml': APP });
+    const fleet = loadOk({
+      'services/app.yaml': fleetFile(['web-*'], 'app', 'depends_on: [cache]'),
+      'hosts/web-1/cache.yaml': APP,
+    });
     expect(resolveHost(fleet, 'web-7', COMMIT)).toEqual({
       ok: false,
       errors: [
@@ -1170,7 +1280,7 @@ describe('resolveHost: fleet files and host files', () => {
     ).toEqual(['cache', 'app']);
   });
 
-  it('the overridden fleet file\'s dependencies do not apply to the overriding host', () => {
+  it("the overridden fleet file's dependencies do not apply to the overriding host", () => {
     expect(
       servicesOf(
         {
@@ -1232,13 +1342,15 @@ describe('resolveHost: start order', () => {
       'hosts/web-1/db.yaml': manifest('db'),
       'services/exporter.yaml': fleetFile(['web-*'], 'exporter'),
     });
-    const results = [entries, [...entries].reverse(), [entries[2]!, entries[4]!, entries[0]!, entries[3]!, entries[1]!]].map(
-      (list) => {
-        const fleet = loadFleet(files(Object.fromEntries(list)));
-        if (!fleet.ok) expect.fail(JSON.stringify(fleet.errors));
-        return resolveHost(fleet.value, 'web-1', COMMIT);
-      },
-    );
+    const results = [
+      entries,
+      [...entries].reverse(),
+      [entries[2]!, entries[4]!, entries[0]!, entries[3]!, entries[1]!],
+    ].map((list) => {
+      const fleet = loadFleet(files(Object.fromEntries(list)));
+      if (!fleet.ok) expect.fail(JSON.stringify(fleet.errors));
+      return resolveHost(fleet.value, 'web-1', COMMIT);
+    });
     expect(results[1]).toEqual(results[0]);
     expect(results[2]).toEqual(results[0]);
     // Level by level (everything whose dependencies have started), by name within a level.
@@ -1255,8 +1367,16 @@ describe('resolveHost: start order', () => {
 describe('resolveHost: desired services', () => {
   it('fills name, host, file, origin, image reference, hash and dependencies', () => {
     const fleet = loadOk({
-      'hosts/web-1/app.yaml': manifest('app', 'depends_on: [db]', 'update:', '  order: start-first'),
-      'hosts/web-1/db.yaml': yaml('image: registry.example.com/pg', `digest: sha256:${'b'.repeat(64)}`),
+      'hosts/web-1/app.yaml': manifest(
+        'app',
+        'depends_on: [db]',
+        'update:',
+        '  order: start-first',
+      ),
+      'hosts/web-1/db.yaml': yaml(
+        'image: registry.example.com/pg',
+        `digest: sha256:${'b'.repeat(64)}`,
+      ),
     });
     const resolved = resolveHost(fleet, 'web-1', COMMIT);
     if (!resolved.ok) expect.fail(JSON.stringify(resolved.errors));
@@ -1289,7 +1409,10 @@ describe('resolveHost: desired services', () => {
 
   it('depends_on stays out of the spec hash', () => {
     const hashOf = (extra: string[]) => {
-      const fleet = loadOk({ 'hosts/web-1/app.yaml': manifest('app', ...extra), 'hosts/web-1/db.yaml': APP });
+      const fleet = loadOk({
+        'hosts/web-1/app.yaml': manifest('app', ...extra),
+        'hosts/web-1/db.yaml': APP,
+      });
       const r = resolveHost(fleet, 'web-1', COMMIT);
       return r.ok ? r.value.services.find((s) => s.name === 'app')!.specHash : '';
     };

@@ -1,9 +1,14 @@
 import { matchesHost } from './host-selector.js';
 import { isValidName, NAME_RULE } from './names.js';
-import { ENV_FILE_ROOTS, imageReference, type NormalizedService, normalizeService } from './normalize.js';
+import {
+  ENV_FILE_ROOTS,
+  imageReference,
+  type NormalizedService,
+  normalizeService,
+} from './normalize.js';
 import type { RepoConfig, ServiceManifest } from './schema.js';
-import { explainSchemaErrors } from './schema-errors.js';
 import { repoConfigSchema, serviceSchema } from './schema.js';
+import { explainSchemaErrors } from './schema-errors.js';
 import { hashSpec } from './spec-hash.js';
 import type { DesiredService, HostState, ManifestError, Result } from './types.js';
 import { validateRepoConfig, validateService } from './validators.js';
@@ -85,7 +90,9 @@ export function loadFleet(files: ReadonlyMap<string, Uint8Array>): Result<Fleet>
     }
     if (!MANIFEST_EXT.test(path)) continue;
     if (!isHostFile && !isFleetFile) {
-      if ((parts[0] === 'hosts' && parts.length === 2) || parts[0] === 'services') {
+      // Any other depth is a misplaced manifest, reported rather than skipped:
+      // moving a file into a subdirectory must not quietly remove a service.
+      if (parts[0] === 'hosts' || parts[0] === 'services') {
         errors.push(
           fileError(path, 'manifests go in hosts/<host>/<service>.yaml or services/<service>.yaml'),
         );
@@ -141,7 +148,9 @@ function loadServiceFile(
   }
   const source = parsed.value;
   if (source.value === null || source.value === undefined) {
-    errors.push(fileError(file, 'file is empty; expected a mapping with at least "image" and "tag"'));
+    errors.push(
+      fileError(file, 'file is empty; expected a mapping with at least "image" and "tag"'),
+    );
     return undefined;
   }
   const check = validateService(source.value);
@@ -152,13 +161,21 @@ function loadServiceFile(
   const manifest = source.value as ServiceManifest;
   if (origin === 'host' && manifest.hosts !== undefined) {
     errors.push(
-      positioned(source, ['hosts'], '"hosts" belongs in services/ files; a host file applies to its own directory\'s host'),
+      positioned(
+        source,
+        ['hosts'],
+        '"hosts" belongs in services/ files; a host file applies to its own directory\'s host',
+      ),
     );
     return undefined;
   }
   if (origin === 'fleet' && manifest.hosts === undefined) {
     errors.push(
-      positioned(source, [], 'missing required field "hosts": a services/ file must say which hosts run it (names or globs)'),
+      positioned(
+        source,
+        [],
+        'missing required field "hosts": a services/ file must say which hosts run it (names or globs)',
+      ),
     );
     return undefined;
   }
@@ -250,7 +267,10 @@ function checkDependencies(
   const remaining = new Map([...services].map(([n, d]) => [n, new Set(d.normalized.dependsOn)]));
   const order: string[] = [];
   while (remaining.size > 0) {
-    const ready = [...remaining].filter(([, deps]) => deps.size === 0).map(([n]) => n).sort();
+    const ready = [...remaining]
+      .filter(([, deps]) => deps.size === 0)
+      .map(([n]) => n)
+      .sort();
     if (ready.length === 0) {
       const cycle = findCycle(remaining);
       const first = services.get(cycle[0]!)!;

@@ -94,7 +94,13 @@ describe('normalizeService: defaults', () => {
   });
 
   it('reads the rollout policy, which stays out of the spec', () => {
-    const result = normalize(['update:', '  order: start-first', '  settle: 500ms', '  health_timeout: 1m30s', 'pull: always']);
+    const result = normalize([
+      'update:',
+      '  order: start-first',
+      '  settle: 500ms',
+      '  health_timeout: 1m30s',
+      'pull: always',
+    ]);
     expect(result.ok && result.value.rollout).toEqual({
       order: 'start-first',
       settleMs: 500,
@@ -111,7 +117,10 @@ describe('normalizeService: defaults', () => {
 describe('normalizeService: image', () => {
   it.each([
     [{ image: 'app', tag: '1.0' }, 'app:1.0'],
-    [{ image: 'registry.example.com:5000/team/app', tag: 'v2' }, 'registry.example.com:5000/team/app:v2'],
+    [
+      { image: 'registry.example.com:5000/team/app', tag: 'v2' },
+      'registry.example.com:5000/team/app:v2',
+    ],
     [{ image: 'app', digest: `sha256:${'c'.repeat(64)}` }, `app@sha256:${'c'.repeat(64)}`],
   ])('%j -> %s', (spec, ref) => {
     expect(imageReference(spec)).toBe(ref);
@@ -121,8 +130,15 @@ describe('normalizeService: image', () => {
     const text = yaml('image: app', `digest: sha256:${'d'.repeat(64)}`);
     const parsed = parseYamlSource(FILE, new TextEncoder().encode(text));
     if (!parsed.ok) expect.fail();
-    const result = normalizeService(parsed.value.value as ServiceManifest, parsed.value, () => undefined);
-    expect(result.ok && result.value.spec).toMatchObject({ image: 'app', digest: `sha256:${'d'.repeat(64)}` });
+    const result = normalizeService(
+      parsed.value.value as ServiceManifest,
+      parsed.value,
+      () => undefined,
+    );
+    expect(result.ok && result.value.spec).toMatchObject({
+      image: 'app',
+      digest: `sha256:${'d'.repeat(64)}`,
+    });
     expect(result.ok && 'tag' in result.value.spec).toBe(false);
   });
 });
@@ -134,11 +150,20 @@ describe('normalizeService: ports', () => {
     ['"80/udp"', { containerPort: 80, protocol: 'udp' }],
     ['"8080:80"', { containerPort: 80, protocol: 'tcp', hostPort: 8080 }],
     ['"8080:80/tcp"', { containerPort: 80, protocol: 'tcp', hostPort: 8080 }],
-    ['"127.0.0.1:8080:80/udp"', { containerPort: 80, protocol: 'udp', hostPort: 8080, hostIp: '127.0.0.1' }],
-    ['"0.0.0.0:443:8443"', { containerPort: 8443, protocol: 'tcp', hostPort: 443, hostIp: '0.0.0.0' }],
+    [
+      '"127.0.0.1:8080:80/udp"',
+      { containerPort: 80, protocol: 'udp', hostPort: 8080, hostIp: '127.0.0.1' },
+    ],
+    [
+      '"0.0.0.0:443:8443"',
+      { containerPort: 8443, protocol: 'tcp', hostPort: 443, hostIp: '0.0.0.0' },
+    ],
     ['"127.0.0.1::80"', { containerPort: 80, protocol: 'tcp', hostIp: '127.0.0.1' }],
     ['"[::1]:8080:80"', { containerPort: 80, protocol: 'tcp', hostPort: 8080, hostIp: '::1' }],
-    ['"[fe80::1]:5353:53/udp"', { containerPort: 53, protocol: 'udp', hostPort: 5353, hostIp: 'fe80::1' }],
+    [
+      '"[fe80::1]:5353:53/udp"',
+      { containerPort: 53, protocol: 'udp', hostPort: 5353, hostIp: 'fe80::1' },
+    ],
     ['"65535:1"', { containerPort: 1, protocol: 'tcp', hostPort: 65535 }],
     ['{target: 80}', { containerPort: 80, protocol: 'tcp' }],
     ['{target: 80, published: 8080}', { containerPort: 80, protocol: 'tcp', hostPort: 8080 }],
@@ -153,7 +178,13 @@ describe('normalizeService: ports', () => {
 
   it('short and long forms of the same port hash the same', () => {
     expect(hashOf(['ports: ["127.0.0.1:8080:80"]'])).toBe(
-      hashOf(['ports:', '  - target: 80', '    published: 8080', '    host_ip: 127.0.0.1', '    protocol: tcp']),
+      hashOf([
+        'ports:',
+        '  - target: 80',
+        '    published: 8080',
+        '    host_ip: 127.0.0.1',
+        '    protocol: tcp',
+      ]),
     );
     expect(hashOf(['ports: ["80"]'])).toBe(hashOf(['ports: [80]']));
     expect(hashOf(['ports: ["80/tcp"]'])).toBe(hashOf(['ports: [{target: 80}]']));
@@ -163,34 +194,49 @@ describe('normalizeService: ports', () => {
     expect(specOf(['ports: ["443", "80"]']).ports.map((p) => p.containerPort)).toEqual([443, 80]);
   });
 
-  it.each(['80:80:80:80', '8080:70000', '0:80', '1.2.3:8080:80', '256.1.1.1:80:80', '127.0.0.1:80:80:80'])(
-    'refuses "%s" with what was expected',
-    (port) => {
-      const result = normalize(['ports:', `  - "${port}"`]);
-      expect(result).toEqual({
-        ok: false,
-        errors: [
-          {
-            file: FILE,
-            line: 4,
-            column: 5,
-            path: '/ports/0',
-            message: expect.stringMatching(
-              new RegExp(`^ports\\[0\\]: "${port.replace(/\./g, '\\.')}" is not a valid port; expected "80", "8080:80"`),
+  it.each([
+    '80:80:80:80',
+    '8080:70000',
+    '0:80',
+    '1.2.3:8080:80',
+    '256.1.1.1:80:80',
+    '127.0.0.1:80:80:80',
+  ])('refuses "%s" with what was expected', (port) => {
+    const result = normalize(['ports:', `  - "${port}"`]);
+    expect(result).toEqual({
+      ok: false,
+      errors: [
+        {
+          file: FILE,
+          line: 4,
+          column: 5,
+          path: '/ports/0',
+          message: expect.stringMatching(
+            new RegExp(
+              `^ports\\[0\\]: "${port.replace(/\./g, '\\.')}" is not a valid port; expected "80", "8080:80"`,
             ),
-          },
-        ],
-      });
-    },
-  );
+          ),
+        },
+      ],
+    });
+  });
 });
 
 describe('normalizeService: volumes', () => {
   it.each([
     ['/srv/data:/data', { type: 'bind', source: '/srv/data', target: '/data', readOnly: false }],
-    ['/etc/app:/etc/app:ro', { type: 'bind', source: '/etc/app', target: '/etc/app', readOnly: true }],
-    ['/etc/app:/etc/app:rw', { type: 'bind', source: '/etc/app', target: '/etc/app', readOnly: false }],
-    ['pgdata:/var/lib/postgresql/data', { type: 'volume', source: 'pgdata', target: '/var/lib/postgresql/data', readOnly: false }],
+    [
+      '/etc/app:/etc/app:ro',
+      { type: 'bind', source: '/etc/app', target: '/etc/app', readOnly: true },
+    ],
+    [
+      '/etc/app:/etc/app:rw',
+      { type: 'bind', source: '/etc/app', target: '/etc/app', readOnly: false },
+    ],
+    [
+      'pgdata:/var/lib/postgresql/data',
+      { type: 'volume', source: 'pgdata', target: '/var/lib/postgresql/data', readOnly: false },
+    ],
     ['cache:/cache:ro', { type: 'volume', source: 'cache', target: '/cache', readOnly: true }],
   ])('"%s"', (volume, expected) => {
     expect(specOf([`volumes: ["${volume}"]`]).volumes).toEqual([expected]);
@@ -201,7 +247,10 @@ describe('normalizeService: volumes', () => {
       '{type: bind, source: /srv, target: /srv, read_only: true}',
       { type: 'bind', source: '/srv', target: '/srv', readOnly: true },
     ],
-    ['{type: volume, source: data, target: /data}', { type: 'volume', source: 'data', target: '/data', readOnly: false }],
+    [
+      '{type: volume, source: data, target: /data}',
+      { type: 'volume', source: 'data', target: '/data', readOnly: false },
+    ],
     ['{type: tmpfs, target: /tmp}', { type: 'tmpfs', target: '/tmp', readOnly: false }],
   ])('%s', (volume, expected) => {
     expect(specOf([`volumes: [${volume}]`]).volumes).toEqual([expected]);
@@ -211,7 +260,9 @@ describe('normalizeService: volumes', () => {
     expect(hashOf(['volumes: ["/etc/app:/etc/app:ro"]'])).toBe(
       hashOf(['volumes: [{type: bind, source: /etc/app, target: /etc/app, read_only: true}]']),
     );
-    expect(hashOf(['volumes: ["data:/data"]'])).toBe(hashOf(['volumes: [{type: volume, source: data, target: /data}]']));
+    expect(hashOf(['volumes: ["data:/data"]'])).toBe(
+      hashOf(['volumes: [{type: volume, source: data, target: /data}]']),
+    );
   });
 
   it.each([
@@ -243,7 +294,11 @@ describe('normalizeService: command and entrypoint', () => {
   });
 
   it('splits an entrypoint string too', () => {
-    expect(specOf([`entrypoint: /bin/tini -- "/app/run it"`]).entrypoint).toEqual(['/bin/tini', '--', '/app/run it']);
+    expect(specOf([`entrypoint: /bin/tini -- "/app/run it"`]).entrypoint).toEqual([
+      '/bin/tini',
+      '--',
+      '/app/run it',
+    ]);
   });
 
   it('leaves command and entrypoint out when not given', () => {
@@ -256,7 +311,13 @@ describe('normalizeService: command and entrypoint', () => {
     expect(normalize([`command: sh -c 'echo`])).toEqual({
       ok: false,
       errors: [
-        { file: FILE, line: 3, column: 10, path: '/command', message: `command: unterminated quote in "sh -c 'echo"` },
+        {
+          file: FILE,
+          line: 3,
+          column: 10,
+          path: '/command',
+          message: `command: unterminated quote in "sh -c 'echo"`,
+        },
       ],
     });
   });
@@ -264,16 +325,41 @@ describe('normalizeService: command and entrypoint', () => {
 
 describe('normalizeService: healthcheck', () => {
   it.each([
-    [['healthcheck:', '  test: curl -f http://127.0.0.1/'], { test: ['CMD-SHELL', 'curl -f http://127.0.0.1/'] }],
-    [['healthcheck:', '  test: ["CMD", "curl", "-f", "http://127.0.0.1/"]'], { test: ['CMD', 'curl', '-f', 'http://127.0.0.1/'] }],
-    [['healthcheck:', '  test: ["CMD-SHELL", "curl -f http://127.0.0.1/"]'], { test: ['CMD-SHELL', 'curl -f http://127.0.0.1/'] }],
+    [
+      ['healthcheck:', '  test: curl -f http://127.0.0.1/'],
+      { test: ['CMD-SHELL', 'curl -f http://127.0.0.1/'] },
+    ],
+    [
+      ['healthcheck:', '  test: ["CMD", "curl", "-f", "http://127.0.0.1/"]'],
+      { test: ['CMD', 'curl', '-f', 'http://127.0.0.1/'] },
+    ],
+    [
+      ['healthcheck:', '  test: ["CMD-SHELL", "curl -f http://127.0.0.1/"]'],
+      { test: ['CMD-SHELL', 'curl -f http://127.0.0.1/'] },
+    ],
     [['healthcheck:', '  test: ["curl", "-f"]'], { test: ['CMD', 'curl', '-f'] }],
     [['healthcheck:', '  test: ["NONE"]'], { test: ['NONE'] }],
     [['healthcheck:', '  disable: true'], { test: ['NONE'] }],
-    [['healthcheck:', '  disable: true', '  test: ["CMD", "true"]', '  interval: 5s'], { test: ['NONE'] }],
     [
-      ['healthcheck:', '  test: ["CMD", "true"]', '  interval: 1m30s', '  timeout: 500ms', '  retries: 3', '  start_period: 2.5s'],
-      { test: ['CMD', 'true'], intervalMs: 90_000, timeoutMs: 500, retries: 3, startPeriodMs: 2500 },
+      ['healthcheck:', '  disable: true', '  test: ["CMD", "true"]', '  interval: 5s'],
+      { test: ['NONE'] },
+    ],
+    [
+      [
+        'healthcheck:',
+        '  test: ["CMD", "true"]',
+        '  interval: 1m30s',
+        '  timeout: 500ms',
+        '  retries: 3',
+        '  start_period: 2.5s',
+      ],
+      {
+        test: ['CMD', 'true'],
+        intervalMs: 90_000,
+        timeoutMs: 500,
+        retries: 3,
+        startPeriodMs: 2500,
+      },
     ],
     [['healthcheck:', '  interval: 10s'], { intervalMs: 10_000 }],
     [['healthcheck:', '  retries: 0'], { retries: 0 }],
@@ -295,19 +381,44 @@ describe('normalizeService: healthcheck', () => {
 
 describe('normalizeService: environment', () => {
   it('a map and a list of KEY=value give the same spec and hash', () => {
-    const map = ['environment:', '  RAILS_ENV: production', '  PORT: "8080"', '  EMPTY: ""', '  URL: a=b'];
-    const list = ['environment:', '  - URL=a=b', '  - PORT=8080', '  - EMPTY=', '  - RAILS_ENV=production'];
-    expect(specOf(map).environment).toEqual({ EMPTY: '', PORT: '8080', RAILS_ENV: 'production', URL: 'a=b' });
+    const map = [
+      'environment:',
+      '  RAILS_ENV: production',
+      '  PORT: "8080"',
+      '  EMPTY: ""',
+      '  URL: a=b',
+    ];
+    const list = [
+      'environment:',
+      '  - URL=a=b',
+      '  - PORT=8080',
+      '  - EMPTY=',
+      '  - RAILS_ENV=production',
+    ];
+    expect(specOf(map).environment).toEqual({
+      EMPTY: '',
+      PORT: '8080',
+      RAILS_ENV: 'production',
+      URL: 'a=b',
+    });
     expect(hashOf(list)).toBe(hashOf(map));
   });
 
   it('sorts keys, so order in the file does not matter', () => {
-    expect(Object.keys(specOf(['environment: {B: "1", A: "2", C: "3"}']).environment)).toEqual(['A', 'B', 'C']);
-    expect(hashOf(['environment: {B: "1", A: "2"}'])).toBe(hashOf(['environment: {A: "2", B: "1"}']));
+    expect(Object.keys(specOf(['environment: {B: "1", A: "2", C: "3"}']).environment)).toEqual([
+      'A',
+      'B',
+      'C',
+    ]);
+    expect(hashOf(['environment: {B: "1", A: "2"}'])).toBe(
+      hashOf(['environment: {A: "2", B: "1"}']),
+    );
   });
 
   it('turns numbers and booleans into strings, as Compose does', () => {
-    expect(specOf(['environment:', '  PORT: 8080', '  DEBUG: true', '  RATIO: 0.5']).environment).toEqual({
+    expect(
+      specOf(['environment:', '  PORT: 8080', '  DEBUG: true', '  RATIO: 0.5']).environment,
+    ).toEqual({
       DEBUG: 'true',
       PORT: '8080',
       RATIO: '0.5',
@@ -347,15 +458,27 @@ describe('normalizeService: env_file', () => {
   };
 
   it('reads the file relative to the manifest', () => {
-    expect(specOf(['env_file: app.env'], envTree).environment).toEqual({ DB_HOST: 'db', RAILS_ENV: 'staging' });
+    expect(specOf(['env_file: app.env'], envTree).environment).toEqual({
+      DB_HOST: 'db',
+      RAILS_ENV: 'staging',
+    });
   });
 
   it('merges files in order, later files winning, and environment winning over all', () => {
     const spec = specOf(
-      ['env_file: [app.env, override.env, ../../services/common.env]', 'environment:', '  RAILS_ENV: production'],
+      [
+        'env_file: [app.env, override.env, ../../services/common.env]',
+        'environment:',
+        '  RAILS_ENV: production',
+      ],
       envTree,
     );
-    expect(spec.environment).toEqual({ DB_HOST: 'db-2', POOL: '5', RAILS_ENV: 'production', TZ: 'UTC' });
+    expect(spec.environment).toEqual({
+      DB_HOST: 'db-2',
+      POOL: '5',
+      RAILS_ENV: 'production',
+      TZ: 'UTC',
+    });
   });
 
   it('an env_file and the same variables inline hash the same', () => {
@@ -366,7 +489,9 @@ describe('normalizeService: env_file', () => {
 
   it('a changed env_file changes the hash', () => {
     expect(hashOf(['env_file: app.env'], envTree)).not.toBe(
-      hashOf(['env_file: app.env'], { 'hosts/web-1/app.env': 'RAILS_ENV=production\nDB_HOST=db\n' }),
+      hashOf(['env_file: app.env'], {
+        'hosts/web-1/app.env': 'RAILS_ENV=production\nDB_HOST=db\n',
+      }),
     );
   });
 
@@ -420,21 +545,38 @@ describe('normalizeService: env_file', () => {
       'env_file "/hosts/web-1/app.env" is absolute; expected a path relative to this manifest, inside hosts/ or services/',
     ],
   ])('refuses an env_file %s', (_what, lines, line, column, path, message) => {
-    expect(normalize(lines, envTree)).toEqual({ ok: false, errors: [{ file: FILE, line, column, path, message }] });
+    expect(normalize(lines, envTree)).toEqual({
+      ok: false,
+      errors: [{ file: FILE, line, column, path, message }],
+    });
   });
 
-  it('may read another host\'s directory (both are in git)', () => {
+  it("may read another host's directory (both are in git)", () => {
     expect(
       specOf(['env_file: ../web-2/app.env'], { 'hosts/web-2/app.env': 'A=1\n' }).environment,
     ).toEqual({ A: '1' });
   });
 
   it('reports every bad line of an env file', () => {
-    expect(normalize(['env_file: app.env'], { 'hosts/web-1/app.env': 'A=1\njunk\nB=2\n=x\n' })).toEqual({
+    expect(
+      normalize(['env_file: app.env'], { 'hosts/web-1/app.env': 'A=1\njunk\nB=2\n=x\n' }),
+    ).toEqual({
       ok: false,
       errors: [
-        { file: FILE, line: 3, column: 11, path: '/env_file', message: 'env_file "hosts/web-1/app.env" line 2: expected KEY=value' },
-        { file: FILE, line: 3, column: 11, path: '/env_file', message: 'env_file "hosts/web-1/app.env" line 4: expected KEY=value' },
+        {
+          file: FILE,
+          line: 3,
+          column: 11,
+          path: '/env_file',
+          message: 'env_file "hosts/web-1/app.env" line 2: expected KEY=value',
+        },
+        {
+          file: FILE,
+          line: 3,
+          column: 11,
+          path: '/env_file',
+          message: 'env_file "hosts/web-1/app.env" line 4: expected KEY=value',
+        },
       ],
     });
   });
@@ -468,21 +610,44 @@ describe('parseEnvFile', () => {
 
 describe('normalizeService: labels', () => {
   it('a map and a list give the same labels, values as strings', () => {
-    const map = specOf(['labels:', '  tier: web', '  "com.example.team": payments', '  weight: 10', '  flag:']);
+    const map = specOf([
+      'labels:',
+      '  tier: web',
+      '  "com.example.team": payments',
+      '  weight: 10',
+      '  flag:',
+    ]);
     const list = specOf(['labels: ["weight=10", "tier=web", "com.example.team=payments", "flag"]']);
-    expect(map.labels).toEqual({ 'com.example.team': 'payments', flag: '', tier: 'web', weight: '10' });
+    expect(map.labels).toEqual({
+      'com.example.team': 'payments',
+      flag: '',
+      tier: 'web',
+      weight: '10',
+    });
     expect(hashSpec(list)).toBe(hashSpec(map));
   });
 
   it.each([
     [['labels:', '  io.gitdock.host: web-2'], 4, 3, '/labels/io.gitdock.host', 'io.gitdock.host'],
     [['labels:', '  - io.gitdock.custom=x'], 4, 5, '/labels/0', 'io.gitdock.custom'],
-    [['labels: {tier: web, io.gitdock.service: x}'], 3, 21, '/labels/io.gitdock.service', 'io.gitdock.service'],
+    [
+      ['labels: {tier: web, io.gitdock.service: x}'],
+      3,
+      21,
+      '/labels/io.gitdock.service',
+      'io.gitdock.service',
+    ],
   ])('refuses the reserved prefix: %j', (lines, line, column, path, key) => {
     expect(normalize(lines)).toEqual({
       ok: false,
       errors: [
-        { file: FILE, line, column, path, message: `label "${key}": the io.gitdock. prefix is reserved for gitdock's own labels` },
+        {
+          file: FILE,
+          line,
+          column,
+          path,
+          message: `label "${key}": the io.gitdock. prefix is reserved for gitdock's own labels`,
+        },
       ],
     });
   });
@@ -498,7 +663,10 @@ describe('normalizeService: labels', () => {
 describe('normalizeService: dependencies and several errors', () => {
   it.each([
     [['depends_on: [db, cache]'], ['db', 'cache']],
-    [['depends_on:', '  db: {condition: service_healthy}', '  cache: {}'], ['db', 'cache']],
+    [
+      ['depends_on:', '  db: {condition: service_healthy}', '  cache: {}'],
+      ['db', 'cache'],
+    ],
   ])('%j', (lines, deps) => {
     const result = normalize(lines);
     expect(result.ok && result.value.dependsOn).toEqual(deps);

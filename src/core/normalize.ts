@@ -69,7 +69,10 @@ export function normalizeService(
     const repoPath = posix.normalize(posix.join(posix.dirname(source.file), envFile));
     if (envFile.startsWith('/')) {
       // posix.join would quietly make it relative; env files come from the repo only.
-      fail(path, `env_file "${envFile}" is absolute; expected a path relative to this manifest, inside hosts/ or services/`);
+      fail(
+        path,
+        `env_file "${envFile}" is absolute; expected a path relative to this manifest, inside hosts/ or services/`,
+      );
       continue;
     }
     if (!ENV_FILE_ROOTS.some((root) => repoPath.startsWith(root))) {
@@ -92,13 +95,22 @@ export function normalizeService(
       // Compose would pass the variable through from the shell; an agent has
       // no such shell, so the value must be in git.
       const hint = typeof path[1] === 'number' ? `${key}=` : `${key}: ""`;
-      fail(path, `environment.${key} has no value; expected a value (write ${hint} for an empty string)`, true);
+      fail(
+        path,
+        `environment.${key} has no value; expected a value (write ${hint} for an empty string)`,
+        true,
+      );
     } else environment[key] = value;
   }
 
   const labels: Record<string, string> = {};
   for (const [key, value, path] of entries(manifest.labels, 'labels')) {
-    if (key.startsWith('io.gitdock.')) fail(path, `label "${key}": the io.gitdock. prefix is reserved for gitdock's own labels`, true);
+    if (key.startsWith('io.gitdock.'))
+      fail(
+        path,
+        `label "${key}": the io.gitdock. prefix is reserved for gitdock's own labels`,
+        true,
+      );
     else labels[key] = value ?? '';
   }
 
@@ -109,7 +121,10 @@ export function normalizeService(
   for (const [i, v] of (manifest.volumes ?? []).entries()) {
     const mount = toMount(v);
     if (mount.type === 'bind' && !mount.source?.startsWith('/')) {
-      fail(['volumes', i], `bind mount source "${mount.source}" must be an absolute path on the host`);
+      fail(
+        ['volumes', i],
+        `bind mount source "${mount.source}" must be an absolute path on the host`,
+      );
     } else if (mount.type !== 'tmpfs' && !mount.source) {
       fail(['volumes', i], `${mount.type} mount needs a "source"`);
     }
@@ -174,7 +189,10 @@ type MapOrList =
   | undefined;
 
 /** Compose map-or-list fields as [key, value (undefined when absent), path]. */
-function entries(value: MapOrList, field: string): [string, string | undefined, (string | number)[]][] {
+function entries(
+  value: MapOrList,
+  field: string,
+): [string, string | undefined, (string | number)[]][] {
   if (value === undefined) return [];
   if (Array.isArray(value)) {
     return value.map((item: string, i: number) => {
@@ -312,7 +330,9 @@ function toHealthcheck(input: ServiceManifest['healthcheck']): HealthcheckSpec |
 }
 
 function sortKeys(record: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return Object.fromEntries(
+    Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
 }
 
 function pointer(path: (string | number)[]): string {

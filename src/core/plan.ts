@@ -1,5 +1,5 @@
-import { decodeSpecLabel, recordedSpec } from './spec-hash.js';
 import { describeSpecChanges } from './spec-diff.js';
+import { decodeSpecLabel, recordedSpec } from './spec-hash.js';
 import { type ActualContainer, type DesiredService, type HostState, LABELS } from './types.js';
 
 /**
@@ -34,7 +34,13 @@ export type Action =
   | { type: 'remove'; service: string; container: ActualContainer; reasons: string[] }
   | { type: 'in-sync'; service: string; desired: DesiredService; container: ActualContainer }
   /** A container gitdock does not manage holds the service's name: reported, never touched. */
-  | { type: 'conflict'; service: string; desired: DesiredService; container: ActualContainer; reasons: string[] };
+  | {
+      type: 'conflict';
+      service: string;
+      desired: DesiredService;
+      container: ActualContainer;
+      reasons: string[];
+    };
 
 export type ActionType = Action['type'];
 
@@ -96,7 +102,8 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
       commit: desired.commit,
       actions: [],
       refused:
-        `this revision would remove every service of host ${host} (${current.length} running); ` +
+        // Stopped containers count: they are services the host has, not just runs.
+        `this revision would remove every service of host ${host} (${current.length} ${current.length === 1 ? 'container' : 'containers'}); ` +
         `if that is intended, set hosts.${host}.allow_empty: true in gitdock.yaml`,
     };
   }
@@ -105,7 +112,12 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
   for (const service of desired.services) {
     const container = byName.get(service.name);
     if (!container) {
-      actions.push({ type: 'create', service: service.name, desired: service, reasons: ['not running: no container'] });
+      actions.push({
+        type: 'create',
+        service: service.name,
+        desired: service,
+        reasons: ['not running: no container'],
+      });
       continue;
     }
     if (container.labels[LABELS.host] !== host || !container.labels[LABELS.service]) {
@@ -116,7 +128,7 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
         desired: service,
         container,
         reasons: [
-          owner
+          owner && owner !== host
             ? `container "${container.name}" (${short(container.id)}) belongs to gitdock host ${owner}, not ${host}`
             : `container "${container.name}" (${short(container.id)}) is not managed by gitdock; rename or remove it to let gitdock run ${service.name}`,
         ],
@@ -138,7 +150,13 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
     }
     const reasons = recreateReasons(service, container, imageIds);
     if (reasons.length > 0) {
-      actions.push({ type: 'recreate', service: service.name, desired: service, container, reasons });
+      actions.push({
+        type: 'recreate',
+        service: service.name,
+        desired: service,
+        container,
+        reasons,
+      });
     } else if (container.state !== 'running' && container.state !== 'restarting') {
       actions.push({
         type: 'start',
@@ -166,7 +184,9 @@ function recreateReasons(
   }
   const imageId = imageIds?.get(service.imageRef);
   if (imageId && imageId !== container.imageId) {
-    return [`image ${service.imageRef} now resolves to ${short(imageId)} (running ${short(container.imageId)})`];
+    return [
+      `image ${service.imageRef} now resolves to ${short(imageId)} (running ${short(container.imageId)})`,
+    ];
   }
   return [];
 }
@@ -184,7 +204,8 @@ function removalOrder(containers: ActualContainer[]): ActualContainer[] {
     if (visited.has(c) || stack.has(c)) return;
     stack.add(c);
     for (const other of sorted) {
-      if (other !== c && dependsOnLabel(other).includes(c.labels[LABELS.service]!)) visit(other, stack);
+      if (other !== c && dependsOnLabel(other).includes(c.labels[LABELS.service]!))
+        visit(other, stack);
     }
     stack.delete(c);
     visited.add(c);

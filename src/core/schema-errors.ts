@@ -30,20 +30,26 @@ export function explainSchemaErrors(
   for (const error of selectErrors(errors, source.value, rootSchema)) {
     const segments = fromPointer(error.instancePath);
     const value = valueAt(source.value, segments);
-    const schema = schemaAt(rootSchema, error.schemaPath);
     const where = displayPath(segments);
     // Only the document itself has an empty path.
     const subject = where || 'the file';
     switch (error.keyword) {
       case 'additionalProperties': {
         const field = String((error.params as { additionalProperty: string }).additionalProperty);
-        const parent = schemaAt(rootSchema, error.schemaPath.replace(/\/additionalProperties$/, ''));
+        const parent = schemaAt(
+          rootSchema,
+          error.schemaPath.replace(/\/additionalProperties$/, ''),
+        );
         const known = Object.keys((parent.properties as Schema | undefined) ?? {});
         const hint = closest(field, known);
         emit(
           [...segments, field],
           `unknown field "${field}"${where ? ` in ${where}` : ''}` +
-            (hint ? `; did you mean "${hint}"?` : known.length ? `; expected one of: ${known.join(', ')}` : ''),
+            (hint
+              ? `; did you mean "${hint}"?`
+              : known.length
+                ? `; expected one of: ${known.join(', ')}`
+                : ''),
           true,
         );
         break;
@@ -87,12 +93,18 @@ export function explainSchemaErrors(
       case 'minimum':
       case 'maximum': {
         const owner = schemaAt(rootSchema, parentSchemaPath(error.schemaPath));
-        emit(segments, `${subject}: expected ${describe(owner)}${describeRange(owner)}, got ${describeValue(value)}`);
+        emit(
+          segments,
+          `${subject}: expected ${describe(owner)}${describeRange(owner)}, got ${describeValue(value)}`,
+        );
         break;
       }
       case 'minItems': {
         const limit = (error.params as { limit: number }).limit;
-        emit(segments, `${subject}: expected at least ${limit} ${limit === 1 ? 'item' : 'items'}, got ${describeValue(value)}`);
+        emit(
+          segments,
+          `${subject}: expected at least ${limit} ${limit === 1 ? 'item' : 'items'}, got ${describeValue(value)}`,
+        );
         break;
       }
       case 'minLength':
@@ -123,7 +135,10 @@ export function explainSchemaErrors(
     // Never let a failed validation read as "no problems": the caller drops
     // the file, so an empty list here would silently drop a service.
     const first = errors[0]!;
-    emit(fromPointer(first.instancePath), `${displayPath(fromPointer(first.instancePath)) || 'the file'} ${first.message ?? 'is invalid'}`);
+    emit(
+      fromPointer(first.instancePath),
+      `${displayPath(fromPointer(first.instancePath)) || 'the file'} ${first.message ?? 'is invalid'}`,
+    );
   }
   return out;
 }
@@ -147,22 +162,28 @@ function describeKeyPattern(pattern: string): string {
  * JSON type matches exactly one branch, that branch's own errors are kept
  * (they are more precise); otherwise the `anyOf` error stands alone.
  */
-function selectErrors(errors: readonly ErrorObject[], root: unknown, rootSchema: Schema): ErrorObject[] {
+function selectErrors(
+  errors: readonly ErrorObject[],
+  root: unknown,
+  rootSchema: Schema,
+): ErrorObject[] {
   const unions = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
   // A union's branch errors live under `<union schemaPath>/<index>/...`.
   const keep = new Set(errors);
   for (const union of unions) {
-    if (union.instancePath === '' && isTagDigestChoice(schemaAt(rootSchema, parentSchemaPath(union.schemaPath)))) {
+    if (
+      union.instancePath === '' &&
+      isTagDigestChoice(schemaAt(rootSchema, parentSchemaPath(union.schemaPath)))
+    ) {
       // "tag or digest": the union's own message says it all.
-      for (const e of errors) if (e !== union && e.schemaPath.startsWith(`${union.schemaPath}/`)) keep.delete(e);
+      for (const e of errors)
+        if (e !== union && e.schemaPath.startsWith(`${union.schemaPath}/`)) keep.delete(e);
       continue;
     }
     const value = valueAt(root, fromPointer(union.instancePath));
     // A union error's schemaPath points at the `anyOf`/`oneOf` array itself.
     const branches = schemaAt(rootSchema, union.schemaPath) as unknown as Schema[];
-    const matching = branches
-      .map((b, i) => ({ i, b }))
-      .filter(({ b }) => typeMatches(b, value));
+    const matching = branches.map((b, i) => ({ i, b })).filter(({ b }) => typeMatches(b, value));
     // Every item of a list shares one schemaPath: scope by instancePath too,
     // or one item's union would discard another item's errors.
     const inside = errors.filter(
@@ -188,17 +209,25 @@ function isWithin(pointer: string, parent: string): boolean {
 
 function isTagDigestChoice(schema: Schema): boolean {
   const oneOf = schema.oneOf as Schema[] | undefined;
-  return Array.isArray(oneOf) && oneOf.every((b) => Array.isArray(b.required) && Object.keys(b).length === 1);
+  return (
+    Array.isArray(oneOf) &&
+    oneOf.every((b) => Array.isArray(b.required) && Object.keys(b).length === 1)
+  );
 }
 
 function typeMatches(schema: Schema, value: unknown): boolean {
-  const types = schema.type === undefined ? undefined : ([] as string[]).concat(schema.type as string);
+  const types =
+    schema.type === undefined ? undefined : ([] as string[]).concat(schema.type as string);
   if (types === undefined) {
-    if (Array.isArray(schema.anyOf)) return (schema.anyOf as Schema[]).some((b) => typeMatches(b, value));
-    if (Array.isArray(schema.enum)) return (schema.enum as unknown[]).some((e) => typeof e === typeof value);
+    if (Array.isArray(schema.anyOf))
+      return (schema.anyOf as Schema[]).some((b) => typeMatches(b, value));
+    if (Array.isArray(schema.enum))
+      return (schema.enum as unknown[]).some((e) => typeof e === typeof value);
     return true;
   }
-  return types.some((t) => jsonType(value) === t || (t === 'number' && jsonType(value) === 'integer'));
+  return types.some(
+    (t) => jsonType(value) === t || (t === 'number' && jsonType(value) === 'integer'),
+  );
 }
 
 function jsonType(value: unknown): string {
@@ -216,7 +245,8 @@ export function describe(schema: Schema): string {
     const branches = (schema.anyOf ?? schema.oneOf) as Schema[];
     return branches.map(describe).join(' or ');
   }
-  if (Array.isArray(schema.enum)) return `one of ${(schema.enum as unknown[]).map((e) => JSON.stringify(e)).join(', ')}`;
+  if (Array.isArray(schema.enum))
+    return `one of ${(schema.enum as unknown[]).map((e) => JSON.stringify(e)).join(', ')}`;
   const types = schema.type === undefined ? [] : ([] as string[]).concat(schema.type as string);
   const words = types.map((t) => {
     switch (t) {
@@ -239,7 +269,9 @@ export function describe(schema: Schema): string {
 
 /** "a string or an integer or a mapping" -> "strings, integers or mappings". */
 function plural(phrase: string): string {
-  const words = phrase.split(' or ').map((p) => p.replace(/^an? (\w+)/, (_m, w: string) => `${w}s`));
+  const words = phrase
+    .split(' or ')
+    .map((p) => p.replace(/^an? (\w+)/, (_m, w: string) => `${w}s`));
   return words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}` : words[0]!;
 }
 

@@ -4,7 +4,7 @@ import { renderSchemaFiles } from './schema-files.js';
 
 describe('generated JSON Schema files', () => {
   it.each(Object.entries(renderSchemaFiles()))('%s matches src/core/schema.ts', (path, text) => {
-    // Regenerate with `npm run schemas` after editing the schema.
+    // Regenerate with `make schemas` after editing the schema.
     expect(readFileSync(path, 'utf8')).toBe(text);
   });
 });

@@ -56,7 +56,8 @@ export const serviceSchema = {
       pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$',
     },
     digest: {
-      description: 'Image digest to run: `sha256:` and 64 hex digits. Exactly one of `tag` and `digest`.',
+      description:
+        'Image digest to run: `sha256:` and 64 hex digits. Exactly one of `tag` and `digest`.',
       type: 'string',
       pattern: '^sha256:[a-f0-9]{64}$',
     },
@@ -113,7 +114,8 @@ export const serviceSchema = {
       items: {
         anyOf: [
           {
-            description: 'A mount such as `"/srv/data:/data"`, `"/etc/app:/etc/app:ro"` or `"named:/data"`.',
+            description:
+              'A mount such as `"/srv/data:/data"`, `"/etc/app:/etc/app:ro"` or `"named:/data"`.',
             type: 'string',
             pattern: '^[^:]+:/[^:]*(:(ro|rw))?$',
           },
@@ -176,7 +178,8 @@ export const serviceSchema = {
     working_dir: { description: 'Working directory inside the container.', type: 'string' },
     stop_grace_period: {
       ...duration,
-      description: 'Time to wait after SIGTERM before SIGKILL: a duration such as `10s` or `1m30s`.',
+      description:
+        'Time to wait after SIGTERM before SIGKILL: a duration such as `10s` or `1m30s`.',
     },
     update: {
       description: 'How a changed service is replaced.',

@@ -15,7 +15,8 @@ export function splitShellWords(text: string): string[] | undefined {
       else current += ch;
     } else if (quote === '"') {
       if (ch === '"') quote = undefined;
-      else if (ch === '\\' && i + 1 < text.length && '"\\$`'.includes(text[i + 1]!)) current += text[++i];
+      else if (ch === '\\' && i + 1 < text.length && '"\\$`'.includes(text[i + 1]!))
+        current += text[++i];
       else current += ch;
     } else if (ch === "'" || ch === '"') {
       quote = ch;

@@ -18,14 +18,24 @@ describe('describeSpecChanges', () => {
   it.each<[string, Partial<ContainerSpec>, Partial<ContainerSpec>, string[]]>([
     ['nothing', {}, {}, []],
     ['tag', { tag: '1.4' }, { tag: '1.5' }, ['tag 1.4 -> 1.5']],
-    ['image', { image: 'app' }, { image: 'registry.example.com/app' }, ['image app -> registry.example.com/app']],
+    [
+      'image',
+      { image: 'app' },
+      { image: 'registry.example.com/app' },
+      ['image app -> registry.example.com/app'],
+    ],
     [
       'tag to digest',
       { tag: '1.4' },
       { tag: undefined, digest: DIGEST_A },
       ['tag 1.4 removed', `digest set to sha256:${'a'.repeat(12)}`],
     ],
-    ['digest, shortened', { digest: DIGEST_A }, { digest: DIGEST_B }, [`digest sha256:aaaaaaaaaaaa -> sha256:bbbbbbbbbbbb`]],
+    [
+      'digest, shortened',
+      { digest: DIGEST_A },
+      { digest: DIGEST_B },
+      [`digest sha256:aaaaaaaaaaaa -> sha256:bbbbbbbbbbbb`],
+    ],
     [
       'environment: changed, added, removed, never with values',
       { environment: { RAILS_ENV: 'staging', OLD: 'x', SAME: 's' } },
@@ -53,20 +63,51 @@ describe('describeSpecChanges', () => {
       { volumes: [{ type: 'bind', source: '/a', target: '/a', readOnly: true }] },
       ['volumes changed'],
     ],
-    ['healthcheck', { healthcheck: { test: ['CMD', 'true'] } }, { healthcheck: { test: ['NONE'] } }, ['healthcheck changed']],
-    ['network_mode', { networkMode: 'none' }, { networkMode: 'host' }, ['network_mode none -> host']],
+    [
+      'healthcheck',
+      { healthcheck: { test: ['CMD', 'true'] } },
+      { healthcheck: { test: ['NONE'] } },
+      ['healthcheck changed'],
+    ],
+    [
+      'network_mode',
+      { networkMode: 'none' },
+      { networkMode: 'host' },
+      ['network_mode none -> host'],
+    ],
     ['network_mode set', {}, { networkMode: 'host' }, ['network_mode set to host']],
     ['restart', { restart: 'no' }, { restart: 'unless-stopped' }, ['restart no -> unless-stopped']],
     ['user removed', { user: '1000:1000' }, {}, ['user 1000:1000 removed']],
     ['working_dir', { workingDir: '/a' }, { workingDir: '/b' }, ['working_dir /a -> /b']],
-    ['stop_grace_period', { stopGracePeriodMs: 10_000 }, { stopGracePeriodMs: 90_000 }, ['stop_grace_period 10s -> 1m30s']],
-    ['stop_grace_period, sub-second', { stopGracePeriodMs: 500 }, { stopGracePeriodMs: 1500 }, ['stop_grace_period 500ms -> 1.5s']],
-    ['stop_grace_period, hours', { stopGracePeriodMs: 3_600_000 }, { stopGracePeriodMs: 0 }, ['stop_grace_period 1h -> 0s']],
+    [
+      'stop_grace_period',
+      { stopGracePeriodMs: 10_000 },
+      { stopGracePeriodMs: 90_000 },
+      ['stop_grace_period 10s -> 1m30s'],
+    ],
+    [
+      'stop_grace_period, sub-second',
+      { stopGracePeriodMs: 500 },
+      { stopGracePeriodMs: 1500 },
+      ['stop_grace_period 500ms -> 1.5s'],
+    ],
+    [
+      'stop_grace_period, hours',
+      { stopGracePeriodMs: 3_600_000 },
+      { stopGracePeriodMs: 0 },
+      ['stop_grace_period 1h -> 0s'],
+    ],
     [
       'several fields, in a fixed order',
       { tag: '1', restart: 'no', environment: { A: '1' }, command: ['a'], labels: { x: '1' } },
       { tag: '2', restart: 'always', environment: { A: '2' }, command: ['b'], labels: { x: '2' } },
-      ['tag 1 -> 2', 'environment.A changed', 'labels.x 1 -> 2', 'command changed', 'restart no -> always'],
+      [
+        'tag 1 -> 2',
+        'environment.A changed',
+        'labels.x 1 -> 2',
+        'command changed',
+        'restart no -> always',
+      ],
     ],
   ])('%s', (_name, before, after, reasons) => {
     expect(changes(before, after)).toEqual(reasons);
@@ -86,9 +127,9 @@ describe('describeSpecChanges', () => {
     delete old.labels;
     delete old.environment;
     const recorded = decodeSpecLabel(JSON.stringify(old))!;
-    expect(describeSpecChanges(recorded, recordedSpec(containerSpec({ labels: { a: 'b' } })))).toEqual([
-      'labels.a added',
-    ]);
+    expect(
+      describeSpecChanges(recorded, recordedSpec(containerSpec({ labels: { a: 'b' } }))),
+    ).toEqual(['labels.a added']);
   });
 });
 
@@ -105,7 +146,10 @@ describe('spec label', () => {
     expect(encodeSpecLabel(a)).toBe(encodeSpecLabel(b));
   });
 
-  it.each([undefined, '', 'not json', '[]', '{"tag":"1"}', 'null', '42'])('decodes %j as absent', (label) => {
-    expect(decodeSpecLabel(label)).toBeUndefined();
-  });
+  it.each([undefined, '', 'not json', '[]', '{"tag":"1"}', 'null', '42'])(
+    'decodes %j as absent',
+    (label) => {
+      expect(decodeSpecLabel(label)).toBeUndefined();
+    },
+  );
 });

@@ -42,7 +42,9 @@ export function decodeSpecLabel(label: string | undefined): ContainerSpec | unde
   if (!label) return undefined;
   try {
     const value = JSON.parse(label) as ContainerSpec;
-    return value && typeof value === 'object' && typeof value.image === 'string' ? value : undefined;
+    return value && typeof value === 'object' && typeof value.image === 'string'
+      ? value
+      : undefined;
   } catch {
     return undefined;
   }

@@ -136,10 +136,8 @@ export function managedContainer(
 ): ActualContainer {
   const service = typeof desired === 'string' ? desired : desired.name;
   const spec =
-    options.spec ??
-    (typeof desired === 'string' ? desiredService(service).spec : desired.spec);
-  const dependsOn =
-    options.dependsOn ?? (typeof desired === 'string' ? [] : desired.dependsOn);
+    options.spec ?? (typeof desired === 'string' ? desiredService(service).spec : desired.spec);
+  const dependsOn = options.dependsOn ?? (typeof desired === 'string' ? [] : desired.dependsOn);
   const labels: Record<string, string> = {
     ...spec.labels,
     [LABELS.host]: options.host ?? (typeof desired === 'string' ? 'web-1' : desired.host),

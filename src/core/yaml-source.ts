@@ -76,7 +76,9 @@ export function parseYamlSource(
               file,
               line: pos.line,
               column: pos.col,
-              path: path.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join(''),
+              path: path
+                .map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`)
+                .join(''),
               message: `duplicate key "${path.at(-1)}": expected each key once per mapping`,
             },
           ],

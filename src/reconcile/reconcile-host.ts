@@ -185,7 +185,8 @@ async function runAction(
   const finish = (ok: boolean, extra: { error?: string; containerId?: string } = {}): ServiceOutcome => {
     const outcome = { ...base, ok, ...extra, durationMs: clock.now() - started };
     const fields = { service: action.service, action: action.type, reasons: base.reasons, ...extra };
-    if (ok) log.info(fields, action.type === 'in-sync' ? 'service in sync' : 'service converged');
+    if (ok && action.type === 'in-sync') log.debug(fields, 'service in sync');
+    else if (ok) log.info(fields, 'service converged');
     else log.error(fields, 'service failed');
     return outcome;
   };

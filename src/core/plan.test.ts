@@ -1,0 +1,499 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type Action,
+  hasChanges,
+  NEXT_SUFFIX,
+  nextName,
+  type PlanInput,
+  planHost,
+} from './plan.js';
+import {
+  containerSpec,
+  desiredService,
+  hostState,
+  managedContainer,
+  shuffled,
+  unmanagedContainer,
+} from './test-fixtures.js';
+import { LABELS } from './types.js';
+
+/** `type service: reasons` lines: what an operator reads. */
+function summary(input: PlanInput): string[] {
+  const plan = planHost(input);
+  if (plan.refused) return [`refused: ${plan.refused}`];
+  return plan.actions.map(
+    (a) => `${a.type} ${a.service}${'reasons' in a ? `: ${a.reasons.join('; ')}` : ''}`,
+  );
+}
+
+const app = desiredService('app');
+const db = desiredService('db');
+const IMAGE_OLD = `sha256:${'1'.repeat(64)}`;
+const IMAGE_NEW = `sha256:${'9'.repeat(64)}`;
+
+describe('planHost: one service', () => {
+  it.each<[string, PlanInput, string[]]>([
+    [
+      'no container: create',
+      { desired: hostState([app]), actual: [] },
+      ['create app: not running: no container'],
+    ],
+    [
+      'same hash, running: in sync',
+      { desired: hostState([app]), actual: [managedContainer(app)] },
+      ['in-sync app'],
+    ],
+    [
+      'same hash, restarting: in sync (Docker restarts it)',
+      { desired: hostState([app]), actual: [managedContainer(app, { state: 'restarting' })] },
+      ['in-sync app'],
+    ],
+    [
+      'same hash, exited: start',
+      { desired: hostState([app]), actual: [managedContainer(app, { state: 'exited' })] },
+      ['start app: container is exited'],
+    ],
+    [
+      'same hash, created: start',
+      { desired: hostState([app]), actual: [managedContainer(app, { state: 'created' })] },
+      ['start app: container is created'],
+    ],
+    [
+      'tag changed: recreate, reason from the io.gitdock.spec label',
+      {
+        desired: hostState([desiredService('app', { spec: { tag: '1.5' } })]),
+        actual: [
+          managedContainer(app, { spec: containerSpec({ image: app.spec.image, tag: '1.4' }) }),
+        ],
+      },
+      ['recreate app: tag 1.4 -> 1.5'],
+    ],
+    [
+      'environment changed: the key, never the value',
+      {
+        desired: hostState([
+          desiredService('app', { spec: { environment: { RAILS_ENV: 'production' } } }),
+        ]),
+        actual: [
+          managedContainer(
+            desiredService('app', { spec: { environment: { RAILS_ENV: 'staging' } } }),
+          ),
+        ],
+      },
+      ['recreate app: environment.RAILS_ENV changed'],
+    ],
+    [
+      'several fields changed',
+      {
+        desired: hostState([
+          desiredService('app', {
+            spec: { tag: '2', command: ['serve'], labels: { tier: 'api' } },
+          }),
+        ]),
+        actual: [
+          managedContainer(desiredService('app', { spec: { tag: '1', labels: { tier: 'web' } } })),
+        ],
+      },
+      ['recreate app: tag 1 -> 2; labels.tier web -> api; command changed'],
+    ],
+    [
+      'hash differs, no spec label: "spec changed"',
+      {
+        desired: hostState([desiredService('app', { spec: { tag: '1.5' } })]),
+        actual: [managedContainer(app, { specLabel: false })],
+      },
+      ['recreate app: spec changed'],
+    ],
+    [
+      'hash differs, unreadable spec label: "spec changed"',
+      {
+        desired: hostState([desiredService('app', { spec: { tag: '1.5' } })]),
+        actual: [managedContainer(app, { labels: { [LABELS.spec]: '{not json' } })],
+      },
+      ['recreate app: spec changed'],
+    ],
+    [
+      'hash differs but the label shows no field difference: "spec changed"',
+      {
+        desired: hostState([desiredService('app', { spec: { tag: '1.5' } })]),
+        actual: [
+          managedContainer(app, {
+            spec: desiredService('app', { spec: { tag: '1.5' } }).spec,
+            labels: { [LABELS.specHash]: 'stale' },
+          }),
+        ],
+      },
+      ['recreate app: spec changed'],
+    ],
+    [
+      'spec changed and stopped: recreate (not start)',
+      {
+        desired: hostState([desiredService('app', { spec: { tag: '1.5' } })]),
+        actual: [managedContainer(app, { state: 'exited' })],
+      },
+      ['recreate app: tag 1.0 -> 1.5'],
+    ],
+    [
+      'image ID changed after a pull: recreate with the reason',
+      {
+        desired: hostState([app]),
+        actual: [managedContainer(app, { imageId: IMAGE_OLD })],
+        imageIds: new Map([[app.imageRef, IMAGE_NEW]]),
+      },
+      [`recreate app: image ${app.imageRef} now resolves to 999999999999 (running 111111111111)`],
+    ],
+    [
+      'image ID unchanged: in sync',
+      {
+        desired: hostState([app]),
+        actual: [managedContainer(app, { imageId: IMAGE_OLD })],
+        imageIds: new Map([[app.imageRef, IMAGE_OLD]]),
+      },
+      ['in-sync app'],
+    ],
+    [
+      'image ID known only for another reference: in sync',
+      {
+        desired: hostState([app]),
+        actual: [managedContainer(app, { imageId: IMAGE_OLD })],
+        imageIds: new Map([['registry.example.com/other:1.0', IMAGE_NEW]]),
+      },
+      ['in-sync app'],
+    ],
+    [
+      'unmanaged container with the service name: conflict',
+      { desired: hostState([app]), actual: [unmanagedContainer('app')] },
+      [
+        `conflict app: container "app" (${unmanagedContainer('app').id.slice(0, 12)}) is not managed by gitdock; rename or remove it to let gitdock run app`,
+      ],
+    ],
+    [
+      'container labelled for another host: conflict',
+      { desired: hostState([app]), actual: [managedContainer(app, { host: 'web-2' })] },
+      [
+        `conflict app: container "app" (${managedContainer(app).id.slice(0, 12)}) belongs to gitdock host web-2, not web-1`,
+      ],
+    ],
+    [
+      'container with a host label but no service label: conflict',
+      {
+        desired: hostState([app]),
+        actual: [unmanagedContainer('app', { labels: { [LABELS.host]: 'web-1' } })],
+      },
+      [
+        `conflict app: container "app" (${unmanagedContainer('app').id.slice(0, 12)}) is not managed by gitdock; rename or remove it to let gitdock run app`,
+      ],
+    ],
+  ])('%s', (_name, input, expected) => {
+    expect(summary(input)).toEqual(expected);
+  });
+
+  it('carries the desired service and container on each action', () => {
+    const container = managedContainer(app, { state: 'exited' });
+    const plan = planHost({ desired: hostState([app]), actual: [container] });
+    expect(plan).toEqual({
+      host: 'web-1',
+      commit: hostState([]).commit,
+      actions: [
+        {
+          type: 'start',
+          service: 'app',
+          desired: app,
+          container,
+          reasons: ['container is exited'],
+        },
+      ],
+    });
+  });
+});
+
+describe('planHost: containers that are not desired', () => {
+  it.each<[string, PlanInput, string[]]>([
+    [
+      'orphan: removed',
+      { desired: hostState([app]), actual: [managedContainer(app), managedContainer(db)] },
+      ['remove db: service no longer in git for host web-1', 'in-sync app'],
+    ],
+    [
+      'stopped orphan: removed too',
+      {
+        desired: hostState([app]),
+        actual: [managedContainer(app), managedContainer(db, { state: 'exited' })],
+      },
+      ['remove db: service no longer in git for host web-1', 'in-sync app'],
+    ],
+    [
+      'leftover <svc>.gitdock-NEXT: removed, the service left alone',
+      {
+        desired: hostState([app]),
+        actual: [
+          managedContainer(app),
+          managedContainer(app, { name: `app${NEXT_SUFFIX}`, state: 'exited' }),
+        ],
+      },
+      ['remove app: left over from an interrupted update', 'in-sync app'],
+    ],
+    [
+      'leftover <svc>.gitdock-NEXT with no current container: removed, then created',
+      { desired: hostState([app]), actual: [managedContainer(app, { name: nextName('app') })] },
+      ['remove app: left over from an interrupted update', 'create app: not running: no container'],
+    ],
+    [
+      'stray managed copy under another name: removed',
+      {
+        desired: hostState([app]),
+        actual: [managedContainer(app), managedContainer(app, { name: 'app-old' })],
+      },
+      ['remove app: container "app-old" is a stray copy of app', 'in-sync app'],
+    ],
+    [
+      "a managed container renamed to another service's name: removed, that service created",
+      {
+        desired: hostState([app, db]),
+        actual: [
+          managedContainer(app),
+          managedContainer(db, { name: 'app-2' }),
+          managedContainer(app, { name: 'db' }),
+        ],
+      },
+      [
+        'remove db: container "app-2" is a stray copy of db',
+        'remove app: container "db" is a stray copy of app',
+        'in-sync app',
+        'create db: not running: container "db" belongs to service app and is removed first',
+      ],
+    ],
+    [
+      'unmanaged container with another name: ignored entirely',
+      {
+        desired: hostState([app]),
+        actual: [
+          managedContainer(app),
+          unmanagedContainer('postgres'),
+          unmanagedContainer('app-old'),
+        ],
+      },
+      ['in-sync app'],
+    ],
+    [
+      'container of another host with another name: ignored entirely',
+      {
+        desired: hostState([app]),
+        actual: [managedContainer(app), managedContainer(db, { host: 'web-2' })],
+      },
+      ['in-sync app'],
+    ],
+    [
+      'unmanaged container whose name is a service of this host: conflict, never removed',
+      { desired: hostState([app]), actual: [unmanagedContainer('app'), unmanagedContainer('db')] },
+      [
+        `conflict app: container "app" (${unmanagedContainer('app').id.slice(0, 12)}) is not managed by gitdock; rename or remove it to let gitdock run app`,
+      ],
+    ],
+  ])('%s', (_name, input, expected) => {
+    expect(summary(input)).toEqual(expected);
+  });
+
+  it('never removes a container without gitdock labels', () => {
+    const actual = [
+      unmanagedContainer('app'),
+      unmanagedContainer('db'),
+      unmanagedContainer('x.gitdock-NEXT'),
+    ];
+    for (const desired of [hostState([app]), hostState([]), hostState([], { allowEmpty: true })]) {
+      const removed = planHost({ desired, actual }).actions.filter((a) => a.type === 'remove');
+      expect(removed).toEqual([]);
+    }
+  });
+
+  it('removes orphans in reverse dependency order (io.gitdock.depends-on label)', () => {
+    const actual = [
+      managedContainer('db'),
+      managedContainer('cache'),
+      managedContainer('api', { dependsOn: ['db', 'cache'] }),
+      managedContainer('web', { dependsOn: ['api'] }),
+      managedContainer('worker', { dependsOn: ['db'] }),
+      managedContainer('keep'),
+    ];
+    expect(summary({ desired: hostState([desiredService('keep')]), actual })).toEqual([
+      'remove web: service no longer in git for host web-1',
+      'remove api: service no longer in git for host web-1',
+      'remove cache: service no longer in git for host web-1',
+      'remove worker: service no longer in git for host web-1',
+      'remove db: service no longer in git for host web-1',
+      'in-sync keep',
+    ]);
+  });
+
+  it('removes a dependent before what it depends on even when names sort the other way', () => {
+    const actual = [
+      managedContainer('a'),
+      managedContainer('z', { dependsOn: ['a'] }),
+      managedContainer('keep'),
+    ];
+    expect(summary({ desired: hostState([desiredService('keep')]), actual }).slice(0, 2)).toEqual([
+      'remove z: service no longer in git for host web-1',
+      'remove a: service no longer in git for host web-1',
+    ]);
+  });
+
+  it('survives a dependency cycle in recorded labels', () => {
+    const actual = [
+      managedContainer('a', { dependsOn: ['b'] }),
+      managedContainer('b', { dependsOn: ['a'] }),
+      managedContainer('keep'),
+    ];
+    const removed = planHost({ desired: hostState([desiredService('keep')]), actual })
+      .actions.filter((a) => a.type === 'remove')
+      .map((a) => a.service);
+    expect(removed.sort()).toEqual(['a', 'b']);
+  });
+
+  it('puts removals first, then services in the desired start order', () => {
+    const desired = hostState([desiredService('db'), desiredService('app', { dependsOn: ['db'] })]);
+    const actual = [managedContainer('old')];
+    expect(planHost({ desired, actual }).actions.map((a) => `${a.type} ${a.service}`)).toEqual([
+      'remove old',
+      'create db',
+      'create app',
+    ]);
+  });
+});
+
+describe('planHost: removing everything', () => {
+  const refusal =
+    'refused: this revision would remove every service of host web-1 (2 containers); ' +
+    'if that is intended, set hosts.web-1.allow_empty: true in gitdock.yaml';
+
+  it('refuses when every service would be removed', () => {
+    const plan = planHost({
+      desired: hostState([]),
+      actual: [managedContainer(app), managedContainer(db)],
+    });
+    expect(plan.actions).toEqual([]);
+    expect(
+      summary({ desired: hostState([]), actual: [managedContainer(app), managedContainer(db)] }),
+    ).toEqual([refusal]);
+    expect(hasChanges(plan)).toBe(false);
+  });
+
+  it('counts stopped containers too', () => {
+    expect(
+      summary({
+        desired: hostState([]),
+        actual: [managedContainer(app, { state: 'exited' }), managedContainer(db)],
+      }),
+    ).toEqual([refusal]);
+  });
+
+  it('removes everything when the repo allows the host to be empty', () => {
+    expect(
+      summary({
+        desired: hostState([], { allowEmpty: true }),
+        actual: [managedContainer(app), managedContainer(db, { dependsOn: ['app'] })],
+      }),
+    ).toEqual([
+      'remove db: service no longer in git for host web-1',
+      'remove app: service no longer in git for host web-1',
+    ]);
+  });
+
+  it('does not refuse when nothing is running', () => {
+    expect(planHost({ desired: hostState([]), actual: [] })).toEqual({
+      host: 'web-1',
+      commit: hostState([]).commit,
+      actions: [],
+    });
+  });
+
+  it("does not refuse when only other hosts' or unmanaged containers exist", () => {
+    const plan = planHost({
+      desired: hostState([]),
+      actual: [managedContainer(app, { host: 'web-2' }), unmanagedContainer('db')],
+    });
+    expect(plan.refused).toBeUndefined();
+    expect(plan.actions).toEqual([]);
+  });
+
+  it('does not refuse when services are replaced by others', () => {
+    expect(summary({ desired: hostState([db]), actual: [managedContainer(app)] })).toEqual([
+      'remove app: service no longer in git for host web-1',
+      'create db: not running: no container',
+    ]);
+  });
+});
+
+describe('planHost: determinism', () => {
+  const desired = hostState([
+    desiredService('db'),
+    desiredService('cache'),
+    desiredService('api', { dependsOn: ['db', 'cache'], spec: { tag: '2.0' } }),
+    desiredService('web', { dependsOn: ['api'] }),
+  ]);
+  const actual = [
+    managedContainer(desiredService('api', { dependsOn: ['db', 'cache'] })),
+    managedContainer('db', { state: 'exited' }),
+    managedContainer('old-worker', { dependsOn: ['old-queue'] }),
+    managedContainer('old-queue'),
+    managedContainer('web', { name: nextName('web') }),
+    managedContainer('api', { name: 'api-copy' }),
+    unmanagedContainer('cache'),
+    unmanagedContainer('portainer'),
+    managedContainer('web', { host: 'web-2', name: 'web-2-web' }),
+  ];
+
+  it('gives the same plan for the same input', () => {
+    expect(planHost({ desired, actual })).toEqual(planHost({ desired, actual }));
+  });
+
+  it.each([1, 2, 3, 42, 1234, 99_999])(
+    'gives the same plan with the containers shuffled (seed %i)',
+    (seed) => {
+      expect(planHost({ desired, actual: shuffled(actual, seed) })).toEqual(
+        planHost({ desired, actual }),
+      );
+    },
+  );
+
+  it('reads as expected', () => {
+    expect(summary({ desired, actual })).toEqual([
+      'remove api: container "api-copy" is a stray copy of api',
+      'remove old-worker: service no longer in git for host web-1',
+      'remove old-queue: service no longer in git for host web-1',
+      'remove web: left over from an interrupted update',
+      'start db: container is exited',
+      `conflict cache: container "cache" (${unmanagedContainer('cache').id.slice(0, 12)}) is not managed by gitdock; rename or remove it to let gitdock run cache`,
+      'recreate api: tag 1.0 -> 2.0',
+      'create web: not running: no container',
+    ]);
+  });
+
+  it('does not modify its input', () => {
+    const before = JSON.stringify({ desired, actual });
+    planHost({ desired, actual });
+    expect(JSON.stringify({ desired, actual })).toBe(before);
+  });
+});
+
+describe('hasChanges', () => {
+  it.each<[Action['type'][], boolean]>([
+    [[], false],
+    [['in-sync'], false],
+    [['conflict'], false],
+    [['in-sync', 'conflict'], false],
+    [['create'], true],
+    [['in-sync', 'start'], true],
+    [['remove'], true],
+    [['recreate'], true],
+  ])('%j -> %s', (types, expected) => {
+    const actions = types.map((type) => ({ type, service: 'app' }) as Action);
+    expect(hasChanges({ host: 'web-1', commit: 'c', actions })).toBe(expected);
+  });
+});
+
+describe('nextName', () => {
+  it('cannot clash with a service name', () => {
+    expect(nextName('app')).toBe('app.gitdock-NEXT');
+    expect(/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(nextName('app'))).toBe(false);
+  });
+});
