@@ -20,7 +20,7 @@ import { createDockerEngine, demuxLogs, resolveDockerHost } from '../src/adapter
 import type { CreateContainerOptions, Engine, PullProgress } from '../src/core/engine.js';
 import type { ContainerSpec } from '../src/core/types.js';
 import { GitdockError } from '../src/errors.js';
-import { stackEnv } from './support/stack.js';
+import { removeAllContainers, stackEnv } from './support/stack.js';
 
 // Throws unless DOCKER_HOST is the stack's private engine: these tests create and remove containers.
 const STACK = stackEnv();
@@ -44,6 +44,8 @@ beforeAll(async () => {
   engine = createDockerEngine({ dockerConfigDir: emptyConfigDir });
   docker = new Docker(resolveDockerHost(STACK.dockerHost, {}, emptyConfigDir).modemOptions);
   await removeTestContainers();
+  // Containers left by other files or by hand would pin images this file removes.
+  removeAllContainers();
 });
 
 afterAll(async () => {

@@ -61,4 +61,30 @@ export interface Engine {
   renameContainer(id: string, name: string): Promise<void>;
   /** The last lines of the container's log, stdout and stderr interleaved. */
   logTail(id: string, lines: number): Promise<string>;
+  /** Resolves when the engine answers; rejects with GITDOCK_E_ENGINE_UNREACHABLE otherwise. */
+  ping(): Promise<void>;
+  /**
+   * Streams events of containers labelled `io.gitdock.host=<host>` until the
+   * stream ends or `signal` aborts, then resolves (an engine restart or a
+   * cut connection ends it: callers reconnect). Rejects only when the
+   * stream cannot be opened. The stream is split on newlines, partial lines
+   * kept until complete, unparseable lines skipped.
+   */
+  watchEvents(options: {
+    host: string;
+    signal: AbortSignal;
+    onEvent: (event: EngineEvent) => void;
+  }): Promise<void>;
+}
+
+/** A container event that may mean drift: the agent re-reads the engine, never trusts the event. */
+export interface EngineEvent {
+  /** Docker's action: die, stop, start, destroy, rename, health_status: healthy, ... */
+  action: string;
+  containerId: string;
+  name?: string;
+  /** The `io.gitdock.service` label, when present. */
+  service?: string;
+  /** Unix milliseconds, from the engine. */
+  time: number;
 }

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { isFleetPath, loadFleet, resolveHost } from './fleet.js';
 import { NAME_RULE } from './names.js';
+import { serviceSchema } from './schema.js';
+import { explainSchemaErrors } from './schema-errors.js';
 import { files, loadErrors, loadOk, yaml } from './test-fixtures.js';
 import type { ManifestError } from './types.js';
+import { parseYamlSource } from './yaml-source.js';
 
 const APP = yaml('image: registry.example.com/app', 'tag: "1.0"');
 const COMMIT = '0123456789abcdef0123456789abcdef01234567';
@@ -317,6 +320,97 @@ const bad: BadCase[] = [
         path: '/environment/RAILS ENV',
         message:
           'environment: key "RAILS ENV" is not allowed here; expected a name without `=` or whitespace',
+      },
+    ],
+  },
+  {
+    name: 'unknown field in a depends_on condition',
+    tree: {
+      [FILE]: manifest('app', 'depends_on:', '  db:', '    conditon: service_started'),
+      'hosts/web-1/db.yaml': APP,
+    },
+    errors: [
+      {
+        file: FILE,
+        line: 5,
+        column: 5,
+        path: '/depends_on/db/conditon',
+        message: 'unknown field "conditon" in depends_on.db; did you mean "condition"?',
+      },
+    ],
+  },
+  {
+    name: 'unknown update field lists the known ones',
+    tree: { [FILE]: manifest('app', 'update:', '  parallelism: 2') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 3,
+        path: '/update/parallelism',
+        message: 'unknown field "parallelism" in update; expected one of: order, settle, health_timeout',
+      },
+    ],
+  },
+  {
+    name: 'a mapping as an environment value',
+    tree: { [FILE]: manifest('app', 'environment:', '  A:', '    b: 1') },
+    errors: [
+      {
+        file: FILE,
+        line: 5,
+        column: 5,
+        path: '/environment/A',
+        message: 'environment.A: expected a string, a number, a boolean or nothing, got a mapping',
+      },
+    ],
+  },
+  {
+    // The pattern is explained by its own field, not by the description of `volumes`.
+    name: 'relative target of a long-form mount',
+    tree: { [FILE]: manifest('app', 'volumes:', '  - type: bind', '    source: /srv', '    target: data') },
+    errors: [
+      {
+        file: FILE,
+        line: 6,
+        column: 13,
+        path: '/volumes/0/target',
+        message: 'volumes[0].target: string "data" is not valid; expected a string matching ^/',
+      },
+    ],
+  },
+  {
+    name: 'bad items of both forms in one list',
+    tree: { [FILE]: manifest('app', 'volumes:', '  - data', '  - type: blob', '    target: /x') },
+    errors: [
+      {
+        file: FILE,
+        line: 4,
+        column: 5,
+        path: '/volumes/0',
+        message:
+          'volumes[0]: string "data" is not valid; A mount such as `"/srv/data:/data"`, `"/etc/app:/etc/app:ro"` or `"named:/data"`.',
+      },
+      {
+        file: FILE,
+        line: 5,
+        column: 11,
+        path: '/volumes/1/type',
+        message: 'volumes[1].type: expected one of "bind", "volume", "tmpfs", got string "blob"',
+      },
+    ],
+  },
+  {
+    name: 'glob with uppercase in hosts:',
+    tree: { 'services/app.yaml': yaml('hosts: ["Web-*"]', 'image: app', 'tag: "1.0"') },
+    errors: [
+      {
+        file: 'services/app.yaml',
+        line: 1,
+        column: 9,
+        path: '/hosts/0',
+        message:
+          'hosts[0]: string "Web-*" is not valid; Fleet files only: the hosts this service runs on, by name or glob (`web-*`, `db-?`).',
       },
     ],
   },
@@ -1424,5 +1518,27 @@ describe('resolveHost: desired services', () => {
     const a = resolveHost(fleet, 'web-1', 'a'.repeat(40));
     const b = resolveHost(fleet, 'web-1', 'b'.repeat(40));
     expect(a.ok && a.value.services[0]!.specHash).toBe(b.ok && b.value.services[0]!.specHash);
+  });
+});
+
+describe('explainSchemaErrors: safety net', () => {
+  // loadFleet drops a file whose validation failed; if no message came out,
+  // the revision would load without that service and plan its removal.
+  it('never turns a failed validation into zero messages', () => {
+    const parsed = parseYamlSource(FILE, new TextEncoder().encode(manifest('app', 'ports: [70000]')));
+    if (!parsed.ok) expect.fail();
+    // A union error whose branch errors were lost: nothing precise to say.
+    const errors = [
+      {
+        instancePath: '/ports/0',
+        schemaPath: '#/properties/ports/items/anyOf',
+        keyword: 'anyOf',
+        params: {},
+        message: 'must match a schema in anyOf',
+      },
+    ];
+    expect(explainSchemaErrors(parsed.value, serviceSchema, errors)).toEqual([
+      { file: FILE, line: 3, column: 9, path: '/ports/0', message: 'ports[0] must match a schema in anyOf' },
+    ]);
   });
 });

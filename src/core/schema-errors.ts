@@ -239,19 +239,27 @@ function jsonType(value: unknown): string {
 
 /** A schema in words: "a string or a list of strings". */
 export function describe(schema: Schema): string {
+  return joinAlternatives(alternatives(schema));
+}
+
+/** The kinds of value a schema accepts, each in words: ["a string", "a list of strings"]. */
+function alternatives(schema: Schema): string[] {
   // A `type` beside a union (the root: an object that has tag or digest)
   // says what the value is; the union only constrains it further.
   if ((Array.isArray(schema.anyOf) || Array.isArray(schema.oneOf)) && schema.type === undefined) {
-    const branches = (schema.anyOf ?? schema.oneOf) as Schema[];
-    return branches.map(describe).join(' or ');
+    return ((schema.anyOf ?? schema.oneOf) as Schema[]).flatMap(alternatives);
   }
-  if (Array.isArray(schema.enum))
-    return `one of ${(schema.enum as unknown[]).map((e) => JSON.stringify(e)).join(', ')}`;
+  if (Array.isArray(schema.enum)) {
+    return [`one of ${(schema.enum as unknown[]).map((e) => JSON.stringify(e)).join(', ')}`];
+  }
   const types = schema.type === undefined ? [] : ([] as string[]).concat(schema.type as string);
   const words = types.map((t) => {
     switch (t) {
       case 'array':
-        return schema.items ? `a list of ${plural(describe(schema.items as Schema))}` : 'a list';
+        // "a list of strings, integers or mappings"
+        return schema.items
+          ? `a list of ${joinAlternatives(alternatives(schema.items as Schema).map(plural))}`
+          : 'a list';
       case 'object':
         return 'a mapping';
       case 'integer':
@@ -262,24 +270,28 @@ export function describe(schema: Schema): string {
         return `a ${t}`;
     }
   });
-  return words.length > 1
-    ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}`
-    : (words[0] ?? 'a value');
+  return words.length > 0 ? words : ['a value'];
 }
 
-/** "a string or an integer or a mapping" -> "strings, integers or mappings". */
+function joinAlternatives(words: readonly string[]): string {
+  return words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}` : (words[0] ?? 'a value');
+}
+
+/** "an integer" -> "integers". */
 function plural(phrase: string): string {
-  const words = phrase
-    .split(' or ')
-    .map((p) => p.replace(/^an? (\w+)/, (_m, w: string) => `${w}s`));
-  return words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}` : words[0]!;
+  return phrase.replace(/^an? (\w+)/, (_m, w: string) => `${w}s`);
 }
 
-/** The description of the schema at `schemaPath` or its closest ancestor that has one. */
+/**
+ * The description of the schema at `schemaPath` or its closest ancestor that
+ * has one, up to the field it belongs to: `volumes[0].target` must not be
+ * explained by the description of `volumes`.
+ */
 function nearestDescription(root: Schema, schemaPath: string): string | undefined {
   for (let path = parentSchemaPath(schemaPath); path.length > 1; path = parentSchemaPath(path)) {
     const d = schemaAt(root, path).description;
     if (typeof d === 'string') return d;
+    if (/\/properties\/[^/]+$/.test(path)) return undefined;
   }
   return undefined;
 }

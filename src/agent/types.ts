@@ -1,0 +1,32 @@
+import type { GitSource } from '../core/git.js';
+
+/**
+ * Where the agent reads the fleet repo from, and how it learns that the
+ * watched branch may have moved. Two implementations: a local repository
+ * (bare or not) watched with chokidar, and an http(s) remote fetched into a
+ * bare cache in the state dir.
+ */
+export interface BranchSource {
+  /** For logs and /status: the path, or the URL with credentials stripped. */
+  readonly description: string;
+  readonly branch: string;
+  /** Reads revisions; for a remote, the local bare cache. */
+  readonly git: GitSource;
+  /**
+   * Brings the local view up to date: a no-op for a local repository, a
+   * fetch of the branch for a remote (bounded by a timeout; rejects with a
+   * GitdockError naming the URL, never its credentials).
+   */
+  update(signal?: AbortSignal): Promise<void>;
+  /** The commit the branch points at now, from the local view (no network). */
+  head(): Promise<string>;
+  /**
+   * Starts watching for changes that need no network (a push into a local
+   * repository). Calls `onChange` (possibly more than once per change:
+   * callers coalesce). Resolves to a function that stops watching.
+   * A remote source has nothing to watch and returns a no-op stopper.
+   */
+  watch(onChange: (reason: string) => void): Promise<() => Promise<void>>;
+  /** Whether `update` talks to the network (and so is driven by the interval and the webhook). */
+  readonly remote: boolean;
+}
