@@ -96,7 +96,7 @@ make_repo() {
   "${GIT[@]}" -C "$CLONE" add -A
   "${GIT[@]}" -C "$CLONE" commit -q -m "Fleet: appserver on web-*, memcached and an appserver override on web-1"
   "${GIT[@]}" -C "$CLONE" push -q -u origin main
-  git -C "$CLONE" log --oneline -1
+  git -C "$CLONE" --no-pager log -1 --format='commit %h: %s'
 }
 
 show_containers() {

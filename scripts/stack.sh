@@ -7,7 +7,7 @@
 #   bash scripts/stack.sh down      stop registry and dockerd (data is kept)
 #   bash scripts/stack.sh env       print the exports of the last `up` (eval-able)
 #   bash scripts/stack.sh status    say what is up (exit 0 only when all of it is)
-#   bash scripts/stack.sh registry-stop | registry-start
+#   bash scripts/stack.sh registry-stop | registry-start | engine-restart
 #                                   stop/start only the registry (tests of a registry that is down)
 #
 # Environment: GITDOCK_STACK_DIR (default /tmp/gitdock-stack; keep it short, unix
@@ -470,8 +470,15 @@ registry-start)
   lock
   start_registry
   ;;
+engine-restart) # for tests of an agent that must survive its engine restarting
+  check_dir
+  lock
+  stop_dockerd
+  start_dockerd
+  wait_dockerd
+  ;;
 *)
-  echo "usage: $0 up|down|env|status|registry-stop|registry-start" >&2
+  echo "usage: $0 up|down|env|status|registry-stop|registry-start|engine-restart" >&2
   exit 2
   ;;
 esac

@@ -24,6 +24,10 @@ const COMMANDS = {
     summary: "Converge a host's Docker engine to a revision.",
     load: () => import('./commands/apply.js'),
   },
+  agent: {
+    summary: 'Keep a host converged: watch the repo and the engine, apply every change.',
+    load: () => import('./commands/agent.js'),
+  },
 } as const;
 
 type CommandName = keyof typeof COMMANDS;
@@ -46,7 +50,7 @@ function usage(): string {
     '  DOCKER_HOST        engine address, as for the docker CLI (default unix:///var/run/docker.sock)',
     '  DOCKER_CONFIG      directory of config.json with registry credentials (default ~/.docker)',
     '  NO_COLOR           disable colour',
-    '  GITDOCK_LOG_LEVEL  debug, info (default), warn, error',
+    '  GITDOCK_LOG_LEVEL  log level on stderr: debug, info, warn (default), error; the agent logs info',
     '',
     'Exit codes: 0 success, 1 failure, 2 changes pending (plan), 64 usage error.',
   ].join('\n');
@@ -78,7 +82,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
 
 function reportError(err: unknown, io: CommandIO): number {
   if (err instanceof GitdockError) {
-    io.stderr.write(`gitdock: ${err.message}\n`);
+    io.stderr.write(`gitdock: ${err.message} (${err.code})\n`);
     if (err.code === 'GITDOCK_E_USAGE') io.stderr.write('Run `gitdock --help` for usage.\n');
     return err.exitCode;
   }

@@ -26,6 +26,8 @@ export const ERRORS = {
   },
   GITDOCK_E_ROLLOUT_FAILED: { exit: 1, summary: 'A new container did not come up.' },
   GITDOCK_E_APPLY_FAILED: { exit: 1, summary: 'One or more services failed to converge.' },
+  GITDOCK_E_GIT_FETCH: { exit: 1, summary: 'Fetching the remote repository failed.' },
+  GITDOCK_E_WEBHOOK: { exit: 1, summary: 'The webhook secret cannot be used.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -243,7 +243,7 @@ describe('a release that cannot run never takes over', () => {
     repo.commit({ 'hosts/web-1/worker.yaml': service({ image: imageRef('crash', '1.0').replace(/:[^:]+$/, ''), tag: '1.0', depends_on: ['cache'] }) }, 'crashing release');
     const result = await apply();
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/worker\s+FAILED: new container exited with code 3; the old container was started again/);
+    expect(result.stdout).toMatch(/worker\s+FAILED \(GITDOCK_E_ROLLOUT_FAILED\): new container exited with code 3; the old container was started again/);
     expect(result.stdout).toContain('boom');
     const after = containers();
     expect(after.get('worker')).toMatchObject({ id: before.worker, state: 'running' });

@@ -90,10 +90,13 @@ export function buildReport(input: {
   coldStart: ColdStartSample[];
 }): BenchReport {
   const results = input.measurements.map((m) => ({
-    ...m,
-    samplesMs: m.samplesMs.map(roundMs),
+    tool: m.tool,
+    label: m.label,
+    scenario: m.scenario,
     medianMs: roundMs(median(m.samplesMs)),
     minMs: roundMs(min(m.samplesMs)),
+    samplesMs: m.samplesMs.map(roundMs),
+    mutations: m.mutations,
   }));
   const medianOf = (tool: ToolId, scenario: ScenarioId) =>
     median(
@@ -113,11 +116,12 @@ export function buildReport(input: {
   });
   const nodeMs = median(input.coldStart.find((c) => c.id === 'node')?.samplesMs ?? []);
   const coldStart = input.coldStart.map((c) => ({
-    ...c,
-    samplesMs: c.samplesMs.map(roundMs),
+    id: c.id,
+    label: c.label,
     medianMs: roundMs(median(c.samplesMs)),
     minMs: roundMs(min(c.samplesMs)),
     overNodeMs: roundMs(median(c.samplesMs) - nodeMs),
+    samplesMs: c.samplesMs.map(roundMs),
   }));
   return {
     benchmark: 'apply',
@@ -144,7 +148,8 @@ const LABELS: Record<ToolId, string> = {
 export function formatReport(report: BenchReport): string {
   const m = report.machine;
   const out: string[] = [
-    `gitdock apply bench: ${report.services} services, ${report.runs} run${report.runs === 1 ? '' : 's'} per tool and scenario`,
+    `gitdock apply bench: ${report.services} services, ${report.runs} run${report.runs === 1 ? '' : 's'} per tool and scenario` +
+      (report.runs === 1 ? ' (one run: a smoke test, not a measurement)' : ''),
     `${m.cpus} CPUs (${m.cpuModel}), node ${m.node}, dockerd ${m.dockerd}, docker-compose ${m.dockerCompose}; ` +
       `load average ${m.loadAverage.start.toFixed(2)} -> ${m.loadAverage.end.toFixed(2)}`,
     `gitdock ${report.gitdock.version} at ${report.gitdock.commit.slice(0, 12)}${report.gitdock.dirty ? ' (uncommitted changes)' : ''}`,
@@ -186,7 +191,12 @@ export function formatReport(report: BenchReport): string {
   out.push('');
 
   const coldRows: string[][] = [
-    [`cold start (fresh process, ${report.runs} runs)`, 'median', 'min', 'over node'],
+    [
+      `cold start (fresh process, ${report.runs} run${report.runs === 1 ? '' : 's'})`,
+      'median',
+      'min',
+      'over node',
+    ],
   ];
   for (const c of report.coldStart) {
     coldRows.push([

@@ -13,6 +13,10 @@
  * - The Modem reads `DOCKER_HOST` and friends from `process.env` itself and
  *   merges them under our options, so every connection field is set
  *   explicitly (see `resolveDockerHost`).
+ * - The events stream is JSON lines in arbitrary chunks, and an engine that
+ *   stops cuts it (`aborted`, then an ECONNRESET `error` that crashes the
+ *   process when nobody listens, then `close`; never `end`): `watchEvents`
+ *   splits lines itself and treats every way the stream stops as its end.
  *
  * dockerode is heavy to import (it pulls in ssh2); the CLI imports this
  * module lazily, only for commands that talk to an engine.
@@ -22,10 +26,12 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import type { IncomingMessage } from 'node:http';
 import type {
   ContainerStatus,
   CreateContainerOptions,
   Engine,
+  EngineEvent,
   PullProgress,
 } from '../core/engine.js';
 import type { ActualContainer } from '../core/types.js';
@@ -382,6 +388,73 @@ function readJsonLines(
 }
 
 /**
+ * Splits newline-delimited JSON: `pending` (the unfinished line kept from
+ * before) plus the next decoded `chunk` give the complete lines' values and
+ * the new unfinished line. A chunk may end mid-line or hold several lines;
+ * blank lines and lines that are not JSON are skipped. At the end of a
+ * stream, pass the rest followed by `'\n'` to read a last unterminated line.
+ */
+export function splitJsonLines(pending: string, chunk: string): { values: unknown[]; rest: string } {
+  const text = pending + chunk;
+  const lines = text.split('\n');
+  const rest = lines.pop() ?? '';
+  const values: unknown[] = [];
+  for (const line of lines) {
+    const trimmed = line.trim();
+    if (trimmed === '') continue;
+    try {
+      values.push(JSON.parse(trimmed));
+    } catch {
+      // Skipped: the engine writes only JSON here, and one bad line must not end the watch.
+    }
+  }
+  return { values, rest };
+}
+
+/** The fields of an Engine API event (`GET /events`) that `toEngineEvent` reads. */
+interface RawEngineEvent {
+  Type?: unknown;
+  Action?: unknown;
+  status?: unknown;
+  id?: unknown;
+  Actor?: { ID?: unknown; Attributes?: Record<string, unknown> };
+  time?: unknown;
+  timeNano?: unknown;
+}
+
+/**
+ * Maps one parsed line of the events stream to an `EngineEvent`; undefined
+ * for anything that is not a container event with an action and an ID.
+ * `Action`/`Actor` are the current fields; `status`/`id` the legacy ones
+ * that engines before API 1.22 sent alone.
+ */
+export function toEngineEvent(value: unknown): EngineEvent | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const raw = value as RawEngineEvent;
+  if (raw.Type !== undefined && raw.Type !== 'container') return undefined;
+  const action = stringField(raw.Action) ?? stringField(raw.status);
+  const containerId = stringField(raw.Actor?.ID) ?? stringField(raw.id);
+  if (action === undefined || containerId === undefined) return undefined;
+  const attributes = raw.Actor?.Attributes ?? {};
+  const time =
+    typeof raw.timeNano === 'number' && raw.timeNano > 0
+      ? raw.timeNano / 1e6
+      : typeof raw.time === 'number'
+        ? raw.time * 1000
+        : Date.now();
+  const event: EngineEvent = { action, containerId, time };
+  const name = stringField(attributes.name);
+  if (name !== undefined) event.name = name;
+  const service = stringField(attributes['io.gitdock.service']);
+  if (service !== undefined) event.service = service;
+  return event;
+}
+
+function stringField(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
  * Demultiplexes the logs of a non-TTY container: frames of an 8-byte header
  * (stream type 0/1/2, three zero bytes, big-endian length) and a payload.
  * A TTY container's logs have no frames; from the first byte that is not a
@@ -415,6 +488,66 @@ function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
     stream.on('error', reject);
   });
 }
+
+/**
+ * Reads an open events stream until it ends, is cut, or `signal` aborts;
+ * the stream is destroyed in every case, so its socket is not left open.
+ * A throwing `onEvent` rejects with its error.
+ */
+function readEvents(
+  stream: IncomingMessage,
+  signal: AbortSignal,
+  onEvent: (event: EngineEvent) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const decoder = new TextDecoder();
+    let pending = '';
+    let settled = false;
+    const settle = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      stream.destroy();
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onAbort = () => settle();
+    const deliver = (values: unknown[]) => {
+      for (const value of values) {
+        const event = toEngineEvent(value);
+        if (event === undefined) continue;
+        try {
+          onEvent(event);
+        } catch (err) {
+          settle(err);
+          return;
+        }
+      }
+    };
+    stream.on('data', (chunk: Buffer | string) => {
+      if (settled) return;
+      const split = splitJsonLines(
+        pending,
+        typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }),
+      );
+      pending = split.rest;
+      deliver(split.values);
+    });
+    stream.on('end', () => {
+      if (!settled) deliver(splitJsonLines(pending + decoder.decode(), '\n').values);
+      settle();
+    });
+    // A cut stream (engine stopped, connection reset) emits `error` and `close` but no `end`; the
+    // unfinished line is dropped. The listener stays so a late `error` is never unhandled.
+    stream.on('error', () => settle());
+    stream.on('close', () => settle());
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) settle();
+  });
+}
+
+/** How long `ping` waits for the engine's answer. */
+const PING_TIMEOUT_MS = 10_000;
 
 /** Docker reports a never-started container's StartedAt as the zero time. */
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -604,6 +737,51 @@ class DockerEngine implements Engine {
     );
     const buffer = await this.call('read container logs', { id }, () => readAll(stream));
     return demuxLogs(buffer);
+  }
+
+  async ping(): Promise<void> {
+    // Bounded: a health probe must answer even when the engine accepts connections but hangs.
+    const signal = AbortSignal.timeout(PING_TIMEOUT_MS);
+    try {
+      await this.call('ping', {}, () => this.docker.ping({ abortSignal: signal }));
+    } catch (err) {
+      if (!signal.aborted) throw err;
+      throw new GitdockError(
+        'GITDOCK_E_ENGINE_UNREACHABLE',
+        `Cannot reach the Docker engine at ${this.connection.display} (timeout) to ping: it did not answer within ${PING_TIMEOUT_MS / 1000}s; check that dockerd is healthy.`,
+        { operation: 'ping', dockerHost: this.connection.display, errno: 'ETIMEDOUT' },
+        { cause: (err as GitdockError).cause ?? err },
+      );
+    }
+  }
+
+  async watchEvents(options: {
+    host: string;
+    signal: AbortSignal;
+    onEvent: (event: EngineEvent) => void;
+  }): Promise<void> {
+    const { host, signal, onEvent } = options;
+    if (signal.aborted) return;
+    const filters = { type: ['container'], label: [`io.gitdock.host=${host}`] };
+    let stream: IncomingMessage;
+    try {
+      // The signal goes to http.request: aborting destroys the request and its socket, also
+      // while connecting. The engine flushes the headers at once, so this resolves when open.
+      stream = await this.call('watch events', { host }, () =>
+        this.dial<IncomingMessage>({
+          path: '/events?',
+          method: 'GET',
+          isStream: true,
+          abortSignal: signal,
+          options: { filters },
+          statusCodes: { 200: true, 400: 'bad parameter', 500: 'server error' },
+        }),
+      );
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
+    }
+    await readEvents(stream, signal, onEvent);
   }
 
   /** `modem.dial` as a promise. */

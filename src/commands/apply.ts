@@ -3,6 +3,7 @@ import { formatApplyText, formatPlanText, applyToJson, planToJson } from '../out
 import { createProgressRenderer } from '../output/progress.js';
 import { systemClock } from '../reconcile/clock.js';
 import { reconcileHost } from '../reconcile/reconcile-host.js';
+import { planExitCode } from './plan.js';
 import { type CommandIO, useColor } from './io.js';
 import { loadHostState, openEngine } from './load.js';
 import { checkOutput, COMMON_HELP, COMMON_OPTIONS, parseCommand, requireHost } from './options.js';
@@ -31,7 +32,8 @@ Options:
 ${COMMON_HELP.host}
 ${COMMON_HELP.repo}
 ${COMMON_HELP.rev}
-  --dry-run       print the plan and stop (same as \`gitdock plan\`)
+  --dry-run       print the plan and stop, with \`gitdock plan\`'s exit codes
+                  (0 in sync, 2 changes pending, 1 error)
   -o, --output F  text (default) or json
   -h, --help      show this help
 
@@ -61,7 +63,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   const log = createLog({
     format: tty ? 'pretty' : 'json',
     stream: io.stderr,
-    level: io.env.GITDOCK_LOG_LEVEL ?? (tty ? 'warn' : 'info'),
+    // Results go to stdout; stderr carries warnings and errors unless asked for more.
+    level: io.env.GITDOCK_LOG_LEVEL ?? 'warn',
     color: useColor(io.stderr, io.env),
   });
   const result = await reconcileHost({
@@ -77,7 +80,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     io.stdout.write(
       output === 'json' ? `${JSON.stringify(planToJson(result.plan), null, 2)}\n` : formatPlanText(result.plan, style),
     );
-    return result.plan.refused ? 1 : 0;
+    return planExitCode(result.plan);
   }
   io.stdout.write(
     output === 'json' ? `${JSON.stringify(applyToJson(result), null, 2)}\n` : formatApplyText(result, style),

@@ -28,7 +28,7 @@ export async function loadHostState(
   if (state.value.services.length === 0 && !knownHosts.includes(options.host)) {
     io.stderr.write(
       `gitdock: warning: no service in the repo selects host "${options.host}"` +
-        (knownHosts.length ? ` (hosts with a directory: ${knownHosts.join(', ')})` : '') +
+        (knownHosts.length ? ` (known hosts: ${knownHosts.join(', ')})` : '') +
         '\n',
     );
   }

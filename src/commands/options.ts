@@ -60,7 +60,7 @@ export function formatManifestError(e: ManifestError): string {
 
 export function writeManifestErrors(io: CommandIO, errors: ManifestError[], commit: string) {
   io.stderr.write(
-    `gitdock: ${errors.length} error${errors.length === 1 ? '' : 's'} at ${commit.slice(0, 12)}; nothing was changed:\n`,
+    `gitdock: ${errors.length} error${errors.length === 1 ? '' : 's'} at ${commit.slice(0, 12)}; nothing was changed (GITDOCK_E_INVALID_MANIFESTS):\n`,
   );
   for (const e of errors) io.stderr.write(`  ${formatManifestError(e)}\n`);
 }

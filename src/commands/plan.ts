@@ -1,4 +1,4 @@
-import { hasChanges, planHost } from '../core/plan.js';
+import { hasChanges, type Plan, planHost } from '../core/plan.js';
 import { formatPlanText, planToJson } from '../output/format-plan.js';
 import { type CommandIO, useColor } from './io.js';
 import { loadHostState, openEngine } from './load.js';
@@ -45,6 +45,11 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       ? `${JSON.stringify(planToJson(plan), null, 2)}\n`
       : formatPlanText(plan, { color: useColor(io.stdout, io.env) }),
   );
+  return planExitCode(plan);
+}
+
+/** 0 in sync, 2 changes pending, 1 when the plan is refused or has a conflict (like `terraform plan -detailed-exitcode`). */
+export function planExitCode(plan: Plan): number {
   if (plan.refused || plan.actions.some((a) => a.type === 'conflict')) return 1;
   return hasChanges(plan) ? 2 : 0;
 }

@@ -348,7 +348,8 @@ const bad: BadCase[] = [
         line: 4,
         column: 3,
         path: '/update/parallelism',
-        message: 'unknown field "parallelism" in update; expected one of: order, settle, health_timeout',
+        message:
+          'unknown field "parallelism" in update; expected one of: order, settle, health_timeout',
       },
     ],
   },
@@ -368,7 +369,9 @@ const bad: BadCase[] = [
   {
     // The pattern is explained by its own field, not by the description of `volumes`.
     name: 'relative target of a long-form mount',
-    tree: { [FILE]: manifest('app', 'volumes:', '  - type: bind', '    source: /srv', '    target: data') },
+    tree: {
+      [FILE]: manifest('app', 'volumes:', '  - type: bind', '    source: /srv', '    target: data'),
+    },
     errors: [
       {
         file: FILE,
@@ -1525,7 +1528,10 @@ describe('explainSchemaErrors: safety net', () => {
   // loadFleet drops a file whose validation failed; if no message came out,
   // the revision would load without that service and plan its removal.
   it('never turns a failed validation into zero messages', () => {
-    const parsed = parseYamlSource(FILE, new TextEncoder().encode(manifest('app', 'ports: [70000]')));
+    const parsed = parseYamlSource(
+      FILE,
+      new TextEncoder().encode(manifest('app', 'ports: [70000]')),
+    );
     if (!parsed.ok) expect.fail();
     // A union error whose branch errors were lost: nothing precise to say.
     const errors = [
@@ -1538,7 +1544,13 @@ describe('explainSchemaErrors: safety net', () => {
       },
     ];
     expect(explainSchemaErrors(parsed.value, serviceSchema, errors)).toEqual([
-      { file: FILE, line: 3, column: 9, path: '/ports/0', message: 'ports[0] must match a schema in anyOf' },
+      {
+        file: FILE,
+        line: 3,
+        column: 9,
+        path: '/ports/0',
+        message: 'ports[0] must match a schema in anyOf',
+      },
     ]);
   });
 });

@@ -23,6 +23,8 @@ export type Action =
       desired: DesiredService;
       container: ActualContainer;
       reasons: string[];
+      /** A replacement of this service was left half done: the old container counts as running. */
+      interrupted?: boolean;
     }
   | {
       type: 'start';

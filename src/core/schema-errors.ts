@@ -274,7 +274,9 @@ function alternatives(schema: Schema): string[] {
 }
 
 function joinAlternatives(words: readonly string[]): string {
-  return words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}` : (words[0] ?? 'a value');
+  return words.length > 1
+    ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}`
+    : (words[0] ?? 'a value');
 }
 
 /** "an integer" -> "integers". */

@@ -62,7 +62,7 @@ function summaryLine(actions: readonly { type: ActionType }[]): string {
 export function formatPlanText(plan: Plan, style: Style): string {
   const lines = [`host ${plan.host} at ${plan.commit.slice(0, 12)}`];
   if (plan.refused) {
-    lines.push(paint(style, 'red', `  refused: ${plan.refused}`));
+    lines.push(paint(style, 'red', `  refused (GITDOCK_E_EMPTY_HOST_REFUSED): ${plan.refused}`));
     return `${lines.join('\n')}\n`;
   }
   const width = Math.max(0, ...plan.actions.map((a) => a.service.length));
@@ -110,7 +110,7 @@ export function formatApplyText(result: ReconcileResult, style: Style): string {
       lines.push(`${actionLine(o.action, o.service, o.reasons, width, style)}${time}`);
     } else {
       lines.push(
-        `${paint(style, 'red', `  x ${o.action.padEnd(8)} ${o.service.padEnd(width)}`)}  FAILED: ${o.error ?? 'unknown error'}`,
+        `${paint(style, 'red', `  x ${o.action.padEnd(8)} ${o.service.padEnd(width)}`)}  FAILED${o.code ? ` (${o.code})` : ''}: ${o.error ?? 'unknown error'}`,
       );
     }
   }
@@ -138,6 +138,7 @@ export function applyToJson(result: ReconcileResult) {
       ok: o.ok,
       reasons: o.reasons,
       error: o.error ?? null,
+      code: o.code ?? null,
       containerId: o.containerId ?? null,
       durationMs: o.durationMs,
     })),

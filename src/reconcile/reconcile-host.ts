@@ -3,7 +3,7 @@ import { type Action, type ActionType, nextName, type Plan, planHost } from '../
 import { decodeSpecLabel, encodeSpecLabel } from '../core/spec-hash.js';
 import { type DesiredService, type HostState, LABELS } from '../core/types.js';
 import { DEFAULTS } from '../core/normalize.js';
-import { isGitdockError } from '../errors.js';
+import { type ErrorCode, isGitdockError } from '../errors.js';
 import type { Clock } from './clock.js';
 import type { Log } from '../log.js';
 import { waitUntilUp } from './wait-until-up.js';
@@ -27,6 +27,18 @@ export interface ReconcileOptions {
   /** Plan only: no pull, no engine mutation. */
   dryRun?: boolean;
   onProgress?: (event: ProgressEvent) => void;
+  /**
+   * Aborted when a newer commit arrives: a replacement still waiting to
+   * come up is undone (old container started again), actions not begun are
+   * skipped, and the result says so.
+   */
+  signal?: AbortSignal;
+  /**
+   * Asked before a service is created, recreated or started: a reason
+   * string holds the action back (the agent's backoff for a spec that
+   * failed), undefined lets it run.
+   */
+  hold?: (action: Action) => string | undefined;
 }
 
 export interface ServiceOutcome {
@@ -38,6 +50,12 @@ export interface ServiceOutcome {
   error?: string;
   /** The container running the service afterwards, when there is one. */
   containerId?: string;
+  /** Not attempted: held back by `hold`, or preempted before it began. */
+  skipped?: boolean;
+  /** Failed because its image could not be pulled (a registry problem, not the release). */
+  pullFailed?: boolean;
+  /** The error code of a failure, from `errors.ts`, for lookup in docs/errors.md. */
+  code?: ErrorCode;
   durationMs: number;
 }
 
@@ -182,7 +200,7 @@ async function runAction(
     action: action.type,
     reasons: 'reasons' in action ? action.reasons : [],
   };
-  const finish = (ok: boolean, extra: { error?: string; containerId?: string } = {}): ServiceOutcome => {
+  const finish: Finish = (ok, extra = {}) => {
     const outcome = { ...base, ok, ...extra, durationMs: clock.now() - started };
     const fields = { service: action.service, action: action.type, reasons: base.reasons, ...extra };
     if (ok && action.type === 'in-sync') log.debug(fields, 'service in sync');
@@ -191,27 +209,46 @@ async function runAction(
     return outcome;
   };
 
+  if (action.type !== 'in-sync' && action.type !== 'conflict') {
+    const held = options.signal?.aborted
+      ? 'preempted by a newer commit before it began'
+      : action.type !== 'remove'
+        ? options.hold?.(action)
+        : undefined;
+    if (held) return { ...finish(false, { error: held }), skipped: true };
+  }
   try {
     switch (action.type) {
       case 'in-sync':
         return finish(true, { containerId: action.container.id });
       case 'conflict':
-        return finish(false, { error: action.reasons.join('; ') });
+        return finish(false, { error: action.reasons.join('; '), code: 'GITDOCK_E_NAME_CONFLICT' });
       case 'remove':
         await engine.stopContainer(action.container.id, recordedGracePeriod(action.container.labels));
         await engine.removeContainer(action.container.id);
         return finish(true);
       case 'start': {
         await engine.startContainer(action.container.id);
-        const up = await waitUntilUp(engine, action.container.id, action.desired.rollout, clock);
+        const up = await waitUntilUp(
+          engine,
+          action.container.id,
+          action.desired.rollout,
+          clock,
+          options.signal,
+        );
         if (up.up) return finish(true, { containerId: action.container.id });
-        return finish(false, { error: `${up.reason}${await logTail(engine, action.container.id)}` });
+        return finish(false, {
+          error: `${up.reason}${await logTail(engine, action.container.id)}`,
+          code: 'GITDOCK_E_ROLLOUT_FAILED',
+        });
       }
       case 'create':
       case 'recreate': {
         const pullError = pullErrors.get(action.desired.imageRef);
         if (pullError) {
           return finish(false, {
+            pullFailed: true,
+            code: 'GITDOCK_E_PULL_FAILED',
             error:
               `${pullError}` +
               (action.type === 'recreate' ? '; the running container was left as it is' : ''),
@@ -219,25 +256,30 @@ async function runAction(
         }
         return action.type === 'create'
           ? await create(options, action.desired, finish)
-          : await replace(options, action.desired, action.container, finish);
+          : await replace(options, action.desired, action.container, action.interrupted === true, finish);
       }
     }
   } catch (err) {
-    return finish(false, { error: isGitdockError(err) ? err.message : String(err) });
+    return isGitdockError(err)
+      ? finish(false, { error: err.message, code: err.code })
+      : finish(false, { error: String(err) });
   }
 }
 
-type Finish = (ok: boolean, extra?: { error?: string; containerId?: string }) => ServiceOutcome;
+type Finish = (
+  ok: boolean,
+  extra?: { error?: string; containerId?: string; pullFailed?: boolean; code?: ErrorCode },
+) => ServiceOutcome;
 
 async function create(options: ReconcileOptions, desired: DesiredService, finish: Finish) {
   const { engine, clock } = options;
   const id = await engine.createContainer(createOptions(desired, desired.name, options.desired.commit));
-  const up = await startAndWait(engine, id, desired, clock);
+  const up = await startAndWait(engine, id, desired, clock, options.signal);
   if (up.up) return finish(true, { containerId: id });
   // Nothing ran before: remove the failed container so the next apply retries cleanly.
   const tail = await logTail(engine, id);
   await engine.removeContainer(id);
-  return finish(false, { error: `${up.reason}${tail}` });
+  return finish(false, { error: `${up.reason}${tail}`, code: 'GITDOCK_E_ROLLOUT_FAILED' });
 }
 
 /**
@@ -251,17 +293,21 @@ async function replace(
   options: ReconcileOptions,
   desired: DesiredService,
   old: { id: string; state: string; labels: Record<string, string> },
+  interrupted: boolean,
   finish: Finish,
 ) {
   const { engine, clock, log } = options;
-  const wasRunning = old.state === 'running' || old.state === 'restarting';
+  // After an interrupted update the old container may be stopped only
+  // because the update stopped it: it counts as running, so a failure
+  // starts it again.
+  const wasRunning = old.state === 'running' || old.state === 'restarting' || interrupted;
   const gracePeriod = recordedGracePeriod(old.labels);
   const id = await engine.createContainer(
     createOptions(desired, nextName(desired.name), options.desired.commit),
   );
   const startFirst = desired.rollout.order === 'start-first';
   if (!startFirst && wasRunning) await engine.stopContainer(old.id, gracePeriod);
-  const up = await startAndWait(engine, id, desired, clock);
+  const up = await startAndWait(engine, id, desired, clock, options.signal);
   if (!up.up) {
     const tail = await logTail(engine, id);
     await engine.removeContainer(id);
@@ -270,6 +316,7 @@ async function replace(
     return finish(false, {
       error: `new container ${up.reason}; ${wasRunning ? 'the old container was started again' : 'the old container was left as it was'}${tail}`,
       containerId: old.id,
+      code: 'GITDOCK_E_ROLLOUT_FAILED',
     });
   }
   if (startFirst && wasRunning) await engine.stopContainer(old.id, gracePeriod);
@@ -283,6 +330,7 @@ async function startAndWait(
   id: string,
   desired: DesiredService,
   clock: Clock,
+  signal: AbortSignal | undefined,
 ): ReturnType<typeof waitUntilUp> {
   try {
     await engine.startContainer(id);
@@ -290,7 +338,7 @@ async function startAndWait(
     if (!isGitdockError(err)) throw err;
     return { up: false, reason: `could not start: ${err.message}` };
   }
-  return waitUntilUp(engine, id, desired.rollout, clock);
+  return waitUntilUp(engine, id, desired.rollout, clock, signal);
 }
 
 function createOptions(desired: DesiredService, name: string, commit: string) {

@@ -17,9 +17,11 @@ export async function waitUntilUp(
   id: string,
   rollout: RolloutPolicy,
   clock: Clock,
+  signal?: AbortSignal,
 ): Promise<UpResult> {
   const started = clock.now();
   for (;;) {
+    if (signal?.aborted) return { up: false, reason: 'preempted by a newer commit' };
     const status = await engine.inspectContainer(id);
     const elapsed = clock.now() - started;
     if (!status.running || status.state === 'restarting' || status.restartCount > 0) {

@@ -1,0 +1,301 @@
+import { createHash } from 'node:crypto';
+import nodeFs from 'node:fs';
+import path from 'node:path';
+import { type GitAuth, fetch as gitFetch, init, setConfig } from 'isomorphic-git';
+import { type GitHttpRequest, request as httpRequest } from 'isomorphic-git/http/node';
+import { openGitSource } from '../adapters/git-source.js';
+import { GitdockError, isGitdockError } from '../errors.js';
+import type { Log } from '../log.js';
+import { assertBranchName } from './local-source.js';
+import type { BranchSource } from './types.js';
+
+export interface OpenRemoteSourceOptions {
+  /**
+   * An http(s) URL of the fleet repo. It may carry `user:password@`; those
+   * credentials are used, and kept out of the cache, logs and errors.
+   */
+  url: string;
+  /** The branch to follow, short name (`main`). */
+  branch: string;
+  /** The agent's state dir; the clone cache lives in `<stateDir>/cache/`. */
+  stateDir: string;
+  /**
+   * A file holding an access token, used as the password. The user name is
+   * the URL's (`https://oauth2@gitlab.example/...` for a GitLab OAuth token),
+   * else `x-access-token`, which GitHub expects and Gitea and GitLab personal
+   * access tokens accept. Read on every fetch, so a rotated token is picked up.
+   */
+  tokenFile?: string;
+  /** Upper bound of one fetch, connection to last byte. Default 30 s. */
+  fetchTimeoutMs?: number;
+  log?: Log;
+}
+
+const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
+const REMOTE = 'origin';
+const TOKEN_USERNAME = 'x-access-token';
+
+/**
+ * A {@link BranchSource} over an http(s) remote (GitHub, GitLab, Gitea, any
+ * smart-HTTP server), fetched with isomorphic-git into a bare cache at
+ * `<stateDir>/cache/<sha256 of the credential-free URL>.git`, which is what
+ * `git` reads. Opening creates the cache but does not fetch: call `update`.
+ *
+ * Rejects with GITDOCK_E_USAGE when the URL is not http(s) or the branch name
+ * is invalid.
+ */
+export async function openRemoteSource(options: OpenRemoteSourceOptions): Promise<BranchSource> {
+  const { branch, tokenFile, log } = options;
+  assertBranchName(branch);
+  const { url, userinfo } = parseRemoteUrl(options.url);
+  const timeoutMs = options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
+  const fs = nodeFs;
+  const cacheName = createHash('sha256').update(url).digest('hex').slice(0, 32);
+  const gitdir = path.join(path.resolve(options.stateDir), 'cache', `${cacheName}.git`);
+  // Strings never to show: what the URL carried, and the token once read.
+  const secrets = new Set<string>();
+  if (userinfo.password) secrets.add(userinfo.password);
+  // `https://<token>@host/...` (no password) is how some hosts take a token;
+  // a short user name (`git`, `oauth2`) is not one, and hiding it would mangle
+  // messages (`***hub.com`).
+  else if (userinfo.username && tokenFile === undefined && userinfo.username.length >= 16) {
+    secrets.add(userinfo.username);
+  }
+  const redact = (text: string) => redactSecrets(text, secrets);
+
+  await fs.promises.mkdir(gitdir, { recursive: true });
+  // Both idempotent: a cache that exists is reused, and the remote written
+  // again, credential-free, so `git -C <cache> fetch` works for a person
+  // looking into it.
+  await init({ fs, dir: gitdir, bare: true });
+  await setConfig({ fs, gitdir, path: `remote.${REMOTE}.url`, value: url });
+  await setConfig({
+    fs,
+    gitdir,
+    path: `remote.${REMOTE}.fetch`,
+    value: `+refs/heads/*:refs/remotes/${REMOTE}/*`,
+  });
+  const git = await openGitSource({ dir: gitdir });
+  const trackingRef = `refs/remotes/${REMOTE}/${branch}`;
+
+  async function readAuth(): Promise<GitAuth | undefined> {
+    if (tokenFile !== undefined) {
+      let token: string;
+      try {
+        token = (await fs.promises.readFile(tokenFile, 'utf8')).trim();
+      } catch (err) {
+        throw fetchError(`cannot read the token file ${tokenFile}: ${messageOf(err)}`);
+      }
+      if (token === '') throw fetchError(`the token file ${tokenFile} is empty`);
+      secrets.add(token);
+      return { username: userinfo.username || TOKEN_USERNAME, password: token };
+    }
+    if (userinfo.username || userinfo.password) return userinfo;
+    return undefined;
+  }
+
+  function fetchError(reason: string, cause?: unknown): GitdockError {
+    const message = redact(`fetching branch "${branch}" from ${url} failed: ${reason}`);
+    // The cause travels along only when it cannot carry a secret into a log.
+    const causeText =
+      cause === undefined ? '' : `${messageOf(cause)} ${JSON.stringify(dataOf(cause)) ?? ''}`;
+    const safeCause =
+      cause !== undefined && redact(causeText) === causeText ? { cause } : undefined;
+    return new GitdockError('GITDOCK_E_GIT_FETCH', message, { url, branch }, safeCause);
+  }
+
+  async function fetchOnce(signal: AbortSignal): Promise<void> {
+    const auth = await readAuth();
+    const started = Date.now();
+    try {
+      await gitFetch({
+        fs,
+        // isomorphic-git's fetch takes no AbortSignal, but hands each request
+        // to the http client, so the signal goes in there.
+        http: {
+          request: (req: GitHttpRequest) => httpRequest({ ...req, signal: req.signal ?? signal }),
+        },
+        gitdir,
+        url,
+        remote: REMOTE,
+        remoteRef: `refs/heads/${branch}`,
+        // `ref` is where isomorphic-git looks for the commit to offer as
+        // "have" to the server. Given as `main` it would look for
+        // refs/heads/main, which a bare cache never has, offer nothing, and
+        // download the whole history on every fetch.
+        ref: trackingRef,
+        singleBranch: true,
+        tags: false,
+        // Credentials go through onAuth only after the server asks for them
+        // (a 401), never into a URL that isomorphic-git might log or store.
+        ...(auth ? { onAuth: () => auth } : {}),
+      });
+    } catch (err) {
+      throw describeFetchFailure(err, auth !== undefined);
+    }
+    log?.debug({ url, branch, ms: Date.now() - started }, 'fetched');
+  }
+
+  function describeFetchFailure(err: unknown, hadAuth: boolean): GitdockError {
+    const code = codeOf(err);
+    if (code === 'HttpError') {
+      const status = (dataOf(err) as { statusCode?: number } | undefined)?.statusCode;
+      if (status === 401 || status === 403) {
+        const hint = hadAuth
+          ? 'the server refused the credentials (check the token file or the URL)'
+          : 'the server wants credentials (pass --token-file, or user:password in the URL)';
+        return fetchError(`${messageOf(err)}: ${hint}`, err);
+      }
+      if (status === 404) {
+        return fetchError(`${messageOf(err)}: no repository at that URL`, err);
+      }
+    }
+    if (code === 'NotFoundError') {
+      return fetchError(`the remote has no branch "${branch}"`, err);
+    }
+    return fetchError(messageOf(err), err);
+  }
+
+  // Single flight: concurrent updates share one fetch. `running` is the
+  // isomorphic-git fetch itself, which can outlive a flight that timed out
+  // (a request is aborted at once, a pack being written is not); the next
+  // flight waits for it so two fetches never write the cache together.
+  let flight: Flight | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+
+  function startFlight(): Flight {
+    const controller = new AbortController();
+    const timedOut = new Error('fetch timed out');
+    const timer = setTimeout(() => controller.abort(timedOut), timeoutMs);
+    const work = (async () => {
+      await running;
+      controller.signal.throwIfAborted();
+      const run = fetchOnce(controller.signal);
+      running = run.catch(() => {});
+      return run;
+    })();
+    const current: Flight = {
+      controller,
+      waiters: 0,
+      promise: raceAbort(work, controller.signal)
+        .catch((err: unknown) => {
+          if (err === timedOut) {
+            throw fetchError(`no answer within ${timeoutMs} ms (the fetch timeout)`);
+          }
+          if (isGitdockError(err)) throw err;
+          throw fetchError(messageOf(err), err);
+        })
+        .finally(() => {
+          clearTimeout(timer);
+          if (flight === current) flight = undefined;
+        }),
+    };
+    // Nobody may be waiting when a flight fails (every caller gave up).
+    current.promise.catch(() => {});
+    return current;
+  }
+
+  return {
+    description: url,
+    branch,
+    git,
+    remote: true,
+
+    update(signal) {
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      flight ??= startFlight();
+      const current = flight;
+      current.waiters++;
+      if (!signal) return current.promise.finally(() => current.waiters--);
+      return raceAbort(current.promise, signal).finally(() => {
+        current.waiters--;
+        // The last caller gave up: nobody wants this fetch any more.
+        if (current.waiters === 0 && signal.aborted) current.controller.abort(signal.reason);
+      });
+    },
+
+    async head() {
+      try {
+        return await git.resolveRevision(trackingRef);
+      } catch (err) {
+        if (!isGitdockError(err, 'GITDOCK_E_GIT_REV_NOT_FOUND')) throw err;
+        throw new GitdockError(
+          'GITDOCK_E_GIT_REV_NOT_FOUND',
+          `branch "${branch}" of ${url} is not in the local cache yet (no fetch has brought it)`,
+          { url, branch },
+          { cause: err },
+        );
+      }
+    },
+
+    async watch() {
+      return async () => {};
+    },
+  };
+}
+
+interface Flight {
+  promise: Promise<void>;
+  controller: AbortController;
+  waiters: number;
+}
+
+/**
+ * The URL without credentials (what is shown and stored) and the
+ * credentials it carried, percent-decoded.
+ */
+function parseRemoteUrl(raw: string): { url: string; userinfo: GitAuth } {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    // The raw string may hold a password: say what is wrong, not what it is.
+    throw new GitdockError('GITDOCK_E_USAGE', 'the repository URL is not a valid URL', {});
+  }
+  const userinfo: GitAuth = {};
+  if (parsed.username) userinfo.username = decodeURIComponent(parsed.username);
+  if (parsed.password) userinfo.password = decodeURIComponent(parsed.password);
+  parsed.username = '';
+  parsed.password = '';
+  const url = parsed.href;
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new GitdockError(
+      'GITDOCK_E_USAGE',
+      `${url}: gitdock fetches over http(s) only; for a repository on this host give its path`,
+      { url },
+    );
+  }
+  return { url, userinfo };
+}
+
+/** Every secret, raw and percent-encoded, replaced by `***`. */
+function redactSecrets(text: string, secrets: Iterable<string>): string {
+  for (const secret of secrets) {
+    for (const form of new Set([secret, encodeURIComponent(secret)])) {
+      text = text.split(form).join('***');
+    }
+  }
+  return text;
+}
+
+/** `promise`, or the signal's reason as soon as it aborts. */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function codeOf(err: unknown): unknown {
+  return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+}
+
+function dataOf(err: unknown): unknown {
+  return typeof err === 'object' && err !== null ? (err as { data?: unknown }).data : undefined;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

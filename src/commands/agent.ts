@@ -1,0 +1,172 @@
+import path from 'node:path';
+import { parseDuration } from '../core/duration.js';
+import { GitdockError } from '../errors.js';
+import { createLog } from '../log.js';
+import { systemClock } from '../reconcile/clock.js';
+import type { CommandIO } from './io.js';
+import { openEngine } from './load.js';
+import { parseCommand, requireHost } from './options.js';
+
+const HELP = `Usage: gitdock agent --host NAME --repo SOURCE [options]
+
+Runs the reconcile loop for one host: watches the fleet repo, and whenever
+the branch moves, a managed container drifts (stopped, removed, renamed by
+hand) or the resync timer fires, converges the engine named by DOCKER_HOST
+to what the branch says. \`git push\` deploys; \`git revert\` + push rolls back.
+
+A commit with invalid manifests is never applied (everything keeps running;
+/status names the file and line). A release whose new container does not
+come up never takes over: the old one keeps serving, the service is Failed,
+and that spec is retried only after a growing backoff or a new commit.
+
+Sources:
+  a local path     a bare repo that receives \`git push\`, or a clone; a push
+                   is seen at once (the branch ref is watched)
+  http(s)://URL    fetched into a cache under --state-dir every --interval
+                   (with jitter) and at once on a verified webhook
+
+Options:
+  --host NAME               the host this agent converges (required)
+  --repo SOURCE             local path or http(s) URL of the fleet repo (required)
+  --branch NAME             branch to deploy (default: main)
+  --interval DURATION       resync / fetch interval (default: 60s)
+  --listen ADDR             HTTP address for /healthz, /status, /metrics,
+                            /hooks/git (default: 127.0.0.1:9420; "off" disables)
+  --webhook-secret-file F   secret for /hooks/git (GitHub, Gitea, GitLab);
+                            without it the webhook endpoint answers 404
+  --token-file F            password/token for an http(s) remote
+  --state-dir DIR           where a remote is cached (default: /var/lib/gitdock)
+  --retry-max DURATION      cap of the backoff after a failed pass (default: 60s)
+  --failed-retry DURATION   first wait before a failed spec is retried; it
+                            doubles up to 16x (default: 30s)
+  -h, --help                show this help
+
+Signals: SIGTERM or SIGINT finishes the step in hand and exits; a second one
+undoes a replacement still waiting to come up, then exits.
+
+Examples:
+  gitdock agent --host web-1 --repo /srv/fleet.git
+  gitdock agent --host web-1 --repo https://git.example.com/ops/fleet.git \\
+      --token-file /etc/gitdock/token --webhook-secret-file /etc/gitdock/hook-secret
+`;
+
+export async function run(argv: string[], io: CommandIO): Promise<number> {
+  const { values } = parseCommand(argv, {
+    host: { type: 'string' },
+    repo: { type: 'string' },
+    branch: { type: 'string', default: 'main' },
+    interval: { type: 'string', default: '60s' },
+    listen: { type: 'string', default: '127.0.0.1:9420' },
+    'webhook-secret-file': { type: 'string' },
+    'token-file': { type: 'string' },
+    'state-dir': { type: 'string', default: '/var/lib/gitdock' },
+    'retry-max': { type: 'string', default: '60s' },
+    'failed-retry': { type: 'string', default: '30s' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const host = requireHost(values.host, 'agent');
+  if (!values.repo) {
+    throw new GitdockError('GITDOCK_E_USAGE', 'agent needs --repo: a local repository path or an http(s) URL');
+  }
+  const intervalMs = durationFlag('--interval', values.interval);
+  const retryMaxMs = durationFlag('--retry-max', values['retry-max']);
+  const failedRetryMs = durationFlag('--failed-retry', values['failed-retry']);
+
+  const log = createLog({ format: 'json', stream: io.stdout });
+  const isRemote = /^https?:\/\//.test(values.repo);
+  const source = isRemote
+    ? await (await import('../agent/remote-source.js')).openRemoteSource({
+        url: values.repo,
+        branch: values.branch,
+        stateDir: path.resolve(io.cwd, values['state-dir']),
+        ...(values['token-file'] ? { tokenFile: path.resolve(io.cwd, values['token-file']) } : {}),
+      })
+    : await (await import('../agent/local-source.js')).openLocalSource({
+        dir: path.resolve(io.cwd, values.repo),
+        branch: values.branch,
+      });
+  const engine = await openEngine(io);
+  const { Agent } = await import('../agent/agent.js');
+  const { createAgentMetrics } = await import('../agent/metrics.js');
+  const metrics = createAgentMetrics();
+
+  const agent = new Agent({
+    host,
+    source,
+    engine,
+    clock: systemClock,
+    log,
+    intervalMs,
+    retry: { baseMs: Math.min(1000, retryMaxMs), capMs: retryMaxMs },
+    failedSpecRetry: { baseMs: failedRetryMs, capMs: failedRetryMs * 16 },
+    observer: { onPass: (pass) => metrics.observePass(pass) },
+  });
+
+  let server: { url: string; close(): Promise<void> } | undefined;
+  if (values.listen !== 'off') {
+    const { startAgentHttpServer } = await import('../agent/http-server.js');
+    const { readSecretFile, verifyWebhook, MAX_WEBHOOK_BODY_BYTES } = await import('../agent/webhook.js');
+    const secret = values['webhook-secret-file']
+      ? await readSecretFile(path.resolve(io.cwd, values['webhook-secret-file']))
+      : undefined;
+    server = await startAgentHttpServer({
+      listen: values.listen,
+      log,
+      maxBodyBytes: MAX_WEBHOOK_BODY_BYTES,
+      routes: {
+        // Alive while the loop is: the engine or git being away is in /status, not a reason to restart.
+        healthz: () => ({ ok: true }),
+        status: () => agent.status,
+        metrics: async () => ({ contentType: metrics.contentType, body: await metrics.render() }),
+        webhook: async ({ headers, body }) => {
+          if (!secret) return { status: 404, body: { error: 'webhook not configured: start the agent with --webhook-secret-file' } };
+          const verdict = verifyWebhook({ headers, body, secret });
+          if (!verdict.ok) {
+            log.warn({ reason: verdict.reason }, 'webhook rejected');
+            return { status: 401, body: { error: verdict.reason } };
+          }
+          // The payload is never trusted as state: it only triggers a fetch.
+          agent.sourceChanged(`webhook from ${verdict.provider}`, { fetch: true });
+          return { status: 202, body: { accepted: true } };
+        },
+      },
+    });
+    log.info({ url: server.url }, 'agent listening');
+  }
+
+  const shutdown = new AbortController();
+  let signals = 0;
+  const onSignal = (name: string) => {
+    signals++;
+    log.info({ signal: name }, signals === 1 ? 'finishing the step in hand, then exiting' : 'undoing the step in hand, then exiting');
+    if (signals > 1) agent.abortCurrentPass();
+    shutdown.abort();
+  };
+  const onTerm = () => onSignal('SIGTERM');
+  const onInt = () => onSignal('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  log.info({ host, source: source.description, branch: values.branch, intervalMs }, 'agent started');
+  try {
+    await agent.run(shutdown.signal);
+  } finally {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    await server?.close();
+  }
+  return 0;
+}
+
+function durationFlag(flag: string, value: string): number {
+  try {
+    const ms = parseDuration(value);
+    if (ms > 0) return ms;
+  } catch {
+    // fall through to the usage error
+  }
+  throw new GitdockError('GITDOCK_E_USAGE', `${flag} must be a positive duration such as 30s or 5m, not "${value}"`);
+}

@@ -1,0 +1,261 @@
+// The agent's done-when list, against the real private dockerd, registry and
+// git: a real `gitdock agent` process watching a real bare repository.
+import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type AgentProcess, startAgent, waitFor } from './support/agent-process.js';
+import { createRepo, type FixtureRepo } from './support/git-fixture.js';
+import { startGitHttpServer } from './support/git-http-server.js';
+import { containers, eventCursor, mutationsSince } from './support/gitdock.js';
+import { docker, imageRef, removeAllContainers, startRegistry, stopRegistry } from './support/stack.js';
+
+const REPO_OF = (name: string) => imageRef(name, 'x').replace(/:x$/, '');
+const STACK_SH = fileURLToPath(new URL('../scripts/stack.sh', import.meta.url));
+
+function service(fields: Record<string, unknown>): string {
+  return `${JSON.stringify({ network_mode: 'none', update: { settle: '500ms' }, ...fields }, null, 2)}\n`;
+}
+
+const WEB = (tag: string) => service({ image: REPO_OF('app'), tag });
+const FILES = {
+  'hosts/h1/web.yaml': WEB('1.0'),
+  'hosts/h1/cache.yaml': service({ image: REPO_OF('app'), tag: '1.0', environment: { ROLE: 'cache' } }),
+};
+
+let repo: FixtureRepo;
+let agent: AgentProcess | undefined;
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+
+async function start(args: string[] = []): Promise<AgentProcess> {
+  agent = await startAgent([
+    '--host',
+    'h1',
+    '--repo',
+    repo.bareDir!,
+    '--retry-max',
+    '2s',
+    '--failed-retry',
+    '30s',
+    ...args,
+  ]);
+  return agent;
+}
+
+async function converged(commit: string, timeoutMs = 20_000) {
+  return waitFor(
+    async () => {
+      const s = await agent!.status();
+      return s.lastAppliedCommit === commit && s.services.every((x) => x.sync === 'Synced') && s;
+    },
+    { timeoutMs, what: `convergence at ${commit.slice(0, 12)}` },
+  );
+}
+
+beforeAll(() => removeAllContainers());
+
+beforeEach(async () => {
+  removeAllContainers();
+  repo = await createRepo({ bare: true, files: FILES });
+});
+
+afterEach(async () => {
+  await agent?.stop('SIGTERM');
+  agent = undefined;
+  for (const c of cleanups.splice(0)) await c();
+  await repo.cleanup();
+  removeAllContainers();
+});
+
+describe('gitdock agent', () => {
+  it('a push to the watched bare repo converges the host with no other action', async () => {
+    await start();
+    await converged(repo.rev());
+    const before = containers();
+    const pushedAt = Date.now();
+    const sha = repo.commit({ 'hosts/h1/web.yaml': WEB('1.1') }, 'web 1.1');
+    const status = await converged(sha);
+    const seconds = (Date.now() - pushedAt) / 1000;
+    console.log(`push to converged (settle 0.5s included): ${seconds.toFixed(2)} s`);
+    expect(status.lastAppliedCommit).toBe(sha);
+    const after = containers();
+    expect(after.get('web')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.1'));
+    expect(after.get('cache')?.id).toBe(before.get('cache')?.id);
+    const metrics = await (await fetch(`${agent!.url}/metrics`)).text();
+    expect(metrics).toMatch(/gitdock_reconcile_total\{result="success"\} [1-9]/);
+    expect((await fetch(`${agent!.url}/healthz`)).status).toBe(200);
+  });
+
+  it('heals docker stop and docker rm -f without a commit', async () => {
+    await start();
+    await converged(repo.rev());
+    const id = containers().get('web')!.id;
+    docker(['stop', '-t', '1', 'web']);
+    await waitFor(() => containers().get('web')?.state === 'running', { what: 'web restarted after docker stop' });
+    expect(containers().get('web')?.id).toBe(id);
+    docker(['rm', '-f', 'cache']);
+    await waitFor(() => containers().get('cache')?.state === 'running', { what: 'cache recreated after docker rm -f' });
+    const s = await converged(repo.rev());
+    expect(s.services.map((x) => x.health)).toEqual(['Healthy', 'Healthy']);
+  });
+
+  it('an invalid push changes nothing and is reported; the next valid push converges', async () => {
+    await start();
+    await converged(repo.rev());
+    const cursor = eventCursor();
+    const bad = repo.commit({ 'hosts/h1/web.yaml': 'image: a\ntag: "1"\nportz: []\n' }, 'typo');
+    const status = await waitFor(
+      async () => {
+        const s = await agent!.status();
+        return s.lastAttemptedCommit === bad && s.lastReconcile?.result === 'invalid' && s;
+      },
+      { what: 'the invalid commit to be reported' },
+    );
+    expect(status.errors[0]).toMatchObject({ file: 'hosts/h1/web.yaml', line: 3 });
+    expect(status.errors[0]!.message).toContain('unknown field "portz"');
+    expect(mutationsSince(cursor)).toEqual([]);
+    const good = repo.commit({ 'hosts/h1/web.yaml': WEB('1.1') }, 'fix');
+    await converged(good);
+  });
+
+  it('a release that exits at once never takes over, is not retried in a loop, and a revert fixes it', async () => {
+    await start();
+    const first = repo.rev();
+    await converged(first);
+    const webId = containers().get('web')!.id;
+    const cursor = eventCursor();
+    const bad = repo.commit({ 'hosts/h1/web.yaml': service({ image: REPO_OF('crash'), tag: '1.0' }) }, 'crash');
+    const failed = await waitFor(
+      async () => {
+        const s = await agent!.status();
+        const web = s.services.find((x) => x.name === 'web');
+        return s.lastAttemptedCommit === bad && web?.sync === 'Failed' && s;
+      },
+      { what: 'web to be Failed' },
+    );
+    expect(failed.services.find((x) => x.name === 'web')!.reason).toContain('exited with code 3');
+    expect(containers().get('web')).toMatchObject({ id: webId, state: 'running' });
+    // Nudge the agent with engine events and a resync's worth of time: it must hold the failed spec.
+    docker(['stop', '-t', '1', 'cache']);
+    await waitFor(() => containers().get('cache')?.state === 'running', { what: 'cache healed' });
+    await new Promise((r) => setTimeout(r, 3000));
+    const creates = mutationsSince(cursor).filter((m) => m.startsWith('create '));
+    expect(creates).toEqual(['create web.gitdock-NEXT']);
+    repo.git(['revert', '--no-edit', 'HEAD']);
+    repo.push();
+    await converged(repo.rev());
+    expect(containers().get('web')?.id).toBe(webId);
+  });
+
+  it('with the registry down, old containers keep running and the reason is shown; then it converges', async () => {
+    await start();
+    await converged(repo.rev());
+    const before = containers();
+    docker(['rmi', '-f', imageRef('app', '2.0')], { timeoutMs: 30_000 });
+    stopRegistry();
+    cleanups.push(() => startRegistry());
+    const sha = repo.commit({ 'hosts/h1/web.yaml': WEB('2.0') }, 'web 2.0');
+    const s = await waitFor(
+      async () => {
+        const st = await agent!.status();
+        return st.lastAttemptedCommit === sha && st.errors.some((e) => e.message.includes('app:2.0')) && st;
+      },
+      { what: 'the pull failure to be reported' },
+    );
+    expect(s.lastAppliedCommit).not.toBe(sha);
+    expect(containers().get('web')).toMatchObject({ id: before.get('web')!.id, state: 'running' });
+    startRegistry();
+    // Backoff is capped at 2s (--retry-max): well within this wait.
+    await converged(sha, 30_000);
+    expect(containers().get('web')?.labels['io.gitdock.image']).toBe(imageRef('app', '2.0'));
+  });
+
+  it('survives its engine restarting, and converges again', async () => {
+    await start();
+    await converged(repo.rev());
+    execFileSync('bash', [STACK_SH, 'engine-restart'], { stdio: 'ignore', timeout: 90_000 });
+    // Containers without a restart policy come back stopped: the agent must start them.
+    await waitFor(
+      () => [...containers().values()].filter((c) => c.state === 'running').length === 2,
+      { timeoutMs: 30_000, what: 'both services running after the engine restart' },
+    );
+    const s = await converged(repo.rev());
+    expect(s.engine.reachable).toBe(true);
+  });
+
+  it.each([
+    ['the replacement is created', (m: string[]) => m.some((x) => x.startsWith('create web.gitdock-NEXT'))],
+    ['the old container is stopped', (m: string[]) => m.some((x) => x.startsWith('stop web'))],
+    ['the replacement is started', (m: string[]) => m.some((x) => x.startsWith('start web.gitdock-NEXT'))],
+  ])('SIGKILL when %s: a restarted agent converges, one container per service', async (_when, reached) => {
+    await start();
+    await converged(repo.rev());
+    const cursor = eventCursor();
+    // A long settle keeps the replacement in flight long enough to be killed mid-way.
+    const sha = repo.commit({ 'hosts/h1/web.yaml': service({ image: REPO_OF('app'), tag: '1.1', update: { settle: '3s' } }) }, 'slow');
+    await waitFor(() => reached(mutationsSince(cursor)), { what: 'the update to reach the kill point' });
+    agent!.proc.kill('SIGKILL');
+    await agent!.stop('SIGKILL');
+    await start();
+    await converged(sha, 30_000);
+    const names = [...containers().keys()].sort();
+    expect(names).toEqual(['cache', 'web']);
+    expect(containers().get('web')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.1'));
+  });
+
+  it('SIGTERM finishes the step in hand and leaves no temporary container', async () => {
+    await start();
+    await converged(repo.rev());
+    const cursor = eventCursor();
+    repo.commit({ 'hosts/h1/web.yaml': service({ image: REPO_OF('app'), tag: '1.1', update: { settle: '2s' } }) }, 'slow');
+    await waitFor(() => mutationsSince(cursor).some((x) => x.startsWith('start web.gitdock-NEXT')), {
+      what: 'the replacement to start',
+    });
+    expect(await agent!.stop('SIGTERM')).toBe(0);
+    expect([...containers().keys()].sort()).toEqual(['cache', 'web']);
+  });
+});
+
+describe('gitdock agent on an http remote', () => {
+  it('a signed webhook converges well before the poll interval; a bad signature is refused, nothing fetched', async () => {
+    const server = await startGitHttpServer({ root: join(repo.bareDir!, '..') });
+    cleanups.push(() => server.close());
+    const dir = await mkdtemp(join(tmpdir(), 'gitdock-agent-remote-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const secretFile = join(dir, 'secret');
+    await writeFile(secretFile, 'hook-secret\n');
+    const url = `${server.url}/${repo.bareDir!.split('/').at(-1)}`;
+    agent = await startAgent([
+      '--host', 'h1', '--repo', url, '--interval', '1h', '--state-dir', join(dir, 'state'),
+      '--webhook-secret-file', secretFile, '--retry-max', '2s',
+    ]);
+    await converged(repo.rev());
+    const sha = repo.commit({ 'hosts/h1/web.yaml': WEB('1.1') }, 'web 1.1');
+    const body = JSON.stringify({ ref: 'refs/heads/main', after: '0'.repeat(40) });
+
+    const requestsBefore = server.requests;
+    const unsigned = await fetch(`${agent.url}/hooks/git`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    expect(unsigned.status).toBe(401);
+    const wrong = await fetch(`${agent.url}/hooks/git`, {
+      method: 'POST',
+      body,
+      headers: { 'x-hub-signature-256': `sha256=${createHmac('sha256', 'wrong').update(body).digest('hex')}` },
+    });
+    expect(wrong.status).toBe(401);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(server.requests).toBe(requestsBefore);
+    expect((await agent.status()).lastAppliedCommit).not.toBe(sha);
+
+    const signed = await fetch(`${agent.url}/hooks/git`, {
+      method: 'POST',
+      body,
+      headers: { 'x-hub-signature-256': `sha256=${createHmac('sha256', 'hook-secret').update(body).digest('hex')}` },
+    });
+    expect(signed.status).toBe(202);
+    await converged(sha, 15_000);
+    expect(containers().get('web')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.1'));
+  });
+});

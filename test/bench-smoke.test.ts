@@ -1,0 +1,65 @@
+// Keeps bench/apply.bench.ts from rotting: runs it once (`--quick`) against
+// the private engine, as `make bench` would, and checks the shape of what it
+// writes. Never asserts on timings: one run on a shared machine means nothing.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, expect, it } from 'vitest';
+import { docker } from './support/stack.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+const TIMEOUT_MS = 300_000;
+
+const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitdock-bench-smoke-'));
+afterAll(() => fs.rmSync(outDir, { recursive: true, force: true }));
+
+it(
+  'bench/apply.bench.ts --quick runs every tool and scenario and writes its JSON',
+  () => {
+    const out = path.join(outDir, 'apply.json');
+    // --clear: this engine belongs to the test run, as in the other integration files.
+    const r = spawnSync(TSX, ['bench/apply.bench.ts', '--quick', '--clear', '--out', out], {
+      cwd: ROOT,
+      env: process.env,
+      encoding: 'utf8',
+      timeout: TIMEOUT_MS - 10_000,
+    });
+    expect(r.error, r.error?.message).toBeUndefined();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('gitdock (settle 0s)');
+    expect(r.stdout).toContain('goals:');
+
+    const report = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(report).toMatchObject({ benchmark: 'apply', runs: 1, services: 10 });
+    expect(report.machine.cpus).toBeGreaterThan(0);
+    expect(report.machine.dockerd).toMatch(/^\d+\.\d+/);
+
+    const cells = report.results.map(
+      (x: { tool: string; scenario: string }) => `${x.tool} ${x.scenario}`,
+    );
+    const tools = ['gitdock', 'gitdock-settle-0s', 'compose', 'docker-cli'];
+    const scenarios = ['first-deploy', 'no-op', 'one-changed'];
+    expect(cells.sort()).toEqual(tools.flatMap((t) => scenarios.map((s) => `${t} ${s}`)).sort());
+    for (const x of report.results) {
+      expect(x.samplesMs).toHaveLength(1);
+      expect(x.samplesMs[0]).toBeGreaterThan(0);
+      expect(x.mutations).toHaveLength(1);
+      expect(Number.isInteger(x.mutations[0])).toBe(true);
+    }
+    expect(Object.keys(report.ratios).sort()).toEqual([
+      'gitdock-settle-0s/bare-cli',
+      'gitdock-settle-0s/compose',
+      'gitdock/bare-cli',
+      'gitdock/compose',
+    ]);
+    expect(report.goals.length).toBeGreaterThan(0);
+    expect(report.coldStart.map((c: { id: string }) => c.id)).toContain('gitdock-apply-noop');
+
+    // The bench leaves the engine empty.
+    expect(docker(['ps', '-aq'])).toBe('');
+  },
+  TIMEOUT_MS,
+);
