@@ -409,7 +409,7 @@ describe('remote source', () => {
     const { err, ms } = await failureOf(source.update());
     expect(err).toMatchObject({
       code: 'GITDOCK_E_GIT_FETCH',
-      message: `fetching branch "main" from ${silent.url} failed: no answer within 300 ms (the fetch timeout)`,
+      message: `fetching branch "main" from ${silent.url} failed: not done within 300 ms (the fetch timeout)`,
     });
     expect(ms).toBeGreaterThanOrEqual(290);
     expect(ms).toBeLessThan(2000);

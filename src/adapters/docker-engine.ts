@@ -14,19 +14,20 @@
  *   merges them under our options, so every connection field is set
  *   explicitly (see `resolveDockerHost`).
  * - The events stream is JSON lines in arbitrary chunks, and an engine that
- *   stops cuts it (`aborted`, then an ECONNRESET `error` that crashes the
- *   process when nobody listens, then `close`; never `end`): `watchEvents`
- *   splits lines itself and treats every way the stream stops as its end.
+ *   stops cuts it: `aborted`, an ECONNRESET `error` (only if someone listens),
+ *   `close`, but never `end`, so code waiting for `end` waits forever.
+ *   `watchEvents` splits lines itself and takes every way the stream stops
+ *   as its end.
  *
  * dockerode is heavy to import (it pulls in ssh2); the CLI imports this
  * module lazily, only for commands that talk to an engine.
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import type { IncomingMessage } from 'node:http';
 import type {
   ContainerStatus,
   CreateContainerOptions,
@@ -394,7 +395,10 @@ function readJsonLines(
  * blank lines and lines that are not JSON are skipped. At the end of a
  * stream, pass the rest followed by `'\n'` to read a last unterminated line.
  */
-export function splitJsonLines(pending: string, chunk: string): { values: unknown[]; rest: string } {
+export function splitJsonLines(
+  pending: string,
+  chunk: string,
+): { values: unknown[]; rest: string } {
   const text = pending + chunk;
   const lines = text.split('\n');
   const rest = lines.pop() ?? '';
@@ -537,8 +541,8 @@ function readEvents(
       if (!settled) deliver(splitJsonLines(pending + decoder.decode(), '\n').values);
       settle();
     });
-    // A cut stream (engine stopped, connection reset) emits `error` and `close` but no `end`; the
-    // unfinished line is dropped. The listener stays so a late `error` is never unhandled.
+    // A cut stream (engine stopped, connection reset) emits `close` (and `error`, when listened
+    // for) but no `end`; the unfinished line is dropped.
     stream.on('error', () => settle());
     stream.on('close', () => settle());
     signal.addEventListener('abort', onAbort, { once: true });
@@ -743,7 +747,15 @@ class DockerEngine implements Engine {
     // Bounded: a health probe must answer even when the engine accepts connections but hangs.
     const signal = AbortSignal.timeout(PING_TIMEOUT_MS);
     try {
-      await this.call('ping', {}, () => this.docker.ping({ abortSignal: signal }));
+      // Through the modem: dockerode's typings of `ping()` take no options, so no abort signal.
+      await this.call('ping', {}, () =>
+        this.dial<unknown>({
+          path: '/_ping',
+          method: 'GET',
+          abortSignal: signal,
+          statusCodes: { 200: true, 500: 'server error' },
+        }),
+      );
     } catch (err) {
       if (!signal.aborted) throw err;
       throw new GitdockError(

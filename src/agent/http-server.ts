@@ -10,7 +10,11 @@
  * 127.0.0.1 unless told otherwise: /status names images and commits, and the
  * webhook only triggers a fetch, so nothing here needs to be public.
  */
-import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import http, {
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import { GitdockError } from '../errors.js';
@@ -78,9 +82,12 @@ export function parseListenAddress(listen: string): { host: string; port: number
     if (colon < 0) throw badListen(listen, 'a port is missing');
     host = text.slice(0, colon) || DEFAULT_HOST;
     portText = text.slice(colon + 1);
-    if (host.includes(':')) throw badListen(listen, 'write an IPv6 address in brackets, as [::1]:9420');
-    if (!/^[a-zA-Z0-9.-]+$/.test(host)) throw badListen(listen, `${host} is not a host name or address`);
-    if (!/^\d+$/.test(portText)) throw badListen(listen, `${portText || 'an empty port'} is not a port number`);
+    if (host.includes(':'))
+      throw badListen(listen, 'write an IPv6 address in brackets, as [::1]:9420');
+    if (!/^[a-zA-Z0-9.-]+$/.test(host))
+      throw badListen(listen, `${host} is not a host name or address`);
+    if (!/^\d+$/.test(portText))
+      throw badListen(listen, `${portText || 'an empty port'} is not a port number`);
   }
   const port = Number(portText);
   if (!Number.isInteger(port) || port > 65535) {

@@ -3,7 +3,9 @@ import { createAgentMetrics } from './metrics.js';
 
 /** The sample lines of one metric (no `# HELP`/`# TYPE`), in output order. */
 function samples(text: string, name: string): string[] {
-  return text.split('\n').filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `));
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `));
 }
 
 describe('createAgentMetrics', () => {

@@ -154,7 +154,11 @@ export function createAgentMetrics(): AgentMetrics {
   });
 
   const startSeconds = Math.round((Date.now() - process.uptime() * 1000) / 1000);
-  new Gauge({ name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', registers }).set(startSeconds);
+  new Gauge({
+    name: 'process_start_time_seconds',
+    help: 'Start time of the process since unix epoch in seconds.',
+    registers,
+  }).set(startSeconds);
 
   const services = new Set<string>();
   let appliedCommit: string | null = null;

@@ -180,7 +180,7 @@ export async function openRemoteSource(options: OpenRemoteSourceOptions): Promis
       promise: raceAbort(work, controller.signal)
         .catch((err: unknown) => {
           if (err === timedOut) {
-            throw fetchError(`no answer within ${timeoutMs} ms (the fetch timeout)`);
+            throw fetchError(`not done within ${timeoutMs} ms (the fetch timeout)`);
           }
           if (isGitdockError(err)) throw err;
           throw fetchError(messageOf(err), err);
@@ -203,7 +203,8 @@ export async function openRemoteSource(options: OpenRemoteSourceOptions): Promis
 
     update(signal) {
       if (signal?.aborted) return Promise.reject(signal.reason);
-      flight ??= startFlight();
+      // A flight whose callers all gave up is aborted: start afresh.
+      if (!flight || flight.controller.signal.aborted) flight = startFlight();
       const current = flight;
       current.waiters++;
       if (!signal) return current.promise.finally(() => current.waiters--);
