@@ -44,7 +44,7 @@ function usage(): string {
     'Commands:',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     '',
-    'Run `gitdock <command> --help` for a command\'s options and examples.',
+    "Run `gitdock <command> --help` for a command's options and examples.",
     '',
     'Environment:',
     '  DOCKER_HOST        engine address, as for the docker CLI (default unix:///var/run/docker.sock)',
@@ -89,7 +89,9 @@ function reportError(err: unknown, io: CommandIO): number {
   // parseArgs reports unknown or malformed options with these codes.
   const code = (err as { code?: string }).code;
   if (code?.startsWith('ERR_PARSE_ARGS')) {
-    io.stderr.write(`gitdock: ${(err as Error).message}\nRun \`gitdock <command> --help\` for usage.\n`);
+    io.stderr.write(
+      `gitdock: ${(err as Error).message}\nRun \`gitdock <command> --help\` for usage.\n`,
+    );
     return ERRORS.GITDOCK_E_USAGE.exit;
   }
   io.stderr.write(`gitdock: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);

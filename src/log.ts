@@ -24,7 +24,14 @@ export function createLog(options: CreateLogOptions): Log {
   const base = {
     level: options.level ?? process.env.GITDOCK_LOG_LEVEL ?? 'info',
     redact: {
-      paths: ['environment', '*.environment', 'spec.environment', '*.spec.environment', 'env', '*.env'],
+      paths: [
+        'environment',
+        '*.environment',
+        'spec.environment',
+        '*.spec.environment',
+        'env',
+        '*.env',
+      ],
       censor: '[redacted]',
     },
   };

@@ -11,7 +11,13 @@ import { type AgentProcess, startAgent, waitFor } from './support/agent-process.
 import { createRepo, type FixtureRepo } from './support/git-fixture.js';
 import { startGitHttpServer } from './support/git-http-server.js';
 import { containers, eventCursor, mutationsSince } from './support/gitdock.js';
-import { docker, imageRef, removeAllContainers, startRegistry, stopRegistry } from './support/stack.js';
+import {
+  docker,
+  imageRef,
+  removeAllContainers,
+  startRegistry,
+  stopRegistry,
+} from './support/stack.js';
 
 const REPO_OF = (name: string) => imageRef(name, 'x').replace(/:x$/, '');
 const STACK_SH = fileURLToPath(new URL('../scripts/stack.sh', import.meta.url));
@@ -23,7 +29,11 @@ function service(fields: Record<string, unknown>): string {
 const WEB = (tag: string) => service({ image: REPO_OF('app'), tag });
 const FILES = {
   'hosts/h1/web.yaml': WEB('1.0'),
-  'hosts/h1/cache.yaml': service({ image: REPO_OF('app'), tag: '1.0', environment: { ROLE: 'cache' } }),
+  'hosts/h1/cache.yaml': service({
+    image: REPO_OF('app'),
+    tag: '1.0',
+    environment: { ROLE: 'cache' },
+  }),
 };
 
 let repo: FixtureRepo;
@@ -94,10 +104,14 @@ describe('gitdock agent', () => {
     await converged(repo.rev());
     const id = containers().get('web')!.id;
     docker(['stop', '-t', '1', 'web']);
-    await waitFor(() => containers().get('web')?.state === 'running', { what: 'web restarted after docker stop' });
+    await waitFor(() => containers().get('web')?.state === 'running', {
+      what: 'web restarted after docker stop',
+    });
     expect(containers().get('web')?.id).toBe(id);
     docker(['rm', '-f', 'cache']);
-    await waitFor(() => containers().get('cache')?.state === 'running', { what: 'cache recreated after docker rm -f' });
+    await waitFor(() => containers().get('cache')?.state === 'running', {
+      what: 'cache recreated after docker rm -f',
+    });
     const s = await converged(repo.rev());
     expect(s.services.map((x) => x.health)).toEqual(['Healthy', 'Healthy']);
   });
@@ -127,7 +141,10 @@ describe('gitdock agent', () => {
     await converged(first);
     const webId = containers().get('web')!.id;
     const cursor = eventCursor();
-    const bad = repo.commit({ 'hosts/h1/web.yaml': service({ image: REPO_OF('crash'), tag: '1.0' }) }, 'crash');
+    const bad = repo.commit(
+      { 'hosts/h1/web.yaml': service({ image: REPO_OF('crash'), tag: '1.0' }) },
+      'crash',
+    );
     const failed = await waitFor(
       async () => {
         const s = await agent!.status();
@@ -161,7 +178,11 @@ describe('gitdock agent', () => {
     const s = await waitFor(
       async () => {
         const st = await agent!.status();
-        return st.lastAttemptedCommit === sha && st.errors.some((e) => e.message.includes('app:2.0')) && st;
+        return (
+          st.lastAttemptedCommit === sha &&
+          st.errors.some((e) => e.message.includes('app:2.0')) &&
+          st
+        );
       },
       { what: 'the pull failure to be reported' },
     );
@@ -187,33 +208,65 @@ describe('gitdock agent', () => {
   });
 
   it.each([
-    ['the replacement is created', (m: string[]) => m.some((x) => x.startsWith('create web.gitdock-NEXT'))],
+    [
+      'the replacement is created',
+      (m: string[]) => m.some((x) => x.startsWith('create web.gitdock-NEXT')),
+    ],
     ['the old container is stopped', (m: string[]) => m.some((x) => x.startsWith('stop web'))],
-    ['the replacement is started', (m: string[]) => m.some((x) => x.startsWith('start web.gitdock-NEXT'))],
-  ])('SIGKILL when %s: a restarted agent converges, one container per service', async (_when, reached) => {
-    await start();
-    await converged(repo.rev());
-    const cursor = eventCursor();
-    // A long settle keeps the replacement in flight long enough to be killed mid-way.
-    const sha = repo.commit({ 'hosts/h1/web.yaml': service({ image: REPO_OF('app'), tag: '1.1', update: { settle: '3s' } }) }, 'slow');
-    await waitFor(() => reached(mutationsSince(cursor)), { what: 'the update to reach the kill point' });
-    agent!.proc.kill('SIGKILL');
-    await agent!.stop('SIGKILL');
-    await start();
-    await converged(sha, 30_000);
-    const names = [...containers().keys()].sort();
-    expect(names).toEqual(['cache', 'web']);
-    expect(containers().get('web')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.1'));
-  });
+    [
+      'the replacement is started',
+      (m: string[]) => m.some((x) => x.startsWith('start web.gitdock-NEXT')),
+    ],
+  ])(
+    'SIGKILL when %s: a restarted agent converges, one container per service',
+    async (_when, reached) => {
+      await start();
+      await converged(repo.rev());
+      const cursor = eventCursor();
+      // A long settle keeps the replacement in flight long enough to be killed mid-way.
+      const sha = repo.commit(
+        {
+          'hosts/h1/web.yaml': service({
+            image: REPO_OF('app'),
+            tag: '1.1',
+            update: { settle: '3s' },
+          }),
+        },
+        'slow',
+      );
+      await waitFor(() => reached(mutationsSince(cursor)), {
+        what: 'the update to reach the kill point',
+      });
+      agent!.proc.kill('SIGKILL');
+      await agent!.stop('SIGKILL');
+      await start();
+      await converged(sha, 30_000);
+      const names = [...containers().keys()].sort();
+      expect(names).toEqual(['cache', 'web']);
+      expect(containers().get('web')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.1'));
+    },
+  );
 
   it('SIGTERM finishes the step in hand and leaves no temporary container', async () => {
     await start();
     await converged(repo.rev());
     const cursor = eventCursor();
-    repo.commit({ 'hosts/h1/web.yaml': service({ image: REPO_OF('app'), tag: '1.1', update: { settle: '2s' } }) }, 'slow');
-    await waitFor(() => mutationsSince(cursor).some((x) => x.startsWith('start web.gitdock-NEXT')), {
-      what: 'the replacement to start',
-    });
+    repo.commit(
+      {
+        'hosts/h1/web.yaml': service({
+          image: REPO_OF('app'),
+          tag: '1.1',
+          update: { settle: '2s' },
+        }),
+      },
+      'slow',
+    );
+    await waitFor(
+      () => mutationsSince(cursor).some((x) => x.startsWith('start web.gitdock-NEXT')),
+      {
+        what: 'the replacement to start',
+      },
+    );
     expect(await agent!.stop('SIGTERM')).toBe(0);
     expect([...containers().keys()].sort()).toEqual(['cache', 'web']);
   });
@@ -229,20 +282,36 @@ describe('gitdock agent on an http remote', () => {
     await writeFile(secretFile, 'hook-secret\n');
     const url = `${server.url}/${repo.bareDir!.split('/').at(-1)}`;
     agent = await startAgent([
-      '--host', 'h1', '--repo', url, '--interval', '1h', '--state-dir', join(dir, 'state'),
-      '--webhook-secret-file', secretFile, '--retry-max', '2s',
+      '--host',
+      'h1',
+      '--repo',
+      url,
+      '--interval',
+      '1h',
+      '--state-dir',
+      join(dir, 'state'),
+      '--webhook-secret-file',
+      secretFile,
+      '--retry-max',
+      '2s',
     ]);
     await converged(repo.rev());
     const sha = repo.commit({ 'hosts/h1/web.yaml': WEB('1.1') }, 'web 1.1');
     const body = JSON.stringify({ ref: 'refs/heads/main', after: '0'.repeat(40) });
 
     const requestsBefore = server.requests;
-    const unsigned = await fetch(`${agent.url}/hooks/git`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    const unsigned = await fetch(`${agent.url}/hooks/git`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
     expect(unsigned.status).toBe(401);
     const wrong = await fetch(`${agent.url}/hooks/git`, {
       method: 'POST',
       body,
-      headers: { 'x-hub-signature-256': `sha256=${createHmac('sha256', 'wrong').update(body).digest('hex')}` },
+      headers: {
+        'x-hub-signature-256': `sha256=${createHmac('sha256', 'wrong').update(body).digest('hex')}`,
+      },
     });
     expect(wrong.status).toBe(401);
     await new Promise((r) => setTimeout(r, 500));
@@ -252,7 +321,9 @@ describe('gitdock agent on an http remote', () => {
     const signed = await fetch(`${agent.url}/hooks/git`, {
       method: 'POST',
       body,
-      headers: { 'x-hub-signature-256': `sha256=${createHmac('sha256', 'hook-secret').update(body).digest('hex')}` },
+      headers: {
+        'x-hub-signature-256': `sha256=${createHmac('sha256', 'hook-secret').update(body).digest('hex')}`,
+      },
     });
     expect(signed.status).toBe(202);
     await converged(sha, 15_000);

@@ -3,7 +3,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRepo, type FixtureRepo } from './support/git-fixture.js';
 import { containers, eventCursor, gitdock, mutationsSince } from './support/gitdock.js';
-import { docker, imageRef, removeAllContainers, removeImages, startRegistry, stopRegistry } from './support/stack.js';
+import {
+  docker,
+  imageRef,
+  removeAllContainers,
+  removeImages,
+  startRegistry,
+  stopRegistry,
+} from './support/stack.js';
 
 const APP = (tag: string) => imageRef('app', tag).replace(/:[^:]+$/, '');
 
@@ -16,8 +23,17 @@ function service(fields: Record<string, unknown>): string {
 function fleetFiles(): Record<string, string> {
   return {
     'gitdock.yaml': 'hosts:\n  web-1: {}\n  web-2: {}\n',
-    'services/app.yaml': service({ image: APP('1.0'), tag: '1.0', hosts: ['web-*'], environment: { MODE: 'a' } }),
-    'hosts/web-1/cache.yaml': service({ image: APP('1.0'), tag: '1.0', command: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'] }),
+    'services/app.yaml': service({
+      image: APP('1.0'),
+      tag: '1.0',
+      hosts: ['web-*'],
+      environment: { MODE: 'a' },
+    }),
+    'hosts/web-1/cache.yaml': service({
+      image: APP('1.0'),
+      tag: '1.0',
+      command: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'],
+    }),
     'hosts/web-1/worker.yaml': service({ image: APP('1.0'), tag: '1.0', depends_on: ['cache'] }),
     'hosts/web-2/extra.yaml': service({ image: APP('1.0'), tag: '1.0' }),
     'README.md': '# fleet\n',
@@ -81,7 +97,16 @@ describe('apply converges one host', () => {
   it('a tag change recreates exactly that container, with the reason', async () => {
     await apply();
     const before = ids();
-    repo.commit({ 'hosts/web-1/worker.yaml': service({ image: APP('1.1'), tag: '1.1', depends_on: ['cache'] }) }, 'worker 1.1');
+    repo.commit(
+      {
+        'hosts/web-1/worker.yaml': service({
+          image: APP('1.1'),
+          tag: '1.1',
+          depends_on: ['cache'],
+        }),
+      },
+      'worker 1.1',
+    );
     const planned = await plan();
     expect(planned.code).toBe(2);
     expect(planned.stdout).toMatch(/~ recreate\s+worker\s+tag 1.0 -> 1.1/);
@@ -99,7 +124,17 @@ describe('apply converges one host', () => {
 
   it('an environment change names the variable, never its value', async () => {
     await apply();
-    repo.commit({ 'services/app.yaml': service({ image: APP('1.0'), tag: '1.0', hosts: ['web-*'], environment: { MODE: 'secret-b' } }) }, 'env');
+    repo.commit(
+      {
+        'services/app.yaml': service({
+          image: APP('1.0'),
+          tag: '1.0',
+          hosts: ['web-*'],
+          environment: { MODE: 'secret-b' },
+        }),
+      },
+      'env',
+    );
     const planned = await plan();
     expect(planned.stdout).toMatch(/~ recreate\s+app\s+environment.MODE changed/);
     expect(planned.stdout).not.toContain('secret-b');
@@ -107,7 +142,13 @@ describe('apply converges one host', () => {
 
   it("a commit to another host's files or a README changes nothing here", async () => {
     await apply();
-    repo.commit({ 'hosts/web-2/extra.yaml': service({ image: APP('1.1'), tag: '1.1' }), 'README.md': '# changed\n' }, 'web-2 only');
+    repo.commit(
+      {
+        'hosts/web-2/extra.yaml': service({ image: APP('1.1'), tag: '1.1' }),
+        'README.md': '# changed\n',
+      },
+      'web-2 only',
+    );
     expect((await plan()).code).toBe(0);
     const cursor = eventCursor();
     expect((await apply()).code).toBe(0);
@@ -116,8 +157,27 @@ describe('apply converges one host', () => {
 
   it('a fleet file change reaches every matching host; a host override wins for its host only', async () => {
     // web-1 overrides app; web-2 takes the fleet file. One engine per run: clear between hosts.
-    repo.commit({ 'hosts/web-1/app.yaml': service({ image: APP('1.0'), tag: '1.0', environment: { MODE: 'canary' } }) }, 'override');
-    repo.commit({ 'services/app.yaml': service({ image: APP('1.1'), tag: '1.1', hosts: ['web-*'], environment: { MODE: 'a' } }) }, 'fleet bump');
+    repo.commit(
+      {
+        'hosts/web-1/app.yaml': service({
+          image: APP('1.0'),
+          tag: '1.0',
+          environment: { MODE: 'canary' },
+        }),
+      },
+      'override',
+    );
+    repo.commit(
+      {
+        'services/app.yaml': service({
+          image: APP('1.1'),
+          tag: '1.1',
+          hosts: ['web-*'],
+          environment: { MODE: 'a' },
+        }),
+      },
+      'fleet bump',
+    );
     expect((await apply('web-2')).code).toBe(0);
     expect(containers().get('app')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.1'));
     removeAllContainers();
@@ -126,8 +186,18 @@ describe('apply converges one host', () => {
     expect(app.labels['io.gitdock.image']).toBe(imageRef('app', '1.0'));
     expect(docker(['inspect', '--format', '{{json .Config.Env}}', 'app'])).toContain('MODE=canary');
 
-    const rendered = await gitdock(['render', '--host', 'web-3', '--repo', repo.sourceDir, '--output', 'json']);
-    expect(JSON.parse(rendered.stdout).services.map((s: { image: string }) => s.image)).toEqual([imageRef('app', '1.1')]);
+    const rendered = await gitdock([
+      'render',
+      '--host',
+      'web-3',
+      '--repo',
+      repo.sourceDir,
+      '--output',
+      'json',
+    ]);
+    expect(JSON.parse(rendered.stdout).services.map((s: { image: string }) => s.image)).toEqual([
+      imageRef('app', '1.1'),
+    ]);
   });
 
   it('removing a service file removes its container, and nothing unmanaged is touched', async () => {
@@ -148,7 +218,9 @@ describe('apply converges one host', () => {
     const squatter = containers().get('cache')!;
     const result = await apply();
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/cache.*container "cache" \([0-9a-f]{12}\) is not managed by gitdock/);
+    expect(result.stdout).toMatch(
+      /cache.*container "cache" \([0-9a-f]{12}\) is not managed by gitdock/,
+    );
     const after = containers();
     expect(after.get('cache')).toMatchObject({ id: squatter.id, state: 'running', labels: {} });
     // The other services still converged.
@@ -159,7 +231,14 @@ describe('apply converges one host', () => {
 
   it('refuses a revision that would remove every service of the host', async () => {
     await apply();
-    repo.commit({ 'hosts/web-1/worker.yaml': null, 'hosts/web-1/cache.yaml': null, 'services/app.yaml': null }, 'empty');
+    repo.commit(
+      {
+        'hosts/web-1/worker.yaml': null,
+        'hosts/web-1/cache.yaml': null,
+        'services/app.yaml': null,
+      },
+      'empty',
+    );
     const cursor = eventCursor();
     const result = await apply();
     expect(result.code).toBe(1);
@@ -173,42 +252,86 @@ describe('apply converges one host', () => {
 
 describe('bad input changes nothing', () => {
   const cases: [string, Record<string, string>, RegExp][] = [
-    ['unknown field', { 'hosts/web-1/worker.yaml': 'image: a\ntag: "1"\nimagee: b\n' }, /hosts\/web-1\/worker.yaml:3:1: unknown field "imagee"/],
-    ['wrong type', { 'hosts/web-1/worker.yaml': 'image: a\ntag: "1"\nports: 80\n' }, /worker.yaml:3:8: ports: expected a list/],
-    ['bad name', { 'hosts/web-1/Worker.yaml': 'image: a\ntag: "1"\n' }, /hosts\/web-1\/Worker.yaml: "Worker" is not a valid service name/],
-    ['duplicate service', { 'hosts/web-1/worker.yml': 'image: a\ntag: "1"\n' }, /service "worker" is defined twice/],
-    ['unknown dependency', { 'hosts/web-1/worker.yaml': 'image: a\ntag: "1"\ndepends_on: [db]\n' }, /worker.yaml:3:14: "worker" depends on "db", which is not a service on host web-1/],
-    ['dependency cycle', { 'hosts/web-1/cache.yaml': 'image: a\ntag: "1"\ndepends_on: [worker]\n' }, /dependency cycle on host web-1: cache -> worker -> cache/],
+    [
+      'unknown field',
+      { 'hosts/web-1/worker.yaml': 'image: a\ntag: "1"\nimagee: b\n' },
+      /hosts\/web-1\/worker.yaml:3:1: unknown field "imagee"/,
+    ],
+    [
+      'wrong type',
+      { 'hosts/web-1/worker.yaml': 'image: a\ntag: "1"\nports: 80\n' },
+      /worker.yaml:3:8: ports: expected a list/,
+    ],
+    [
+      'bad name',
+      { 'hosts/web-1/Worker.yaml': 'image: a\ntag: "1"\n' },
+      /hosts\/web-1\/Worker.yaml: "Worker" is not a valid service name/,
+    ],
+    [
+      'duplicate service',
+      { 'hosts/web-1/worker.yml': 'image: a\ntag: "1"\n' },
+      /service "worker" is defined twice/,
+    ],
+    [
+      'unknown dependency',
+      { 'hosts/web-1/worker.yaml': 'image: a\ntag: "1"\ndepends_on: [db]\n' },
+      /worker.yaml:3:14: "worker" depends on "db", which is not a service on host web-1/,
+    ],
+    [
+      'dependency cycle',
+      { 'hosts/web-1/cache.yaml': 'image: a\ntag: "1"\ndepends_on: [worker]\n' },
+      /dependency cycle on host web-1: cache -> worker -> cache/,
+    ],
     ['not YAML', { 'hosts/web-1/worker.yaml': 'image: [a\n' }, /worker.yaml:2:1: not valid YAML/],
-    ['alias bomb', { 'hosts/web-1/worker.yaml': aliasBomb() }, /worker.yaml: YAML aliases expand too far/],
-    ['file over 1 MiB', { 'hosts/web-1/worker.yaml': `image: a\ntag: "1"\n#${'x'.repeat(1024 * 1024)}\n` }, /worker.yaml: file is \d+ bytes; manifests are limited to 1048576 bytes/],
+    [
+      'alias bomb',
+      { 'hosts/web-1/worker.yaml': aliasBomb() },
+      /worker.yaml: YAML aliases expand too far/,
+    ],
+    [
+      'file over 1 MiB',
+      { 'hosts/web-1/worker.yaml': `image: a\ntag: "1"\n#${'x'.repeat(1024 * 1024)}\n` },
+      /worker.yaml: file is \d+ bytes; manifests are limited to 1048576 bytes/,
+    ],
   ];
 
-  it.each(cases)('%s: validate, plan and apply exit 1 naming the place; no mutation', async (_name, files, message) => {
-    await apply();
-    const before = ids();
-    repo.commit(files, 'bad');
-    const validate = await gitdock(['validate', '--repo', repo.sourceDir]);
-    expect(validate.code).toBe(1);
-    expect(validate.stdout).toMatch(message);
-    const cursor = eventCursor();
-    const planned = await plan();
-    expect(planned.code).toBe(1);
-    expect(planned.stderr).toMatch(message);
-    const applied = await apply();
-    expect(applied.code).toBe(1);
-    expect(applied.stderr).toMatch(message);
-    expect(applied.stderr).toContain('nothing was changed');
-    expect(mutationsSince(cursor)).toEqual([]);
-    expect(ids()).toEqual(before);
-  });
+  it.each(cases)(
+    '%s: validate, plan and apply exit 1 naming the place; no mutation',
+    async (_name, files, message) => {
+      await apply();
+      const before = ids();
+      repo.commit(files, 'bad');
+      const validate = await gitdock(['validate', '--repo', repo.sourceDir]);
+      expect(validate.code).toBe(1);
+      expect(validate.stdout).toMatch(message);
+      const cursor = eventCursor();
+      const planned = await plan();
+      expect(planned.code).toBe(1);
+      expect(planned.stderr).toMatch(message);
+      const applied = await apply();
+      expect(applied.code).toBe(1);
+      expect(applied.stderr).toMatch(message);
+      expect(applied.stderr).toContain('nothing was changed');
+      expect(mutationsSince(cursor)).toEqual([]);
+      expect(ids()).toEqual(before);
+    },
+  );
 });
 
 describe('a release that cannot run never takes over', () => {
   it('a tag missing from the registry: old container keeps running, the image is named', async () => {
     await apply();
     const before = ids();
-    repo.commit({ 'hosts/web-1/worker.yaml': service({ image: APP('9.9'), tag: '9.9', depends_on: ['cache'] }) }, 'no such tag');
+    repo.commit(
+      {
+        'hosts/web-1/worker.yaml': service({
+          image: APP('9.9'),
+          tag: '9.9',
+          depends_on: ['cache'],
+        }),
+      },
+      'no such tag',
+    );
     const result = await apply();
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(imageRef('app', '9.9'));
@@ -221,7 +344,16 @@ describe('a release that cannot run never takes over', () => {
     await apply();
     const before = ids();
     removeImages([imageRef('app', '2.0')]);
-    repo.commit({ 'hosts/web-1/worker.yaml': service({ image: APP('2.0'), tag: '2.0', depends_on: ['cache'] }) }, 'needs a pull');
+    repo.commit(
+      {
+        'hosts/web-1/worker.yaml': service({
+          image: APP('2.0'),
+          tag: '2.0',
+          depends_on: ['cache'],
+        }),
+      },
+      'needs a pull',
+    );
     stopRegistry();
     try {
       const result = await apply();
@@ -240,10 +372,21 @@ describe('a release that cannot run never takes over', () => {
   it('a new image whose container exits at once: the old one runs again, the failure is reported', async () => {
     await apply();
     const before = ids();
-    repo.commit({ 'hosts/web-1/worker.yaml': service({ image: imageRef('crash', '1.0').replace(/:[^:]+$/, ''), tag: '1.0', depends_on: ['cache'] }) }, 'crashing release');
+    repo.commit(
+      {
+        'hosts/web-1/worker.yaml': service({
+          image: imageRef('crash', '1.0').replace(/:[^:]+$/, ''),
+          tag: '1.0',
+          depends_on: ['cache'],
+        }),
+      },
+      'crashing release',
+    );
     const result = await apply();
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/worker\s+FAILED \(GITDOCK_E_ROLLOUT_FAILED\): new container exited with code 3; the old container was started again/);
+    expect(result.stdout).toMatch(
+      /worker\s+FAILED \(GITDOCK_E_ROLLOUT_FAILED\): new container exited with code 3; the old container was started again/,
+    );
     expect(result.stdout).toContain('boom');
     const after = containers();
     expect(after.get('worker')).toMatchObject({ id: before.worker, state: 'running' });

@@ -1,4 +1,3 @@
-import { containerStatusMap } from './inspect.js';
 import type { Engine } from '../core/engine.js';
 import { resolveHost } from '../core/fleet.js';
 import { planHost } from '../core/plan.js';
@@ -7,8 +6,9 @@ import type { Log } from '../log.js';
 import type { Clock } from '../reconcile/clock.js';
 import { readRevision } from '../reconcile/read-revision.js';
 import { type ReconcileResult, reconcileHost } from '../reconcile/reconcile-host.js';
-import { backoffDelay, type BackoffPolicy, withJitter } from './backoff.js';
+import { type BackoffPolicy, backoffDelay, withJitter } from './backoff.js';
 import { FailedSpecs } from './failed-specs.js';
+import { containerStatusMap } from './inspect.js';
 import { type AgentStatus, describeServices, manifestErrorsToStatus } from './status.js';
 import type { BranchSource } from './types.js';
 
@@ -83,7 +83,11 @@ export class Agent {
       this.pending.reasons.add(reason);
       this.pending.fetch ||= options.fetch === true;
     } else {
-      this.pending = { reasons: new Set([reason]), fetch: options.fetch === true, since: this.options.clock.now() };
+      this.pending = {
+        reasons: new Set([reason]),
+        fetch: options.fetch === true,
+        since: this.options.clock.now(),
+      };
     }
     this.wake?.();
   }
@@ -101,7 +105,10 @@ export class Agent {
         if (options.fetch && this.options.source.remote) await this.options.source.update();
         const head = await this.options.source.head();
         if (head !== running.commit && this.current === running) {
-          this.options.log.info({ from: running.commit, to: head }, 'newer commit: preempting the pass in progress');
+          this.options.log.info(
+            { from: running.commit, to: head },
+            'newer commit: preempting the pass in progress',
+          );
           running.controller.abort();
         }
       } catch {
@@ -138,7 +145,8 @@ export class Agent {
         const now = this.options.clock.now();
         if (!this.pending) {
           if (now >= this.nextResyncAt) this.trigger('periodic resync', { fetch: source.remote });
-          else if (this.retryAt !== undefined && now >= this.retryAt) this.trigger('retry after failure');
+          else if (this.retryAt !== undefined && now >= this.retryAt)
+            this.trigger('retry after failure');
           else this.trigger('held spec may be retried');
         }
         const work = this.pending!;
@@ -178,7 +186,12 @@ export class Agent {
     const { source, engine, clock, log, host } = this.options;
     const startedAt = clock.now();
     const trigger = [...work.reasons].join(', ');
-    this.status.lastReconcile = { startedAt: iso(startedAt), finishedAt: null, result: 'running', trigger };
+    this.status.lastReconcile = {
+      startedAt: iso(startedAt),
+      finishedAt: null,
+      result: 'running',
+      trigger,
+    };
     this.nextResyncAt = startedAt + withJitter(this.options.intervalMs, 0.1);
     this.retryAt = undefined;
     const errors: AgentStatus['errors'] = [];
@@ -208,8 +221,12 @@ export class Agent {
         this.status.lastAttemptedCommit = commit;
         errors.push(...manifestErrorsToStatus(desired.errors));
         result = 'invalid';
-        log.error({ commit, errors: desired.errors.length }, 'revision is invalid; nothing applied');
-        for (const e of desired.errors) log.error({ commit, file: e.file, line: e.line, column: e.column }, e.message);
+        log.error(
+          { commit, errors: desired.errors.length },
+          'revision is invalid; nothing applied',
+        );
+        for (const e of desired.errors)
+          log.error({ commit, file: e.file, line: e.line, column: e.column }, e.message);
         return;
       }
 
@@ -236,9 +253,25 @@ export class Agent {
       const preempted = controller.signal.aborted;
       for (const o of outcome.outcomes) {
         if (o.ok && o.action !== 'in-sync') this.failedSpecs.recordSuccess(o.service);
-        const action = outcome.plan.actions.find((a) => a.service === o.service && a.type === o.action);
-        if (!o.ok && !o.skipped && !o.pullFailed && action && 'desired' in action && o.action !== 'conflict' && !preempted) {
-          this.failedSpecs.recordFailure(o.service, action.desired.specHash, commit, o.error ?? 'failed', clock.now());
+        const action = outcome.plan.actions.find(
+          (a) => a.service === o.service && a.type === o.action,
+        );
+        if (
+          !o.ok &&
+          !o.skipped &&
+          !o.pullFailed &&
+          action &&
+          'desired' in action &&
+          o.action !== 'conflict' &&
+          !preempted
+        ) {
+          this.failedSpecs.recordFailure(
+            o.service,
+            action.desired.specHash,
+            commit,
+            o.error ?? 'failed',
+            clock.now(),
+          );
         }
         if (!o.ok && !o.skipped) errors.push({ message: `${o.service}: ${o.error ?? 'failed'}` });
         if (o.pullFailed) transientFailure = true;
@@ -250,12 +283,16 @@ export class Agent {
       } else if (outcome.ok && !preempted) {
         result = 'success';
         this.status.lastAppliedCommit = commit;
-        if (commit !== previousAttempt || previousAttempt === null) convergedAfterMs = clock.now() - work.since;
+        if (commit !== previousAttempt || previousAttempt === null)
+          convergedAfterMs = clock.now() - work.since;
       }
       await this.refreshServices(desired.value);
     } catch (err) {
       transientFailure = true;
-      if (isGitdockError(err, 'GITDOCK_E_ENGINE_UNREACHABLE') || isGitdockError(err, 'GITDOCK_E_ENGINE_REQUEST')) {
+      if (
+        isGitdockError(err, 'GITDOCK_E_ENGINE_UNREACHABLE') ||
+        isGitdockError(err, 'GITDOCK_E_ENGINE_REQUEST')
+      ) {
         this.status.engine = { reachable: false, error: messageOf(err) };
       }
       errors.push({ message: messageOf(err) });
@@ -270,7 +307,12 @@ export class Agent {
       }
       const finishedAt = clock.now();
       this.status.errors = errors;
-      this.status.lastReconcile = { startedAt: iso(startedAt), finishedAt: iso(finishedAt), result, trigger };
+      this.status.lastReconcile = {
+        startedAt: iso(startedAt),
+        finishedAt: iso(finishedAt),
+        result,
+        trigger,
+      };
       log.info(
         {
           result,
@@ -313,7 +355,8 @@ export class Agent {
         await engine.watchEvents({
           host,
           signal,
-          onEvent: (e) => this.engineEvent(`engine: ${e.action} ${e.name ?? e.containerId.slice(0, 12)}`),
+          onEvent: (e) =>
+            this.engineEvent(`engine: ${e.action} ${e.name ?? e.containerId.slice(0, 12)}`),
         });
         // The stream ended: the engine restarted or the connection was cut.
         failures = clock.now() - opened > 10_000 ? 0 : failures + 1;

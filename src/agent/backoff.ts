@@ -10,6 +10,10 @@ export function backoffDelay(policy: BackoffPolicy, failures: number): number {
 }
 
 /** Up to `fraction` of `ms` added at random, so many hosts do not poll a remote in step. */
-export function withJitter(ms: number, fraction: number, random: () => number = Math.random): number {
+export function withJitter(
+  ms: number,
+  fraction: number,
+  random: () => number = Math.random,
+): number {
   return Math.round(ms * (1 + fraction * random()));
 }

@@ -27,7 +27,9 @@ describe('FailedSpecs', () => {
   it('holds a failed spec until its backoff ends, doubling each time, capped', () => {
     const f = new FailedSpecs(policy);
     f.recordFailure('web', 'h1', 'c1', 'exited with code 3\n  last log lines', 0);
-    expect(f.holdReason('web', 'h1', 9_999)).toMatch(/failed 1 time at c1 \(exited with code 3\); next try in 1s/);
+    expect(f.holdReason('web', 'h1', 9_999)).toMatch(
+      /failed 1 time at c1 \(exited with code 3\); next try in 1s/,
+    );
     expect(f.holdReason('web', 'h1', 10_000)).toBeUndefined();
     f.recordFailure('web', 'h1', 'c1', 'again', 10_000);
     expect(f.holdReason('web', 'h1', 29_999)).toBeDefined();

@@ -1,4 +1,4 @@
-import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { type BackoffPolicy, backoffDelay } from './backoff.js';
 
 interface FailedSpec {
   specHash: string;
@@ -27,7 +27,13 @@ export class FailedSpecs {
     return `failed ${entry.failures} time${entry.failures === 1 ? '' : 's'} at ${entry.commit.slice(0, 12)} (${entry.reason}); next try in ${seconds}s or on a new commit`;
   }
 
-  recordFailure(service: string, specHash: string, commit: string, reason: string, now: number): void {
+  recordFailure(
+    service: string,
+    specHash: string,
+    commit: string,
+    reason: string,
+    now: number,
+  ): void {
     const previous = this.entries.get(service);
     const failures = previous?.specHash === specHash ? previous.failures + 1 : 1;
     this.entries.set(service, {
@@ -44,7 +50,10 @@ export class FailedSpecs {
   }
 
   /** The failure recorded for the service at this spec, if any (for status). */
-  get(service: string, specHash: string): { reason: string; commit: string; retryAt: number } | undefined {
+  get(
+    service: string,
+    specHash: string,
+  ): { reason: string; commit: string; retryAt: number } | undefined {
     const entry = this.entries.get(service);
     return entry?.specHash === specHash ? entry : undefined;
   }
@@ -57,7 +66,8 @@ export class FailedSpecs {
   /** The earliest time a held spec may be retried, for scheduling the next pass. */
   nextRetryAt(): number | undefined {
     let next: number | undefined;
-    for (const e of this.entries.values()) if (next === undefined || e.retryAt < next) next = e.retryAt;
+    for (const e of this.entries.values())
+      if (next === undefined || e.retryAt < next) next = e.retryAt;
     return next;
   }
 }

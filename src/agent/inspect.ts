@@ -2,7 +2,10 @@ import type { ContainerStatus, Engine } from '../core/engine.js';
 import type { Plan } from '../core/plan.js';
 
 /** Inspects the container of every planned service, for health (list output has no restart count). */
-export async function containerStatusMap(engine: Engine, plan: Plan): Promise<Map<string, ContainerStatus>> {
+export async function containerStatusMap(
+  engine: Engine,
+  plan: Plan,
+): Promise<Map<string, ContainerStatus>> {
   const ids = plan.actions
     .filter((a) => a.type !== 'remove' && a.type !== 'conflict' && 'container' in a)
     .map((a) => ('container' in a ? a.container.id : ''));

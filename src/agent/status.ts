@@ -92,10 +92,16 @@ export function describeServices(
       sync,
       health: health.status,
       desiredImage: desired.imageRef,
-      runningImage: container && action.type !== 'conflict' ? (container.labels['io.gitdock.image'] ?? null) : null,
+      runningImage:
+        container && action.type !== 'conflict'
+          ? (container.labels['io.gitdock.image'] ?? null)
+          : null,
       containerId: container && action.type !== 'conflict' ? container.id : null,
-      commit: container && action.type !== 'conflict' ? (container.labels['io.gitdock.commit'] ?? null) : null,
-      ...(reason ?? health.reason ? { reason: reason ?? health.reason } : {}),
+      commit:
+        container && action.type !== 'conflict'
+          ? (container.labels['io.gitdock.commit'] ?? null)
+          : null,
+      ...((reason ?? health.reason) ? { reason: reason ?? health.reason } : {}),
     });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -103,11 +109,20 @@ export function describeServices(
 
 function healthOf(status: ContainerStatus | undefined): { status: HealthStatus; reason?: string } {
   if (!status) return { status: 'Missing', reason: 'no container' };
-  if (status.state === 'restarting' || (status.running && status.restartCount > 0 && status.health !== 'healthy')) {
-    return { status: 'Degraded', reason: `restarting (${status.restartCount} restarts, last exit code ${status.exitCode})` };
+  if (
+    status.state === 'restarting' ||
+    (status.running && status.restartCount > 0 && status.health !== 'healthy')
+  ) {
+    return {
+      status: 'Degraded',
+      reason: `restarting (${status.restartCount} restarts, last exit code ${status.exitCode})`,
+    };
   }
-  if (!status.running) return { status: 'Degraded', reason: `${status.state} (exit code ${status.exitCode})` };
-  if (status.health === 'unhealthy') return { status: 'Degraded', reason: 'health check reports unhealthy' };
-  if (status.health === 'starting') return { status: 'Progressing', reason: 'health check starting' };
+  if (!status.running)
+    return { status: 'Degraded', reason: `${status.state} (exit code ${status.exitCode})` };
+  if (status.health === 'unhealthy')
+    return { status: 'Degraded', reason: 'health check reports unhealthy' };
+  if (status.health === 'starting')
+    return { status: 'Progressing', reason: 'health check starting' };
   return { status: 'Healthy' };
 }

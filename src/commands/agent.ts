@@ -70,7 +70,10 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   }
   const host = requireHost(values.host, 'agent');
   if (!values.repo) {
-    throw new GitdockError('GITDOCK_E_USAGE', 'agent needs --repo: a local repository path or an http(s) URL');
+    throw new GitdockError(
+      'GITDOCK_E_USAGE',
+      'agent needs --repo: a local repository path or an http(s) URL',
+    );
   }
   const intervalMs = durationFlag('--interval', values.interval);
   const retryMaxMs = durationFlag('--retry-max', values['retry-max']);
@@ -109,7 +112,9 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   let server: { url: string; close(): Promise<void> } | undefined;
   if (values.listen !== 'off') {
     const { startAgentHttpServer } = await import('../agent/http-server.js');
-    const { readSecretFile, verifyWebhook, MAX_WEBHOOK_BODY_BYTES } = await import('../agent/webhook.js');
+    const { readSecretFile, verifyWebhook, MAX_WEBHOOK_BODY_BYTES } = await import(
+      '../agent/webhook.js'
+    );
     const secret = values['webhook-secret-file']
       ? await readSecretFile(path.resolve(io.cwd, values['webhook-secret-file']))
       : undefined;
@@ -123,7 +128,11 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
         status: () => agent.status,
         metrics: async () => ({ contentType: metrics.contentType, body: await metrics.render() }),
         webhook: async ({ headers, body }) => {
-          if (!secret) return { status: 404, body: { error: 'webhook not configured: start the agent with --webhook-secret-file' } };
+          if (!secret)
+            return {
+              status: 404,
+              body: { error: 'webhook not configured: start the agent with --webhook-secret-file' },
+            };
           const verdict = verifyWebhook({ headers, body, secret });
           if (!verdict.ok) {
             log.warn({ reason: verdict.reason }, 'webhook rejected');
@@ -142,7 +151,12 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   let signals = 0;
   const onSignal = (name: string) => {
     signals++;
-    log.info({ signal: name }, signals === 1 ? 'finishing the step in hand, then exiting' : 'undoing the step in hand, then exiting');
+    log.info(
+      { signal: name },
+      signals === 1
+        ? 'finishing the step in hand, then exiting'
+        : 'undoing the step in hand, then exiting',
+    );
     if (signals > 1) agent.abortCurrentPass();
     shutdown.abort();
   };
@@ -150,7 +164,10 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   const onInt = () => onSignal('SIGINT');
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
-  log.info({ host, source: source.description, branch: values.branch, intervalMs }, 'agent started');
+  log.info(
+    { host, source: source.description, branch: values.branch, intervalMs },
+    'agent started',
+  );
   try {
     await agent.run(shutdown.signal);
   } finally {
@@ -168,5 +185,8 @@ function durationFlag(flag: string, value: string): number {
   } catch {
     // fall through to the usage error
   }
-  throw new GitdockError('GITDOCK_E_USAGE', `${flag} must be a positive duration such as 30s or 5m, not "${value}"`);
+  throw new GitdockError(
+    'GITDOCK_E_USAGE',
+    `${flag} must be a positive duration such as 30s or 5m, not "${value}"`,
+  );
 }

@@ -1,12 +1,12 @@
 import { createLog } from '../log.js';
-import { formatApplyText, formatPlanText, applyToJson, planToJson } from '../output/format-plan.js';
+import { applyToJson, formatApplyText, formatPlanText, planToJson } from '../output/format-plan.js';
 import { createProgressRenderer } from '../output/progress.js';
 import { systemClock } from '../reconcile/clock.js';
 import { reconcileHost } from '../reconcile/reconcile-host.js';
-import { planExitCode } from './plan.js';
 import { type CommandIO, useColor } from './io.js';
 import { loadHostState, openEngine } from './load.js';
-import { checkOutput, COMMON_HELP, COMMON_OPTIONS, parseCommand, requireHost } from './options.js';
+import { COMMON_HELP, COMMON_OPTIONS, checkOutput, parseCommand, requireHost } from './options.js';
+import { planExitCode } from './plan.js';
 
 const HELP = `Usage: gitdock apply --host NAME [--repo DIR] [--rev REV] [--dry-run] [--output text|json]
 
@@ -78,12 +78,16 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   const style = { color: useColor(io.stdout, io.env) };
   if (values['dry-run']) {
     io.stdout.write(
-      output === 'json' ? `${JSON.stringify(planToJson(result.plan), null, 2)}\n` : formatPlanText(result.plan, style),
+      output === 'json'
+        ? `${JSON.stringify(planToJson(result.plan), null, 2)}\n`
+        : formatPlanText(result.plan, style),
     );
     return planExitCode(result.plan);
   }
   io.stdout.write(
-    output === 'json' ? `${JSON.stringify(applyToJson(result), null, 2)}\n` : formatApplyText(result, style),
+    output === 'json'
+      ? `${JSON.stringify(applyToJson(result), null, 2)}\n`
+      : formatApplyText(result, style),
   );
   return result.ok ? 0 : 1;
 }

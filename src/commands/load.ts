@@ -1,5 +1,5 @@
-import type { HostState } from '../core/types.js';
 import type { Engine } from '../core/engine.js';
+import type { HostState } from '../core/types.js';
 import { readHostState, readRevision } from '../reconcile/read-revision.js';
 import type { CommandIO } from './io.js';
 import { resolveRepo, writeManifestErrors } from './options.js';
@@ -20,7 +20,11 @@ export async function loadHostState(
   options: { repo: string; rev: string; host: string },
 ): Promise<{ state: HostState; knownHosts: string[] } | undefined> {
   const git = await openRepo(options.repo, io);
-  const { commit, state, knownHosts } = await readHostState({ git, rev: options.rev, host: options.host });
+  const { commit, state, knownHosts } = await readHostState({
+    git,
+    rev: options.rev,
+    host: options.host,
+  });
   if (!state.ok) {
     writeManifestErrors(io, state.errors, commit);
     return undefined;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { ManifestError } from '../core/types.js';
 import { GitdockError } from '../errors.js';
 import type { CommandIO } from './io.js';

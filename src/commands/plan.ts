@@ -2,7 +2,7 @@ import { hasChanges, type Plan, planHost } from '../core/plan.js';
 import { formatPlanText, planToJson } from '../output/format-plan.js';
 import { type CommandIO, useColor } from './io.js';
 import { loadHostState, openEngine } from './load.js';
-import { checkOutput, COMMON_HELP, COMMON_OPTIONS, parseCommand, requireHost } from './options.js';
+import { COMMON_HELP, COMMON_OPTIONS, checkOutput, parseCommand, requireHost } from './options.js';
 
 const HELP = `Usage: gitdock plan --host NAME [--repo DIR] [--rev REV] [--output text|json]
 

@@ -2,7 +2,7 @@ import { stringify } from 'yaml';
 import type { HostState } from '../core/types.js';
 import type { CommandIO } from './io.js';
 import { loadHostState } from './load.js';
-import { checkOutput, COMMON_HELP, COMMON_OPTIONS, parseCommand, requireHost } from './options.js';
+import { COMMON_HELP, COMMON_OPTIONS, checkOutput, parseCommand, requireHost } from './options.js';
 
 const HELP = `Usage: gitdock render --host NAME [--repo DIR] [--rev REV] [--output yaml|json]
 
@@ -24,7 +24,10 @@ Examples:
 `;
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  const { values } = parseCommand(argv, { ...COMMON_OPTIONS, output: { ...COMMON_OPTIONS.output, default: 'yaml' } });
+  const { values } = parseCommand(argv, {
+    ...COMMON_OPTIONS,
+    output: { ...COMMON_OPTIONS.output, default: 'yaml' },
+  });
   if (values.help) {
     io.stdout.write(HELP);
     return 0;

@@ -1,6 +1,12 @@
-import { formatManifestError, parseCommand, checkOutput, COMMON_OPTIONS, COMMON_HELP } from './options.js';
 import type { CommandIO } from './io.js';
 import { openRepo, readRevision } from './load.js';
+import {
+  COMMON_HELP,
+  COMMON_OPTIONS,
+  checkOutput,
+  formatManifestError,
+  parseCommand,
+} from './options.js';
 
 const HELP = `Usage: gitdock validate [--repo DIR] [--rev REV] [--output text|json]
 

@@ -77,7 +77,13 @@ function reasonsOf(action: Action): string[] {
   return 'reasons' in action ? action.reasons : [];
 }
 
-function actionLine(type: ActionType, service: string, reasons: string[], width: number, style: Style) {
+function actionLine(
+  type: ActionType,
+  service: string,
+  reasons: string[],
+  width: number,
+  style: Style,
+) {
   const head = `  ${SYMBOL[type]} ${type.padEnd(8)} ${service.padEnd(width)}`;
   return `${paint(style, ACTION_COLOR[type], head)}${reasons.length ? `  ${reasons.join(', ')}` : ''}`;
 }
@@ -106,7 +112,10 @@ export function formatApplyText(result: ReconcileResult, style: Style): string {
   const width = Math.max(0, ...result.outcomes.map((o) => o.service.length));
   for (const o of result.outcomes) {
     if (o.ok) {
-      const time = o.action === 'in-sync' ? '' : paint(style, 'dim', ` (${(o.durationMs / 1000).toFixed(1)}s)`);
+      const time =
+        o.action === 'in-sync'
+          ? ''
+          : paint(style, 'dim', ` (${(o.durationMs / 1000).toFixed(1)}s)`);
       lines.push(`${actionLine(o.action, o.service, o.reasons, width, style)}${time}`);
     } else {
       lines.push(

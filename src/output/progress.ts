@@ -1,5 +1,5 @@
-import type { ProgressEvent } from '../reconcile/reconcile-host.js';
 import type { OutputStream } from '../commands/io.js';
+import type { ProgressEvent } from '../reconcile/reconcile-host.js';
 
 /**
  * Live progress for a terminal: one redrawn line per image being pulled
@@ -21,7 +21,12 @@ export function createProgressRenderer(stream: OutputStream): (event: ProgressEv
         lastDraw = now;
         const p = event.progress;
         const width = 20;
-        const fraction = p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : p.layersTotal ? p.layersDone / p.layersTotal : 0;
+        const fraction =
+          p.bytesTotal > 0
+            ? p.bytesDone / p.bytesTotal
+            : p.layersTotal
+              ? p.layersDone / p.layersTotal
+              : 0;
         const filled = Math.round(Math.min(1, fraction) * width);
         clear();
         stream.write(
@@ -32,7 +37,9 @@ export function createProgressRenderer(stream: OutputStream): (event: ProgressEv
       }
       case 'pull-done':
         clear();
-        stream.write(event.error ? `pull failed: ${event.ref}: ${event.error}\n` : `pulled ${event.ref}\n`);
+        stream.write(
+          event.error ? `pull failed: ${event.ref}: ${event.error}\n` : `pulled ${event.ref}\n`,
+        );
         return;
       case 'action-start':
         if (event.action === 'in-sync') return;

@@ -1,11 +1,11 @@
 import type { Engine, PullProgress } from '../core/engine.js';
+import { DEFAULTS } from '../core/normalize.js';
 import { type Action, type ActionType, nextName, type Plan, planHost } from '../core/plan.js';
 import { decodeSpecLabel, encodeSpecLabel } from '../core/spec-hash.js';
 import { type DesiredService, type HostState, LABELS } from '../core/types.js';
-import { DEFAULTS } from '../core/normalize.js';
 import { type ErrorCode, isGitdockError } from '../errors.js';
-import type { Clock } from './clock.js';
 import type { Log } from '../log.js';
+import type { Clock } from './clock.js';
 import { waitUntilUp } from './wait-until-up.js';
 
 /** Pulls run in parallel, a few at a time: layers already present never travel. */
@@ -98,7 +98,9 @@ export async function reconcileHost(options: ReconcileOptions): Promise<Reconcil
   const toPull = await imagesToPull(engine, plan);
   const pullErrors = await pullAll(options, toPull, emit);
   const pulledAlways = toPull.filter(
-    (ref) => !pullErrors.has(ref) && desired.services.some((s) => s.imageRef === ref && s.rollout.pull === 'always'),
+    (ref) =>
+      !pullErrors.has(ref) &&
+      desired.services.some((s) => s.imageRef === ref && s.rollout.pull === 'always'),
   );
   if (pulledAlways.length > 0) {
     // A tag may have moved: re-plan with what each pulled reference resolves to now.
@@ -111,7 +113,10 @@ export async function reconcileHost(options: ReconcileOptions): Promise<Reconcil
   }
 
   const outcomes = await executePlan(options, plan, pullErrors, emit);
-  return result(outcomes, toPull.filter((ref) => !pullErrors.has(ref)));
+  return result(
+    outcomes,
+    toPull.filter((ref) => !pullErrors.has(ref)),
+  );
 }
 
 /** References the plan needs that must be pulled: missing ones, and all `pull: always` ones. */
@@ -121,7 +126,10 @@ async function imagesToPull(engine: Engine, plan: Plan): Promise<string[]> {
     if (!('desired' in action) || action.type === 'conflict') continue;
     const { imageRef, rollout } = action.desired;
     if (rollout.pull === 'always') refs.add(imageRef);
-    else if ((action.type === 'create' || action.type === 'recreate') && !(await engine.imageId(imageRef))) {
+    else if (
+      (action.type === 'create' || action.type === 'recreate') &&
+      !(await engine.imageId(imageRef))
+    ) {
       refs.add(imageRef);
     }
   }
@@ -202,7 +210,12 @@ async function runAction(
   };
   const finish: Finish = (ok, extra = {}) => {
     const outcome = { ...base, ok, ...extra, durationMs: clock.now() - started };
-    const fields = { service: action.service, action: action.type, reasons: base.reasons, ...extra };
+    const fields = {
+      service: action.service,
+      action: action.type,
+      reasons: base.reasons,
+      ...extra,
+    };
     if (ok && action.type === 'in-sync') log.debug(fields, 'service in sync');
     else if (ok) log.info(fields, 'service converged');
     else log.error(fields, 'service failed');
@@ -224,7 +237,10 @@ async function runAction(
       case 'conflict':
         return finish(false, { error: action.reasons.join('; '), code: 'GITDOCK_E_NAME_CONFLICT' });
       case 'remove':
-        await engine.stopContainer(action.container.id, recordedGracePeriod(action.container.labels));
+        await engine.stopContainer(
+          action.container.id,
+          recordedGracePeriod(action.container.labels),
+        );
         await engine.removeContainer(action.container.id);
         return finish(true);
       case 'start': {
@@ -256,7 +272,13 @@ async function runAction(
         }
         return action.type === 'create'
           ? await create(options, action.desired, finish)
-          : await replace(options, action.desired, action.container, action.interrupted === true, finish);
+          : await replace(
+              options,
+              action.desired,
+              action.container,
+              action.interrupted === true,
+              finish,
+            );
       }
     }
   } catch (err) {
@@ -273,7 +295,9 @@ type Finish = (
 
 async function create(options: ReconcileOptions, desired: DesiredService, finish: Finish) {
   const { engine, clock } = options;
-  const id = await engine.createContainer(createOptions(desired, desired.name, options.desired.commit));
+  const id = await engine.createContainer(
+    createOptions(desired, desired.name, options.desired.commit),
+  );
   const up = await startAndWait(engine, id, desired, clock, options.signal);
   if (up.up) return finish(true, { containerId: id });
   // Nothing ran before: remove the failed container so the next apply retries cleanly.
@@ -312,7 +336,10 @@ async function replace(
     const tail = await logTail(engine, id);
     await engine.removeContainer(id);
     if (wasRunning) await engine.startContainer(old.id);
-    log.warn({ service: desired.name, reason: up.reason }, 'new container failed; old container kept');
+    log.warn(
+      { service: desired.name, reason: up.reason },
+      'new container failed; old container kept',
+    );
     return finish(false, {
       error: `new container ${up.reason}; ${wasRunning ? 'the old container was started again' : 'the old container was left as it was'}${tail}`,
       containerId: old.id,

@@ -23,12 +23,23 @@ export interface AgentStatusView {
   lastAppliedCommit: string | null;
   lastReconcile: { result: string; startedAt: string; finishedAt: string | null } | null;
   errors: { message: string; file?: string; line?: number }[];
-  services: { name: string; sync: string; health: string; reason?: string; containerId: string | null; desiredImage: string; runningImage: string | null }[];
+  services: {
+    name: string;
+    sync: string;
+    health: string;
+    reason?: string;
+    containerId: string | null;
+    desiredImage: string;
+    runningImage: string | null;
+  }[];
   engine: { reachable: boolean };
   git: { reachable: boolean };
 }
 
-export async function startAgent(args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
+export async function startAgent(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<AgentProcess> {
   const proc = spawn(process.execPath, [BIN, 'agent', '--listen', '127.0.0.1:0', ...args], {
     env: { ...process.env, DOCKER_HOST: stackEnv().dockerHost, GITDOCK_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -55,7 +66,10 @@ export async function startAgent(args: string[], env: Record<string, string> = {
 
   const url = await waitFor(
     () => logs.find((l) => l.msg === 'agent listening')?.url as string | undefined,
-    { timeoutMs: 15_000, what: () => `agent to listen (stderr: ${stderr}; logs: ${JSON.stringify(logs)})` },
+    {
+      timeoutMs: 15_000,
+      what: () => `agent to listen (stderr: ${stderr}; logs: ${JSON.stringify(logs)})`,
+    },
   );
   return {
     proc,
@@ -96,5 +110,7 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 50));
   }
   const what = typeof options.what === 'function' ? options.what() : options.what;
-  throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+  throw new Error(
+    `timed out waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
+  );
 }
