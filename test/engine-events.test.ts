@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CONTAINER_STATE_EVENTS,
   createDockerEngine,
   splitJsonLines,
   toEngineEvent,
@@ -342,6 +343,7 @@ describe('watchEvents against a fake engine that cuts lines anywhere', () => {
     expect(JSON.parse(url.searchParams.get('filters') ?? '')).toEqual({
       type: ['container'],
       label: ['io.gitdock.host=web-1'],
+      event: [...CONTAINER_STATE_EVENTS],
     });
   });
 
@@ -413,6 +415,39 @@ describe('watchEvents on the real engine', () => {
       expect(mine.find((e) => e.action === 'rename')?.name).toBe(renamed);
       expect(mine.find((e) => e.action === 'destroy')?.name).toBe(renamed);
       expect(w.settled()).toBe(false);
+    } finally {
+      w.controller.abort();
+      await within(5000, 'abort', w.done);
+    }
+  });
+
+  it('delivers health status changes but not the execs of health checks', async () => {
+    const w = watch(HOST);
+    try {
+      await untilOpen(w, HOST);
+      const name = uniqueName('health');
+      // The healthy image checks itself every second, as an exec each time.
+      const id = docker([
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--network',
+        'none',
+        '--label',
+        `io.gitdock.host=${HOST}`,
+        imageRef('healthy', '1.0'),
+      ]);
+      await waitFor('health_status: healthy', () =>
+        actionsOf(w.events, id).includes('health_status: healthy'),
+      );
+      // A few more checks run; an exec of any of them would have arrived before this stop.
+      await new Promise((r) => setTimeout(r, 2500));
+      docker(['exec', id, 'true']);
+      docker(['rm', '-f', id]);
+      await waitFor('destroy', () => actionsOf(w.events, id).includes('destroy'));
+      const execs = actionsOf(w.events, id).filter((a) => a.startsWith('exec_'));
+      expect(execs).toEqual([]);
     } finally {
       w.controller.abort();
       await within(5000, 'abort', w.done);

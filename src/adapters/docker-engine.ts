@@ -556,6 +556,28 @@ const PING_TIMEOUT_MS = 10_000;
 /** Docker reports a never-started container's StartedAt as the zero time. */
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
+/**
+ * The container events that can mean drift or a health change. Health checks
+ * run as execs, so without this filter every check of every container (one
+ * `exec_create`, `exec_start`, `exec_die` each) would wake the agent.
+ * `health_status` matches its `health_status: healthy|unhealthy` forms.
+ */
+export const CONTAINER_STATE_EVENTS = [
+  'create',
+  'start',
+  'restart',
+  'die',
+  'kill',
+  'oom',
+  'stop',
+  'destroy',
+  'rename',
+  'pause',
+  'unpause',
+  'update',
+  'health_status',
+] as const;
+
 class DockerEngine implements Engine {
   constructor(
     private readonly docker: Docker,
@@ -774,7 +796,11 @@ class DockerEngine implements Engine {
   }): Promise<void> {
     const { host, signal, onEvent } = options;
     if (signal.aborted) return;
-    const filters = { type: ['container'], label: [`io.gitdock.host=${host}`] };
+    const filters = {
+      type: ['container'],
+      label: [`io.gitdock.host=${host}`],
+      event: [...CONTAINER_STATE_EVENTS],
+    };
     let stream: IncomingMessage;
     try {
       // The signal goes to http.request: aborting destroys the request and its socket, also
