@@ -135,37 +135,52 @@ describe('gitdock agent', () => {
     await converged(good);
   });
 
-  it('a release that exits at once never takes over, is not retried in a loop, and a revert fixes it', async () => {
-    await start();
-    const first = repo.rev();
-    await converged(first);
-    const webId = containers().get('web')!.id;
-    const cursor = eventCursor();
-    const bad = repo.commit(
-      { 'hosts/h1/web.yaml': service({ image: REPO_OF('crash'), tag: '1.0' }) },
-      'crash',
-    );
-    const failed = await waitFor(
-      async () => {
-        const s = await agent!.status();
-        const web = s.services.find((x) => x.name === 'web');
-        return s.lastAttemptedCommit === bad && web?.sync === 'Failed' && s;
-      },
-      { what: 'web to be Failed' },
-    );
-    expect(failed.services.find((x) => x.name === 'web')!.reason).toContain('exited with code 3');
-    expect(containers().get('web')).toMatchObject({ id: webId, state: 'running' });
-    // Nudge the agent with engine events and a resync's worth of time: it must hold the failed spec.
-    docker(['stop', '-t', '1', 'cache']);
-    await waitFor(() => containers().get('cache')?.state === 'running', { what: 'cache healed' });
-    await new Promise((r) => setTimeout(r, 3000));
-    const creates = mutationsSince(cursor).filter((m) => m.startsWith('create '));
-    expect(creates).toEqual(['create web.gitdock-NEXT']);
-    repo.git(['revert', '--no-edit', 'HEAD']);
-    repo.push();
-    await converged(repo.rev());
-    expect(containers().get('web')?.id).toBe(webId);
-  });
+  it.each([
+    [
+      'exits at once',
+      { image: REPO_OF('crash'), tag: '1.0' },
+      /exited with code 3/,
+      ['boom: crash image'],
+    ],
+    [
+      'never becomes healthy',
+      { image: REPO_OF('unhealthy'), tag: '1.0', update: { health_timeout: '10s' } },
+      /health check reports unhealthy/,
+      ['ready: unhealthy 1.0'],
+    ],
+  ])(
+    'a release that %s never takes over, is not retried in a loop, and a revert fixes it',
+    async (_what, fields, reason, lastLogLines) => {
+      await start();
+      const first = repo.rev();
+      await converged(first);
+      const webId = containers().get('web')!.id;
+      const cursor = eventCursor();
+      const bad = repo.commit({ 'hosts/h1/web.yaml': service(fields) }, 'bad release');
+      const failed = await waitFor(
+        async () => {
+          const s = await agent!.status();
+          const web = s.services.find((x) => x.name === 'web');
+          return s.lastAttemptedCommit === bad && web?.sync === 'Failed' && s;
+        },
+        { what: 'web to be Failed' },
+      );
+      const web = failed.services.find((x) => x.name === 'web')!;
+      expect(web.reason).toMatch(reason);
+      expect(web.lastLogLines).toEqual(lastLogLines);
+      expect(containers().get('web')).toMatchObject({ id: webId, state: 'running' });
+      // Nudge the agent with engine events and a resync's worth of time: it must hold the failed spec.
+      docker(['stop', '-t', '1', 'cache']);
+      await waitFor(() => containers().get('cache')?.state === 'running', { what: 'cache healed' });
+      await new Promise((r) => setTimeout(r, 3000));
+      const creates = mutationsSince(cursor).filter((m) => m.startsWith('create '));
+      expect(creates).toEqual(['create web.gitdock-NEXT']);
+      repo.git(['revert', '--no-edit', 'HEAD']);
+      repo.push();
+      await converged(repo.rev());
+      expect(containers().get('web')?.id).toBe(webId);
+    },
+  );
 
   it('with the registry down, old containers keep running and the reason is shown; then it converges', async () => {
     await start();

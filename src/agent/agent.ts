@@ -271,6 +271,7 @@ export class Agent {
             commit,
             o.error ?? 'failed',
             clock.now(),
+            o.lastLogLines,
           );
         }
         if (!o.ok && !o.skipped) errors.push({ message: `${o.service}: ${o.error ?? 'failed'}` });
@@ -341,7 +342,10 @@ export class Agent {
       const failure = this.failedSpecs.get(service, specHash);
       if (!failure) return undefined;
       const wait = Math.max(0, Math.ceil((failure.retryAt - clock.now()) / 1000));
-      return `failed at ${failure.commit.slice(0, 12)}: ${failure.reason} (next try in ${wait}s, or on a new commit)`;
+      return {
+        reason: `failed at ${failure.commit.slice(0, 12)}: ${failure.reason} (next try in ${wait}s, or on a new commit)`,
+        ...(failure.lastLogLines ? { lastLogLines: failure.lastLogLines } : {}),
+      };
     });
   }
 

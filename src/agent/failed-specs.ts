@@ -5,7 +5,9 @@ interface FailedSpec {
   commit: string;
   failures: number;
   retryAt: number;
+  /** The first line of the failure: what happened and what is still running. */
   reason: string;
+  lastLogLines?: string[];
 }
 
 /**
@@ -33,6 +35,7 @@ export class FailedSpecs {
     commit: string,
     reason: string,
     now: number,
+    lastLogLines?: readonly string[],
   ): void {
     const previous = this.entries.get(service);
     const failures = previous?.specHash === specHash ? previous.failures + 1 : 1;
@@ -42,6 +45,7 @@ export class FailedSpecs {
       failures,
       retryAt: now + backoffDelay(this.policy, failures),
       reason: reason.split('\n')[0]!,
+      ...(lastLogLines && lastLogLines.length > 0 ? { lastLogLines: [...lastLogLines] } : {}),
     });
   }
 
@@ -53,7 +57,7 @@ export class FailedSpecs {
   get(
     service: string,
     specHash: string,
-  ): { reason: string; commit: string; retryAt: number } | undefined {
+  ): { reason: string; commit: string; retryAt: number; lastLogLines?: string[] } | undefined {
     const entry = this.entries.get(service);
     return entry?.specHash === specHash ? entry : undefined;
   }

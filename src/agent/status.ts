@@ -16,6 +16,8 @@ export interface ServiceStatus {
   commit: string | null;
   /** Why it is not Synced, or not Healthy. */
   reason?: string;
+  /** When Failed because a new container did not come up: its last log lines. */
+  lastLogLines?: string[];
 }
 
 export interface StatusError {
@@ -66,7 +68,10 @@ export function manifestErrorsToStatus(errors: readonly ManifestError[]): Status
 export function describeServices(
   plan: Plan,
   inspected: ReadonlyMap<string, ContainerStatus>,
-  failureOf: (service: string, specHash: string) => string | undefined,
+  failureOf: (
+    service: string,
+    specHash: string,
+  ) => { reason: string; lastLogLines?: string[] } | undefined,
 ): ServiceStatus[] {
   const out: ServiceStatus[] = [];
   for (const action of plan.actions) {
@@ -82,7 +87,7 @@ export function describeServices(
       reason = action.reasons.join('; ');
     } else if (failure && action.type !== 'in-sync') {
       sync = 'Failed';
-      reason = failure;
+      reason = failure.reason;
     } else if (action.type !== 'in-sync') {
       reason = `${action.type}: ${action.reasons.join(', ')}`;
     }
@@ -102,6 +107,7 @@ export function describeServices(
           ? (container.labels['io.gitdock.commit'] ?? null)
           : null,
       ...((reason ?? health.reason) ? { reason: reason ?? health.reason } : {}),
+      ...(sync === 'Failed' && failure?.lastLogLines ? { lastLogLines: failure.lastLogLines } : {}),
     });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : 1));

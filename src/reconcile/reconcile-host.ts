@@ -56,6 +56,8 @@ export interface ServiceOutcome {
   pullFailed?: boolean;
   /** The error code of a failure, from `errors.ts`, for lookup in docs/errors.md. */
   code?: ErrorCode;
+  /** The last log lines of a new container that did not come up (also in `error`). */
+  lastLogLines?: string[];
   durationMs: number;
 }
 
@@ -253,9 +255,11 @@ async function runAction(
           options.signal,
         );
         if (up.up) return finish(true, { containerId: action.container.id });
+        const lines = await lastLogLines(engine, action.container.id);
         return finish(false, {
-          error: `${up.reason}${await logTail(engine, action.container.id)}`,
+          error: `${up.reason}${formatLogLines(lines)}`,
           code: 'GITDOCK_E_ROLLOUT_FAILED',
+          ...(lines.length > 0 ? { lastLogLines: lines } : {}),
         });
       }
       case 'create':
@@ -290,7 +294,13 @@ async function runAction(
 
 type Finish = (
   ok: boolean,
-  extra?: { error?: string; containerId?: string; pullFailed?: boolean; code?: ErrorCode },
+  extra?: {
+    error?: string;
+    containerId?: string;
+    pullFailed?: boolean;
+    code?: ErrorCode;
+    lastLogLines?: string[];
+  },
 ) => ServiceOutcome;
 
 async function create(options: ReconcileOptions, desired: DesiredService, finish: Finish) {
@@ -301,9 +311,13 @@ async function create(options: ReconcileOptions, desired: DesiredService, finish
   const up = await startAndWait(engine, id, desired, clock, options.signal);
   if (up.up) return finish(true, { containerId: id });
   // Nothing ran before: remove the failed container so the next apply retries cleanly.
-  const tail = await logTail(engine, id);
+  const lines = await lastLogLines(engine, id);
   await engine.removeContainer(id);
-  return finish(false, { error: `${up.reason}${tail}`, code: 'GITDOCK_E_ROLLOUT_FAILED' });
+  return finish(false, {
+    error: `${up.reason}${formatLogLines(lines)}`,
+    code: 'GITDOCK_E_ROLLOUT_FAILED',
+    ...(lines.length > 0 ? { lastLogLines: lines } : {}),
+  });
 }
 
 /**
@@ -333,7 +347,7 @@ async function replace(
   if (!startFirst && wasRunning) await engine.stopContainer(old.id, gracePeriod);
   const up = await startAndWait(engine, id, desired, clock, options.signal);
   if (!up.up) {
-    const tail = await logTail(engine, id);
+    const lines = await lastLogLines(engine, id);
     await engine.removeContainer(id);
     if (wasRunning) await engine.startContainer(old.id);
     log.warn(
@@ -341,9 +355,10 @@ async function replace(
       'new container failed; old container kept',
     );
     return finish(false, {
-      error: `new container ${up.reason}; ${wasRunning ? 'the old container was started again' : 'the old container was left as it was'}${tail}`,
+      error: `new container ${up.reason}; ${wasRunning ? 'the old container was started again' : 'the old container was left as it was'}${formatLogLines(lines)}`,
       containerId: old.id,
       code: 'GITDOCK_E_ROLLOUT_FAILED',
+      ...(lines.length > 0 ? { lastLogLines: lines } : {}),
     });
   }
   if (startFirst && wasRunning) await engine.stopContainer(old.id, gracePeriod);
@@ -389,11 +404,16 @@ function recordedGracePeriod(labels: Record<string, string>): number {
   return decodeSpecLabel(labels[LABELS.spec])?.stopGracePeriodMs ?? DEFAULTS.stopGracePeriodMs;
 }
 
-async function logTail(engine: Engine, id: string): Promise<string> {
+/** The container's last log lines; none when the engine cannot give them (never fatal). */
+async function lastLogLines(engine: Engine, id: string): Promise<string[]> {
   try {
-    const text = (await engine.logTail(id, LOG_TAIL_LINES)).trim();
-    return text ? `\n  last log lines:\n${text.replace(/^/gm, '    ')}` : '';
+    const text = (await engine.logTail(id, LOG_TAIL_LINES)).trimEnd();
+    return text ? text.split('\n').map((line) => line.trimEnd()) : [];
   } catch {
-    return '';
+    return [];
   }
+}
+
+function formatLogLines(lines: readonly string[]): string {
+  return lines.length > 0 ? `\n  last log lines:\n${lines.map((l) => `    ${l}`).join('\n')}` : '';
 }

@@ -28,6 +28,7 @@ export interface AgentStatusView {
     sync: string;
     health: string;
     reason?: string;
+    lastLogLines?: string[];
     containerId: string | null;
     desiredImage: string;
     runningImage: string | null;
