@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# The gitdock demo: examples/fleet as a real git repo, applied to the private
-# engine of scripts/stack.sh as host web-1, then the commands of the
-# five-minute walkthrough (release, plan, apply, revert) printed ready to paste.
+# The gitdock demo: examples/fleet as a real bare git repo, and `gitdock agent`
+# for host web-1 watching it, converging the private engine of scripts/stack.sh.
+# Then the commands of the five-minute walkthrough (release with `git push`,
+# roll back with `git revert` + push) are printed ready to paste.
 #
-#   bash scripts/demo.sh        (re)create /tmp/gitdock-demo and apply it
-#   bash scripts/demo.sh down   remove the demo's containers and /tmp/gitdock-demo
+#   bash scripts/demo.sh        (re)create /tmp/gitdock-demo, start the agent
+#   bash scripts/demo.sh down   stop the agent, remove the demo's containers
+#                               and /tmp/gitdock-demo
 #
 # `make demo` builds gitdock and starts the stack (`scripts/stack.sh up`) first.
 # Every run starts the repo afresh; containers left by an earlier run are
 # simply converged by apply, which is idempotent.
 #
-# Environment: GITDOCK_DEMO_DIR (default /tmp/gitdock-demo), and the stack's
-# own GITDOCK_STACK_DIR / GITDOCK_REGISTRY_PORT (see scripts/stack.sh).
+# The agent runs in the background (pid in $DEMO/agent.pid, JSON logs in
+# $DEMO/agent.log) so the walkthrough can be pasted into the same shell.
+#
+# Environment: GITDOCK_DEMO_DIR (default /tmp/gitdock-demo), GITDOCK_DEMO_LISTEN
+# (the agent's address, default 127.0.0.1:9420), and the stack's own
+# GITDOCK_STACK_DIR / GITDOCK_REGISTRY_PORT (see scripts/stack.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,6 +25,10 @@ DEMO=${GITDOCK_DEMO_DIR:-/tmp/gitdock-demo}
 BARE=$DEMO/fleet.git
 CLONE=$DEMO/fleet
 HOST=web-1
+LISTEN=${GITDOCK_DEMO_LISTEN:-127.0.0.1:9420}
+AGENT_URL=http://$LISTEN
+AGENT_PID=$DEMO/agent.pid
+AGENT_LOG=$DEMO/agent.log
 # The services examples/fleet gives web-1: what `down` removes.
 SERVICES=(appserver memcached)
 # The registry examples/fleet names; the stack's may differ (GITDOCK_REGISTRY_PORT).
@@ -48,7 +58,28 @@ demo_containers() { # ids of the demo's containers on the engine, temporary ones
   done
 }
 
+# Stops the demo agent, if one runs: SIGTERM lets it finish the step in hand.
+stop_agent() {
+  [[ -f $AGENT_PID ]] || return 0
+  local pid i
+  pid=$(<"$AGENT_PID")
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "stopping the demo agent (pid $pid)"
+    kill -TERM "$pid"
+    for ((i = 0; i < 150; i++)); do # at most 30 s: a health check in hand may take that long
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "the agent did not stop in 30 s; killing it (the next run finishes its step)"
+      kill -KILL "$pid"
+    fi
+  fi
+  rm -f "$AGENT_PID"
+}
+
 cmd_down() {
+  stop_agent
   if engine_up; then
     local ids
     mapfile -t ids < <(demo_containers)
@@ -105,6 +136,55 @@ show_containers() {
     --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}\t{{printf "%.12s" (.Label "io.gitdock.commit")}}'
 }
 
+# The agent's /status as a short table (node is there: gitdock needs it).
+show_status() {
+  printf '+ curl -s %s/status\n' "$AGENT_URL"
+  curl -sf --max-time 5 "$AGENT_URL/status" | node -e '
+    let text = "";
+    process.stdin.on("data", (d) => (text += d)).on("end", () => {
+      const s = JSON.parse(text);
+      const short = (c) => (c ? c.slice(0, 12) : "-");
+      console.log(`host ${s.host}  desired ${short(s.desiredCommit)}  applied ${short(s.lastAppliedCommit)}  last reconcile: ${s.lastReconcile?.result ?? "-"}`);
+      for (const v of s.services)
+        console.log(`  ${v.name.padEnd(12)} ${v.sync.padEnd(10)} ${v.health.padEnd(11)} ${v.runningImage ?? "-"}${v.reason ? "  (" + v.reason + ")" : ""}`);
+      for (const e of s.errors) console.log(`  error: ${e.file ? e.file + ":" + (e.line ?? "") + " " : ""}${e.message}`);
+    });'
+}
+
+# Waits (bounded) until the agent reports every service Synced at the bare repo's HEAD.
+wait_converged() {
+  local head i status
+  head=$(git -C "$BARE" rev-parse HEAD)
+  for ((i = 0; i < 120; i++)); do # at most 60 s
+    if ! kill -0 "$(<"$AGENT_PID")" 2>/dev/null; then
+      tail -n 20 "$AGENT_LOG" >&2
+      die "the agent exited; its last log lines are above ($AGENT_LOG)"
+    fi
+    # Empty until the agent listens.
+    status=$(curl -sf --max-time 2 "$AGENT_URL/status" 2>/dev/null) || status=''
+    if [[ -n $status ]] && node -e '
+      const s = JSON.parse(process.argv[1]);
+      const ok = s.lastAppliedCommit === process.argv[2] && s.services.every((v) => v.sync === "Synced");
+      process.exit(ok ? 0 : 1);' "$status" "$head"; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  show_status || true
+  die "the agent did not converge $HOST to ${head:0:12} within 60 s; see $AGENT_LOG"
+}
+
+start_agent() {
+  stop_agent
+  : >"$AGENT_LOG"
+  printf '+ gitdock agent --host %s --repo %s --listen %s --interval 30s >%s &\n' \
+    "$HOST" "$BARE" "$LISTEN" "$AGENT_LOG"
+  # setsid: the agent outlives this script and the terminal's Ctrl-C.
+  setsid node "$ROOT/bin/gitdock.js" agent --host "$HOST" --repo "$BARE" --listen "$LISTEN" \
+    --interval 30s --state-dir "$DEMO/state" >"$AGENT_LOG" 2>&1 </dev/null &
+  echo $! >"$AGENT_PID"
+}
+
 print_walkthrough() {
   local stack_env=''
   if [[ $GITDOCK_STACK_DIR != /tmp/gitdock-stack ]]; then
@@ -119,29 +199,39 @@ ${stack_env}export DOCKER_HOST=$DOCKER_HOST
 gitdock() { node $ROOT/bin/gitdock.js "\$@"; }
 cd $CLONE
 
-# 1. Release appserver 1.5.0: change the tag and push, like any commit.
+# The agent (pid $(<"$AGENT_PID")) watches $BARE: a push is the deploy.
+# Follow what it decides:   tail -f $AGENT_LOG
+# What it runs, and why:    curl -s $AGENT_URL/status
+
+# 1. Release appserver 1.5.0: change the tag, commit, push. That is all.
 #    web-1 has its own appserver file (it overrides services/appserver.yaml),
 #    so a fleet-wide release changes both files.
 sed -i 's/tag: "1.4.2"/tag: "1.5.0"/' services/appserver.yaml hosts/web-1/appserver.yaml
 git --no-pager diff
 git commit -qam "appserver 1.5.0"
 git push -q
+sleep 3; $DOCKER ps     # appserver 1.5.0 replaced 1.4.2; memcached untouched
 
-# 2. What would change on $HOST, and why (exit code 2: changes pending):
-#      ~ recreate appserver  tag 1.4.2 -> 1.5.0
-gitdock plan --host $HOST --repo $BARE
-
-# 3. Deploy: pull 1.5.0, replace appserver, leave memcached alone.
-gitdock apply --host $HOST --repo $BARE
-$DOCKER ps
-
-# 4. Roll back: revert the commit, push, apply (tag 1.5.0 -> 1.4.2).
+# 2. Roll back: revert the commit and push (tag 1.5.0 -> 1.4.2).
 git revert --no-edit HEAD
 git push -q
-gitdock apply --host $HOST --repo $BARE
+sleep 3; curl -s $AGENT_URL/status
 
-# 5. Back where it started: everything in sync, so plan exits 0.
-gitdock plan --host $HOST --repo $BARE; echo "exit \$?"
+# 3. Drift heals itself: stop a container by hand, and watch it come back.
+$DOCKER stop memcached; sleep 2; $DOCKER ps
+
+# 4. A broken commit never takes over: a typo is refused, file:line in /status.
+echo "portz: []" >> hosts/web-1/memcached.yaml
+git commit -qam "typo"; git push -q
+sleep 2; curl -s $AGENT_URL/status
+git revert --no-edit HEAD; git push -q
+
+# 5. Review before deploying: commit without pushing, and ask what would change
+#    (exit code 2: changes pending). Push it, or drop it.
+sed -i 's/RAILS_ENV: production/RAILS_ENV: staging/' hosts/web-1/appserver.yaml
+git commit -qam "appserver: staging"
+gitdock plan --host $HOST --repo $CLONE; echo "exit \$?"
+git reset -q --hard origin/main
 
 # Done? Remove the demo, then stop the private dockerd and registry.
 cd $ROOT
@@ -155,6 +245,8 @@ cmd_up() {
   engine_up || die "no engine answers at $DOCKER_HOST; run \`make demo\` (or \`bash scripts/stack.sh up\`) first"
   cd "$ROOT"
 
+  # An agent of an earlier run watches the repo about to be made afresh: stop it first.
+  stop_agent
   say "A fleet repo: $BARE (bare, what a push lands in) and its clone $CLONE"
   make_repo
 
@@ -170,8 +262,10 @@ cmd_up() {
   say "Plan host $HOST against the engine at $DOCKER_HOST"
   gitdock plan --host "$HOST" --repo "$BARE"
 
-  say "Apply: pull what is missing, then create, replace or leave alone each container"
-  gitdock apply --host "$HOST" --repo "$BARE"
+  say "Start the agent for $HOST: it converges the engine to the branch, then watches it"
+  start_agent
+  wait_converged
+  show_status
 
   say "What runs now: labels on each container say which host, service and commit"
   show_containers

@@ -28,7 +28,7 @@ BUSYBOX=/bin/busybox
 BASE_IMAGE=gitdock-test-base:local
 REGISTRY=127.0.0.1:$PORT
 PREFIX=$REGISTRY/gitdock-test
-APT_PACKAGES=(docker.io docker-registry busybox-static docker-compose git)
+APT_PACKAGES=(docker.io docker-registry busybox-static docker-compose git curl)
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export DOCKER_HOST=unix://$DIR/docker.sock
@@ -124,6 +124,7 @@ ensure_packages() {
   busybox_static || missing+=(busybox-static)
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v git >/dev/null || missing+=(git)
+  command -v curl >/dev/null || missing+=(curl) # the demo walkthrough reads /status with it
   [[ ${GITDOCK_STACK_INSTALL:-} == always ]] && missing+=("(GITDOCK_STACK_INSTALL=always)")
   ((${#missing[@]} == 0)) && return 0
 
