@@ -53,6 +53,7 @@ check: build typecheck lint test
 
 bench: build stack
 	npx tsx bench/apply.bench.ts
+	npx tsx bench/agent.bench.ts
 
 demo: build stack
 	bash scripts/demo.sh

@@ -1,6 +1,5 @@
-// Keeps bench/apply.bench.ts from rotting: runs it once (`--quick`) against
-// the private engine, as `make bench` would, and checks the shape of what it
-// writes. Never asserts on timings: one run on a shared machine means nothing.
+// Keeps the benches from rotting: runs each once against the private engine,
+// as `make bench` would, and checks the shape of what it writes. Never asserts on timings: one run on a shared machine means nothing.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -59,6 +58,42 @@ it(
     expect(report.coldStart.map((c: { id: string }) => c.id)).toContain('gitdock-apply-noop');
 
     // The bench leaves the engine empty.
+    expect(docker(['ps', '-aq'])).toBe('');
+  },
+  TIMEOUT_MS,
+);
+
+it(
+  'bench/agent.bench.ts runs the push and idle scenarios and writes its JSON',
+  () => {
+    const out = path.join(outDir, 'agent.json');
+    const r = spawnSync(
+      TSX,
+      ['bench/agent.bench.ts', '--runs', '1', '--idle', '2', '--clear', '--out', out],
+      { cwd: ROOT, env: process.env, encoding: 'utf8', timeout: TIMEOUT_MS - 10_000 },
+    );
+    expect(r.error, r.error?.message).toBeUndefined();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ 1 changed {2}agent: running /m);
+
+    const report = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(report).toMatchObject({ benchmark: 'agent', runs: 1 });
+    expect(report.results.map((x: { changedServices: number }) => x.changedServices)).toEqual([
+      1, 10,
+    ]);
+    for (const x of report.results) {
+      for (const side of [x.agent.running, x.agent.converged, x.bareApi.converged]) {
+        expect(side.samplesMs).toHaveLength(1);
+        expect(side.samplesMs[0]).toBeGreaterThan(0);
+      }
+      // A container is started before it is renamed into place.
+      expect(x.agent.converged.medianMs).toBeGreaterThanOrEqual(x.agent.running.medianMs);
+    }
+    expect(report.idle).toMatchObject({ services: 20, seconds: 2 });
+    expect(report.idle.rssMB.max).toBeGreaterThan(10);
+    expect(report.goals).toHaveLength(5);
+
+    // The bench stops its agent and leaves the engine empty.
     expect(docker(['ps', '-aq'])).toBe('');
   },
   TIMEOUT_MS,

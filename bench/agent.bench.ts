@@ -1,0 +1,685 @@
+// The agent benchmark: how long from `git push` returning to the changed
+// containers running, for 1 and for 10 changed services (images cached),
+// beside the bare Engine API operations of the same replacement, timed the
+// same way in the same run; then the idle agent's CPU and RSS with 20
+// services. See bench/README.md. Run: `npx tsx bench/agent.bench.ts
+// [--runs N | --quick]` (`make bench`).
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  apiCall,
+  type EventWatch,
+  type SeenEvent,
+  socketPathOf,
+  watchEvents,
+} from './lib/engine-api.js';
+import { appRepository, BASE_TAG, CHANGED_TAG } from './lib/fleet.js';
+import { check, run } from './lib/proc.js';
+import { bringUpStack, docker, listContainers, removeContainers, type Stack } from './lib/stack.js';
+import { formatMs, median, roundMs } from './lib/stats.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const HOST = 'bench-agent';
+/** On every container of this bench, the agent's and the bare ones: what the event watch follows. */
+const BENCH_LABEL = 'gitdock-bench.agent';
+const CHANGED_COUNTS = [1, 10] as const;
+const IDLE_SERVICES = 20;
+const DEFAULT_RUNS = 10;
+const MAX_RUNS = 50;
+const DEFAULT_IDLE_SECONDS = 60;
+const DEADLINE_MS = 30 * 60_000;
+/** A bounded wait for one convergence: far above any sample, far below the deadline. */
+const CONVERGE_TIMEOUT_MS = 60_000;
+
+const GOALS = {
+  pushToRunningOneMs: 1000,
+  overheadPercent: 15,
+  idleCpuPercent: 0.5,
+  idleRssMB: 80,
+};
+
+const USAGE = `Usage: npx tsx bench/agent.bench.ts [--runs N | --quick] [--idle SECONDS] [--out FILE] [--clear]
+
+Runs \`gitdock agent\` against a local bare repo on the private engine of
+scripts/stack.sh. For 1 and for 10 changed services (tag 1.0 <-> 1.1, both
+images cached), times from \`git push\` returning to the last new container
+started and to the last one renamed into place (converged), and the same
+replacement done with bare Engine API calls (create, stop, start, remove,
+rename; services in parallel, as the agent does). Then measures the idle
+agent's CPU and RSS with ${IDLE_SERVICES} services. Writes the results as JSON.
+
+Options:
+  --runs N        samples per scenario (default ${DEFAULT_RUNS}, at most ${MAX_RUNS})
+  --quick         2 samples and a 10 s idle window (a smoke run)
+  --idle SECONDS  idle window (default ${DEFAULT_IDLE_SECONDS})
+  --out FILE      where to write the JSON (default bench/results/agent.json)
+  --clear         also remove containers the bench did not create
+  -h, --help      show this help
+`;
+
+class UsageError extends Error {}
+
+interface Options {
+  runs: number;
+  idleSeconds: number;
+  out: string;
+  clear: boolean;
+}
+
+function parseOptions(argv: string[]): Options | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      runs: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      idle: { type: 'string' },
+      out: { type: 'string' },
+      clear: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) return undefined;
+  if (values.quick && values.runs !== undefined)
+    throw new UsageError('--quick and --runs exclude each other');
+  const runs = values.quick ? 2 : values.runs === undefined ? DEFAULT_RUNS : Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1 || runs > MAX_RUNS)
+    throw new UsageError(
+      `--runs must be a whole number from 1 to ${MAX_RUNS}, not "${values.runs}"`,
+    );
+  const idleSeconds =
+    values.idle !== undefined ? Number(values.idle) : values.quick ? 10 : DEFAULT_IDLE_SECONDS;
+  if (!Number.isFinite(idleSeconds) || idleSeconds < 1 || idleSeconds > 600)
+    throw new UsageError(`--idle must be a number of seconds from 1 to 600, not "${values.idle}"`);
+  const out = values.out
+    ? path.resolve(values.out)
+    : path.join(ROOT, 'bench', 'results', 'agent.json');
+  return { runs, idleSeconds, out, clear: values.clear };
+}
+
+const serviceName = (i: number) => `svc-${String(i + 1).padStart(2, '0')}`;
+
+function manifest(repository: string, tag: string): string {
+  return [
+    `image: ${repository}`,
+    `tag: "${tag}"`,
+    'network_mode: none',
+    'environment:',
+    '  APP_ENV: bench',
+    'labels:',
+    `  ${BENCH_LABEL}: "1"`,
+    // The time the agent waits before it calls a container up is a choice of
+    // the manifest, not overhead; the bare operations do not wait either.
+    'update:',
+    '  settle: 0s',
+    '',
+  ].join('\n');
+}
+
+/** A bare repo the agent watches, and a clone the bench commits in and pushes from. */
+class PushRepo {
+  readonly bare: string;
+  private readonly clone: string;
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(dir: string) {
+    this.bare = path.join(dir, 'fleet.git');
+    this.clone = path.join(dir, 'fleet');
+    this.env = {
+      ...process.env,
+      GIT_CONFIG_GLOBAL: os.devNull,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_TERMINAL_PROMPT: '0',
+    };
+    this.git(dir, ['init', '-q', '--bare', '-b', 'main', this.bare]);
+    this.git(dir, ['init', '-q', '-b', 'main', this.clone]);
+    this.git(this.clone, ['remote', 'add', 'origin', this.bare]);
+  }
+
+  private git(cwd: string, args: string[]): string {
+    const config = [
+      '-c',
+      'user.name=gitdock bench',
+      '-c',
+      'user.email=bench@gitdock.invalid',
+      '-c',
+      'commit.gpgsign=false',
+      '-c',
+      'gc.auto=0',
+    ];
+    return check('git', [...config, ...args], {
+      cwd,
+      env: this.env,
+      timeoutMs: 30_000,
+    }).stdout.trim();
+  }
+
+  /** Writes the files, commits (not pushed); returns the sha. */
+  commit(files: Record<string, string | null>, message: string): string {
+    for (const [name, content] of Object.entries(files)) {
+      const file = path.join(this.clone, ...name.split('/'));
+      if (content === null) fs.rmSync(file, { force: true });
+      else {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, content);
+      }
+    }
+    this.git(this.clone, ['add', '-A']);
+    this.git(this.clone, ['commit', '-q', '--no-verify', '-m', message]);
+    return this.git(this.clone, ['rev-parse', 'HEAD']);
+  }
+
+  /** `git push`; returns when the push command has returned, as an operator sees it. */
+  push(): void {
+    this.git(this.clone, ['push', '-q', 'origin', 'main']);
+  }
+}
+
+interface AgentStatus {
+  lastAppliedCommit: string | null;
+  lastReconcile: { result: string; finishedAt: string | null } | null;
+  services: { name: string; sync: string }[];
+}
+
+class AgentUnderTest {
+  private constructor(
+    readonly proc: ChildProcess,
+    readonly url: string,
+    private readonly stderr: () => string,
+  ) {}
+
+  static async start(stack: Stack, repo: string, stateDir: string): Promise<AgentUnderTest> {
+    const proc = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'bin', 'gitdock.js'),
+        'agent',
+        '--host',
+        HOST,
+        '--repo',
+        repo,
+        '--listen',
+        '127.0.0.1:0',
+        '--state-dir',
+        stateDir,
+      ],
+      { env: { ...stack.env, GITDOCK_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    proc.stderr!.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c;
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      let buffer = '';
+      const timer = setTimeout(
+        () => reject(new Error(`the agent did not listen: ${stderr}`)),
+        15_000,
+      );
+      proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+        buffer += chunk;
+        const lines = buffer.split('\n');
+        buffer = lines.pop() ?? '';
+        for (const line of lines) {
+          const entry = safeJson(line) as { msg?: string; url?: string } | undefined;
+          if (entry?.msg === 'agent listening' && entry.url) {
+            clearTimeout(timer);
+            resolve(entry.url);
+          }
+        }
+      });
+      proc.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the agent exited with ${code}: ${stderr}`));
+      });
+    });
+    return new AgentUnderTest(proc, url, () => stderr);
+  }
+
+  async status(): Promise<AgentStatus> {
+    const res = await fetch(`${this.url}/status`, { signal: AbortSignal.timeout(5000) });
+    return (await res.json()) as AgentStatus;
+  }
+
+  /**
+   * Until every service is Synced at `commit` and the agent has been idle
+   * for a moment (its own renames make one more, empty pass: let it end).
+   */
+  async settledAt(commit: string): Promise<void> {
+    const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (this.proc.exitCode !== null) throw new Error(`the agent exited: ${this.stderr()}`);
+      const s = await this.status();
+      const finished = s.lastReconcile?.finishedAt ? Date.parse(s.lastReconcile.finishedAt) : 0;
+      if (
+        s.lastAppliedCommit === commit &&
+        s.services.every((x) => x.sync === 'Synced') &&
+        s.lastReconcile?.result !== 'running' &&
+        Date.now() - finished > 600
+      ) {
+        return;
+      }
+      await sleep(100);
+    }
+    throw new Error(
+      `the agent did not converge at ${commit.slice(0, 12)} within ${CONVERGE_TIMEOUT_MS} ms`,
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null) return;
+    this.proc.kill('SIGTERM');
+    await Promise.race([
+      new Promise((r) => this.proc.once('exit', r)),
+      sleep(30_000).then(() => this.proc.kill('SIGKILL')),
+    ]);
+  }
+}
+
+/** Waits until `count` events of `action` for names in `names` arrived after `from`; returns the last one's time. */
+async function lastEvent(
+  watch: EventWatch,
+  from: number,
+  action: string,
+  names: ReadonlySet<string>,
+): Promise<number> {
+  const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const seen = new Map<string, SeenEvent>();
+    for (const e of watch.events) {
+      if (e.at >= from && e.action === action && names.has(e.name)) seen.set(e.name, e);
+    }
+    if (seen.size === names.size) return Math.max(...[...seen.values()].map((e) => e.at));
+    await sleep(5);
+  }
+  throw new Error(
+    `no ${action} event for all of ${[...names].join(', ')} within ${CONVERGE_TIMEOUT_MS} ms`,
+  );
+}
+
+interface Sample {
+  /** To the last new container started. */
+  runningMs: number;
+  /** To the last new container renamed into place (old one gone): converged. */
+  convergedMs: number;
+}
+
+/** The replacement the agent performs, as bare API calls: create, stop, start, remove, rename. */
+async function bareReplace(socketPath: string, names: string[], image: string): Promise<void> {
+  await Promise.all(
+    names.map(async (name) => {
+      const created = (await apiCall(socketPath, 'POST', `/containers/create?name=${name}.next`, {
+        Image: image,
+        Env: ['APP_ENV=bench'],
+        Labels: { [BENCH_LABEL]: '1' },
+        HostConfig: { NetworkMode: 'none' },
+      })) as { Id: string };
+      await apiCall(socketPath, 'POST', `/containers/${name}/stop?t=10`);
+      await apiCall(socketPath, 'POST', `/containers/${created.Id}/start`);
+      await apiCall(socketPath, 'DELETE', `/containers/${name}?v=1`);
+      await apiCall(socketPath, 'POST', `/containers/${created.Id}/rename?name=${name}`);
+    }),
+  );
+}
+
+async function bareCreate(socketPath: string, names: string[], image: string): Promise<void> {
+  for (const name of names) {
+    const created = (await apiCall(socketPath, 'POST', `/containers/create?name=${name}`, {
+      Image: image,
+      Env: ['APP_ENV=bench'],
+      Labels: { [BENCH_LABEL]: '1' },
+      HostConfig: { NetworkMode: 'none' },
+    })) as { Id: string };
+    await apiCall(socketPath, 'POST', `/containers/${created.Id}/start`);
+  }
+}
+
+/** CPU seconds (user + system) of a process, from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+  return ticks / CLOCK_TICKS;
+}
+/** USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)). */
+const CLOCK_TICKS = Number(run('getconf', ['CLK_TCK']).stdout.trim()) || 100;
+
+function rssMB(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN);
+  return kb / 1024;
+}
+
+/** Nearest-rank percentile. */
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function summary(samples: number[]) {
+  return {
+    medianMs: roundMs(median(samples)),
+    p95Ms: roundMs(percentile(samples, 95)),
+    samplesMs: samples.map(roundMs),
+  };
+}
+
+function isBenchContainer(labels: Record<string, string>): boolean {
+  return BENCH_LABEL in labels || labels['io.gitdock.host'] === HOST;
+}
+
+function clearEngine(stack: Stack, clearForeign: boolean): void {
+  const all = listContainers(stack);
+  const foreign = all.filter((c) => !isBenchContainer(c.labels));
+  if (foreign.length > 0 && !clearForeign) {
+    throw new Error(
+      `the engine ${stack.dockerHost} holds ${foreign.length} container(s) the bench did not create ` +
+        `(${foreign
+          .slice(0, 5)
+          .map((c) => c.name)
+          .join(', ')}); run the bench on an idle engine, or pass --clear to remove them.`,
+    );
+  }
+  removeContainers(
+    stack,
+    all.map((c) => c.id),
+  );
+}
+
+async function main(argv: string[]): Promise<number> {
+  let options: Options | undefined;
+  try {
+    options = parseOptions(argv);
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}`);
+    return 64;
+  }
+  if (!options) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const { runs, idleSeconds, out, clear } = options;
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'cli.js'))) {
+    process.stderr.write(
+      'bench: dist/cli.js is missing; run `npm run build` first (make bench does)\n',
+    );
+    return 1;
+  }
+  const started = Date.now();
+  const checkTime = () => {
+    if (Date.now() - started > DEADLINE_MS)
+      throw new Error(`the bench ran longer than ${DEADLINE_MS / 60_000} minutes; stopped`);
+  };
+  const progress = (text: string) => process.stderr.write(`[bench] ${text}\n`);
+  const loadStart = os.loadavg()[0] ?? 0;
+
+  const stack = bringUpStack(ROOT);
+  const socketPath = socketPathOf(stack.dockerHost);
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitdock-agent-bench-'));
+  let agent: AgentUnderTest | undefined;
+  let watch: EventWatch | undefined;
+  try {
+    clearEngine(stack, clear);
+    const repository = appRepository(stack.registry);
+    const tags = [BASE_TAG, CHANGED_TAG];
+    for (const tag of tags) docker(stack, ['pull', '-q', `${repository}:${tag}`]);
+
+    const maxChanged = Math.max(...CHANGED_COUNTS);
+    const names = Array.from({ length: maxChanged }, (_, i) => serviceName(i));
+    const repo = new PushRepo(workDir);
+    const fileOf = (name: string) => `hosts/${HOST}/${name}.yaml`;
+    const filesAt = (tag: string, count: number) =>
+      Object.fromEntries(names.slice(0, count).map((n) => [fileOf(n), manifest(repository, tag)]));
+    let sha = repo.commit(filesAt(BASE_TAG, maxChanged), 'bench services');
+    repo.push();
+
+    watch = await watchEvents(socketPath, BENCH_LABEL);
+    agent = await AgentUnderTest.start(stack, repo.bare, path.join(workDir, 'state'));
+    await agent.settledAt(sha);
+    progress(`agent up at ${agent.url}, ${maxChanged} services converged`);
+
+    // The bare side works on its own containers (no io.gitdock labels: the agent ignores them).
+    const bareNames = names.map((n) => `bare-${n}`);
+    await bareCreate(socketPath, bareNames, `${repository}:${BASE_TAG}`);
+
+    const agentSamples = new Map<number, Sample[]>(CHANGED_COUNTS.map((k) => [k, []]));
+    const bareSamples = new Map<number, Sample[]>(CHANGED_COUNTS.map((k) => [k, []]));
+    let agentTag = BASE_TAG;
+    let bareTag = BASE_TAG;
+    for (let rep = 0; rep < runs; rep++) {
+      for (const k of CHANGED_COUNTS) {
+        checkTime();
+        // The agent: a commit flips the tag of the first k services; the rest stay.
+        agentTag = agentTag === BASE_TAG ? CHANGED_TAG : BASE_TAG;
+        const changed = names.slice(0, k);
+        const files = Object.fromEntries(
+          changed.map((n) => [fileOf(n), manifest(repository, agentTag)]),
+        );
+        sha = repo.commit(files, `${k} services to ${agentTag}`);
+        repo.push();
+        const pushed = performance.now();
+        const set = new Set(changed);
+        const startedAt = await lastEvent(
+          watch,
+          pushed,
+          'start',
+          new Set(changed.map((n) => `${n}.gitdock-NEXT`)),
+        );
+        const renamedAt = await lastEvent(watch, pushed, 'rename', set);
+        agentSamples
+          .get(k)!
+          .push({ runningMs: startedAt - pushed, convergedMs: renamedAt - pushed });
+        await agent.settledAt(sha);
+        // The tags of the services not changed now lag behind: bring them along, untimed.
+        if (k < maxChanged) {
+          sha = repo.commit(filesAt(agentTag, maxChanged), `all services to ${agentTag}`);
+          repo.push();
+          await agent.settledAt(sha);
+        }
+
+        // The same replacement with bare API calls.
+        bareTag = bareTag === BASE_TAG ? CHANGED_TAG : BASE_TAG;
+        const bareChanged = bareNames.slice(0, k);
+        const t0 = performance.now();
+        await bareReplace(socketPath, bareChanged, `${repository}:${bareTag}`);
+        const bareStarted = await lastEvent(
+          watch,
+          t0,
+          'start',
+          new Set(bareChanged.map((n) => `${n}.next`)),
+        );
+        const bareRenamed = await lastEvent(watch, t0, 'rename', new Set(bareChanged));
+        bareSamples.get(k)!.push({ runningMs: bareStarted - t0, convergedMs: bareRenamed - t0 });
+        if (k < maxChanged) {
+          await bareReplace(socketPath, bareNames.slice(k), `${repository}:${bareTag}`);
+        }
+        const a = agentSamples.get(k)!.at(-1)!;
+        const b = bareSamples.get(k)!.at(-1)!;
+        progress(
+          `run ${rep + 1}/${runs}, ${String(k).padStart(2)} changed: agent ${formatMs(a.runningMs)} running, ` +
+            `${formatMs(a.convergedMs)} converged; bare API ${formatMs(b.runningMs)}, ${formatMs(b.convergedMs)}`,
+        );
+      }
+    }
+
+    // Idle: 20 services converged, nothing changing, over the idle window.
+    removeContainers(
+      stack,
+      listContainers(stack)
+        .filter((c) => c.name.startsWith('bare-'))
+        .map((c) => c.id),
+    );
+    const idleNames = Array.from({ length: IDLE_SERVICES }, (_, i) => serviceName(i));
+    sha = repo.commit(
+      Object.fromEntries(idleNames.map((n) => [fileOf(n), manifest(repository, agentTag)])),
+      `${IDLE_SERVICES} services`,
+    );
+    repo.push();
+    await agent.settledAt(sha);
+    await sleep(2000);
+    const pid = agent.proc.pid!;
+    progress(`idle: ${IDLE_SERVICES} services, ${idleSeconds} s`);
+    const cpu0 = cpuSeconds(pid);
+    const t0 = performance.now();
+    const rss: number[] = [];
+    while (performance.now() - t0 < idleSeconds * 1000) {
+      await sleep(1000);
+      rss.push(rssMB(pid));
+    }
+    const cpuPercent = ((cpuSeconds(pid) - cpu0) / ((performance.now() - t0) / 1000)) * 100;
+    const finalStatus = await agent.status();
+    if (
+      !finalStatus.services.every((s) => s.sync === 'Synced') ||
+      finalStatus.services.length !== IDLE_SERVICES
+    ) {
+      throw new Error('the idle agent is not in sync with 20 services');
+    }
+
+    const results = CHANGED_COUNTS.map((k) => {
+      const a = agentSamples.get(k)!;
+      const b = bareSamples.get(k)!;
+      const agentConverged = summary(a.map((s) => s.convergedMs));
+      const bareConverged = summary(b.map((s) => s.convergedMs));
+      return {
+        changedServices: k,
+        agent: { running: summary(a.map((s) => s.runningMs)), converged: agentConverged },
+        bareApi: { running: summary(b.map((s) => s.runningMs)), converged: bareConverged },
+        overheadMs: roundMs(agentConverged.medianMs - bareConverged.medianMs),
+        overheadPercent:
+          Math.round(
+            ((agentConverged.medianMs - bareConverged.medianMs) / bareConverged.medianMs) * 1000,
+          ) / 10,
+      };
+    });
+    const one = results.find((r) => r.changedServices === 1)!;
+    const idle = {
+      services: IDLE_SERVICES,
+      seconds: idleSeconds,
+      cpuPercentOfOneCore: Math.round(cpuPercent * 100) / 100,
+      rssMB: {
+        median: Math.round(median(rss) * 10) / 10,
+        max: Math.round(Math.max(...rss) * 10) / 10,
+      },
+    };
+    const goals = [
+      {
+        goal: 'push to running, 1 service, cached image (median)',
+        limit: `${GOALS.pushToRunningOneMs} ms`,
+        value: `${one.agent.running.medianMs} ms`,
+        met: one.agent.running.medianMs < GOALS.pushToRunningOneMs,
+      },
+      ...results.map((r) => ({
+        goal: `overhead over the bare operations, ${r.changedServices} changed (median, converged)`,
+        limit: `${GOALS.overheadPercent} %`,
+        value: `${r.overheadPercent} % (${r.overheadMs} ms)`,
+        met: r.overheadPercent < GOALS.overheadPercent,
+      })),
+      {
+        goal: `idle CPU, ${IDLE_SERVICES} services`,
+        limit: `${GOALS.idleCpuPercent} % of a core`,
+        value: `${idle.cpuPercentOfOneCore} %`,
+        met: idle.cpuPercentOfOneCore < GOALS.idleCpuPercent,
+      },
+      {
+        goal: `idle RSS, ${IDLE_SERVICES} services (max)`,
+        limit: `${GOALS.idleRssMB} MB`,
+        value: `${idle.rssMB.max} MB`,
+        met: idle.rssMB.max < GOALS.idleRssMB,
+      },
+    ];
+    const report = {
+      benchmark: 'agent',
+      date: new Date(started).toISOString(),
+      runs,
+      method:
+        'Times are from `git push` returning (agent) or the first API call (bare) to the engine event, ' +
+        'as received by the bench, of the last new container starting (running) and of the last one ' +
+        'renamed into place after the old one was removed (converged). Manifests use update.settle 0s.',
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+        node: process.version,
+        dockerd: docker(stack, ['version', '--format', '{{.Server.Version}}']),
+        loadAverage: { start: loadStart, end: os.loadavg()[0] ?? 0 },
+      },
+      gitdock: gitdockCommit(),
+      results,
+      idle,
+      goals,
+    };
+    for (const r of results) {
+      process.stdout.write(
+        `${String(r.changedServices).padStart(2)} changed  agent: running ${formatMs(r.agent.running.medianMs)} ` +
+          `(p95 ${formatMs(r.agent.running.p95Ms)}), converged ${formatMs(r.agent.converged.medianMs)} ` +
+          `(p95 ${formatMs(r.agent.converged.p95Ms)})  bare API: converged ${formatMs(r.bareApi.converged.medianMs)} ` +
+          `(p95 ${formatMs(r.bareApi.converged.p95Ms)})  overhead ${r.overheadPercent} %\n`,
+      );
+    }
+    process.stdout.write(
+      `idle, ${IDLE_SERVICES} services, ${idleSeconds} s: CPU ${idle.cpuPercentOfOneCore} % of a core, RSS max ${idle.rssMB.max} MB\n`,
+    );
+    for (const g of goals)
+      process.stdout.write(
+        `goal ${g.met ? 'met   ' : 'MISSED'} ${g.goal}: ${g.value} (limit ${g.limit})\n`,
+      );
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    const tmp = `${out}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, `${JSON.stringify(report, null, 2)}\n`);
+    fs.renameSync(tmp, out);
+    progress(
+      `wrote ${path.relative(process.cwd(), out) || out} in ${formatMs(Date.now() - started)}`,
+    );
+    return 0;
+  } finally {
+    await agent?.stop();
+    watch?.close();
+    try {
+      removeContainers(
+        stack,
+        listContainers(stack)
+          .filter((c) => clear || isBenchContainer(c.labels))
+          .map((c) => c.id),
+      );
+    } catch (err) {
+      progress(`could not clear the engine afterwards: ${(err as Error).message}`);
+    }
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+function gitdockCommit(): { commit: string; dirty: boolean } {
+  const head = run('git', ['rev-parse', 'HEAD'], { cwd: ROOT });
+  const status = run('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT });
+  return {
+    commit: head.status === 0 ? head.stdout.trim() : 'unknown',
+    dirty: status.status === 0 && status.stdout.trim() !== '',
+  };
+}
+
+function safeJson(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).message ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
