@@ -424,6 +424,20 @@ async function main(argv: string[]): Promise<number> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitdock-agent-bench-'));
   let agent: AgentUnderTest | undefined;
   let watch: EventWatch | undefined;
+  // Interrupted: stop the agent and remove what the bench made before going. A Ctrl-C
+  // arrives twice (from the terminal and relayed by tsx): the handler stays for both.
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    progress(`${signal}: cleaning up`);
+    agent?.proc.kill('SIGKILL');
+    removeBenchContainers(stack, clear, progress);
+    fs.rmSync(workDir, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     clearEngine(stack, clear);
     const repository = appRepository(stack.registry);
@@ -637,19 +651,26 @@ async function main(argv: string[]): Promise<number> {
     );
     return 0;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await agent?.stop();
     watch?.close();
-    try {
-      removeContainers(
-        stack,
-        listContainers(stack)
-          .filter((c) => clear || isBenchContainer(c.labels))
-          .map((c) => c.id),
-      );
-    } catch (err) {
-      progress(`could not clear the engine afterwards: ${(err as Error).message}`);
-    }
+    removeBenchContainers(stack, clear, progress);
     fs.rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Leaves only what was there before: never someone else's containers (unless --clear). */
+function removeBenchContainers(stack: Stack, clear: boolean, progress: (text: string) => void) {
+  try {
+    removeContainers(
+      stack,
+      listContainers(stack)
+        .filter((c) => clear || isBenchContainer(c.labels))
+        .map((c) => c.id),
+    );
+  } catch (err) {
+    progress(`could not clear the engine afterwards: ${(err as Error).message}`);
   }
 }
 

@@ -291,10 +291,8 @@ describe('describeServices: conflicts', () => {
     );
   });
 
-  // BUG: `lastLogLines` is documented as "when Failed because a new container
-  // did not come up", but a conflict carries the held failure's log lines
-  // under the conflict's reason. Remove `.fails` once status.ts is fixed.
-  it.fails('a conflict does not carry the log lines of an earlier failure', () => {
+  // `lastLogLines` belong to a failed rollout, not to a conflict that hides it.
+  it('a conflict does not carry the log lines of an earlier failure', () => {
     const status = statusOf({
       desired: [app],
       actual: [unmanaged],
@@ -386,16 +384,20 @@ describe('describeServices: health', () => {
       inspect: { app: { exitCode: 137 } },
     });
     expect(plan.actions.map((a) => a.type)).toEqual(['start']);
-    // The sync reason wins over the health reason; see the `.fails` case below.
+    // The pending start first, then why the container is not healthy.
     expect(services).toStrictEqual([
-      { ...SYNCED, sync: 'OutOfSync', health: 'Degraded', reason: 'start: container is exited' },
+      {
+        ...SYNCED,
+        sync: 'OutOfSync',
+        health: 'Degraded',
+        reason: 'start: container is exited; exited (exit code 137)',
+      },
     ]);
   });
 
-  // BUG: a stopped container always plans as `start` (or `recreate`), so its
-  // sync reason always hides the health reason and the exit code never
-  // reaches /status. Remove `.fails` once status.ts reports both.
-  it.fails("a stopped container's exit code reaches the reason", () => {
+  // A stopped container always plans as `start` (or `recreate`): its sync
+  // reason must not hide the exit code.
+  it("a stopped container's exit code reaches the reason", () => {
     const status = statusOf({
       desired: [app],
       actual: [managedContainer(app, { state: 'exited' })],

@@ -92,6 +92,11 @@ export function describeServices(
       reason = `${action.type}: ${action.reasons.join(', ')}`;
     }
     const health = healthOf(action.type === 'conflict' ? undefined : status);
+    // A pending change hides the health reason otherwise (a stopped container plans as
+    // `start`): keep both, so an exit code still reaches /status. Missing says nothing new.
+    if (reason && health.reason && health.status !== 'Missing' && action.type !== 'conflict') {
+      reason = `${reason}; ${health.reason}`;
+    }
     out.push({
       name: desired.name,
       sync,
@@ -107,7 +112,9 @@ export function describeServices(
           ? (container.labels['io.gitdock.commit'] ?? null)
           : null,
       ...((reason ?? health.reason) ? { reason: reason ?? health.reason } : {}),
-      ...(sync === 'Failed' && failure?.lastLogLines ? { lastLogLines: failure.lastLogLines } : {}),
+      ...(sync === 'Failed' && action.type !== 'conflict' && failure?.lastLogLines
+        ? { lastLogLines: failure.lastLogLines }
+        : {}),
     });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : 1));
