@@ -66,7 +66,7 @@ export function normalizeService(
   const environment: Record<string, string> = {};
   for (const [index, envFile] of toList(manifest.env_file).entries()) {
     const path = [...(Array.isArray(manifest.env_file) ? ['env_file', index] : ['env_file'])];
-    const repoPath = posix.normalize(posix.join(posix.dirname(source.file), envFile));
+    const repoPath = envFilePath(source.file, envFile);
     if (envFile.startsWith('/')) {
       // posix.join would quietly make it relative; env files come from the repo only.
       fail(
@@ -207,6 +207,15 @@ function entries(
     v === null || v === undefined ? undefined : String(v),
     [field, k],
   ]);
+}
+
+/**
+ * The repo path an `env_file` entry names: relative to its manifest's
+ * directory. Shared with `fleet-state.ts`, which must know every file a
+ * service reads to say which changed files changed it.
+ */
+export function envFilePath(manifestFile: string, envFile: string): string {
+  return posix.normalize(posix.join(posix.dirname(manifestFile), envFile));
 }
 
 /** `KEY=value` lines as Compose reads an env_file: `#` comments, optional quotes. */
