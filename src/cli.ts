@@ -20,6 +20,10 @@ const COMMANDS = {
     summary: 'Show what apply would change on a host, with reasons.',
     load: () => import('./commands/plan.js'),
   },
+  diff: {
+    summary: "Compare every host's desired state at two revisions; for pull requests.",
+    load: () => import('./commands/diff.js'),
+  },
   apply: {
     summary: "Converge a host's Docker engine to a revision.",
     load: () => import('./commands/apply.js'),
@@ -52,7 +56,7 @@ function usage(): string {
     '  NO_COLOR           disable colour',
     '  GITDOCK_LOG_LEVEL  log level on stderr: debug, info, warn (default), error; the agent logs info',
     '',
-    'Exit codes: 0 success, 1 failure, 2 changes pending (plan), 64 usage error.',
+    'Exit codes: 0 success, 1 failure, 2 changes pending (plan, diff), 64 usage error.',
   ].join('\n');
 }
 
