@@ -11,8 +11,9 @@
 # Environment:
 #   GITDOCK         the command that runs gitdock, split on spaces
 #                   (default: gitdock). gitdock is not on the npm registry:
-#                   install it first (npm install -g git+https://...), or
-#                   run it through npx: GITDOCK="npx --yes --package=SPEC gitdock".
+#                   install it first (see README.md), or run it through npx
+#                   with the package named, never a bare `npx gitdock`:
+#                   GITDOCK="npx --yes --package=git+https://...#v0.1.0 gitdock".
 #   GITDOCK_REPO    the fleet repository (default: .)
 #   GITDOCK_FORMAT  markdown (default), text or json
 #
