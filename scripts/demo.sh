@@ -121,8 +121,10 @@ make_repo() {
   find "$CLONE" -name '*.yaml' -exec sed -i \
     "s#\\\$schema=\\(\\.\\./\\)*schemas/#\$schema=$ROOT/schemas/#" {} +
   if [[ $GITDOCK_REGISTRY != "$EXAMPLE_REGISTRY" ]]; then
-    echo "(the stack's registry is $GITDOCK_REGISTRY: image references rewritten from $EXAMPLE_REGISTRY)"
-    find "$CLONE" -name '*.yaml' -exec sed -i "s#$EXAMPLE_REGISTRY/#$GITDOCK_REGISTRY/#g" {} +
+    echo "(the stack's registry is $GITDOCK_REGISTRY: image references and the policy rewritten from $EXAMPLE_REGISTRY)"
+    # Every mention, not only `registry/` in images: gitdock.yaml's
+    # allowed_registries names the bare registry.
+    find "$CLONE" -name '*.yaml' -exec sed -i "s#$EXAMPLE_REGISTRY#$GITDOCK_REGISTRY#g" {} +
   fi
   "${GIT[@]}" -C "$CLONE" add -A
   "${GIT[@]}" -C "$CLONE" commit -q -m "Fleet: appserver on web-*, memcached and an appserver override on web-1"

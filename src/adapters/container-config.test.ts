@@ -118,7 +118,7 @@ describe('toCreateBody', () => {
     for (const key of ['Cmd', 'Entrypoint', 'User', 'WorkingDir', 'ExposedPorts', 'Healthcheck']) {
       expect(body).not.toHaveProperty(key);
     }
-    for (const key of ['NetworkMode', 'PortBindings', 'Binds', 'Mounts']) {
+    for (const key of ['NetworkMode', 'Privileged', 'PortBindings', 'Binds', 'Mounts']) {
       expect(body.HostConfig).not.toHaveProperty(key);
     }
   });
@@ -165,6 +165,11 @@ describe('toCreateBody', () => {
         name: 'network mode host',
         spec: { networkMode: 'host' },
         expected: { NetworkMode: 'host' },
+      },
+      {
+        name: 'privileged',
+        spec: { privileged: true },
+        expected: { Privileged: true },
       },
       {
         name: 'restart always',

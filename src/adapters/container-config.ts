@@ -35,6 +35,7 @@ export interface EnginePortBinding {
 
 export interface EngineHostConfig {
   NetworkMode?: string;
+  Privileged?: boolean;
   RestartPolicy: EngineRestartPolicy;
   PortBindings?: Record<string, EnginePortBinding[]>;
   Binds?: string[];
@@ -82,6 +83,7 @@ export function toCreateBody(options: CreateContainerOptions): ContainerCreateBo
     if (Object.keys(bindings).length > 0) body.HostConfig.PortBindings = bindings;
   }
   if (spec.networkMode !== undefined) body.HostConfig.NetworkMode = spec.networkMode;
+  if (spec.privileged === true) body.HostConfig.Privileged = true;
 
   const { binds, mounts } = toMounts(spec.volumes);
   if (binds.length > 0) body.HostConfig.Binds = binds;

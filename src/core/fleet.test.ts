@@ -107,7 +107,7 @@ const bad: BadCase[] = [
         path: '/replicas',
         message:
           'unknown field "replicas"; expected one of: image, tag, digest, hosts, command, entrypoint, ' +
-          'environment, env_file, ports, volumes, network_mode, restart, healthcheck, depends_on, ' +
+          'environment, env_file, ports, volumes, network_mode, privileged, restart, healthcheck, depends_on, ' +
           'labels, user, working_dir, stop_grace_period, update, pull',
       },
     ],
@@ -1174,7 +1174,7 @@ describe('loadFleet: invalid revisions', () => {
       column: 1,
       path: '/foo',
       message:
-        'unknown field "foo"; expected one of: image, tag, digest, hosts, command, entrypoint, environment, env_file, ports, volumes, network_mode, restart, healthcheck, depends_on, labels, user, working_dir, stop_grace_period, update, pull',
+        'unknown field "foo"; expected one of: image, tag, digest, hosts, command, entrypoint, environment, env_file, ports, volumes, network_mode, privileged, restart, healthcheck, depends_on, labels, user, working_dir, stop_grace_period, update, pull',
     });
   });
 });

@@ -6,6 +6,7 @@ import {
   type NormalizedService,
   normalizeService,
 } from './normalize.js';
+import { checkPolicy } from './policy.js';
 import type { RepoConfig, ServiceManifest } from './schema.js';
 import { repoConfigSchema, serviceSchema } from './schema.js';
 import { explainSchemaErrors } from './schema-errors.js';
@@ -51,9 +52,10 @@ export function isFleetPath(path: string, isDir: boolean): boolean {
 const MANIFEST_EXT = /\.ya?ml$/;
 
 /**
- * Validates every manifest of a revision and checks each known host's
- * dependency graph. One error anywhere fails the whole revision: a
- * half-valid commit is never applied.
+ * Validates every manifest of a revision, checks it against the
+ * gitdock.yaml `policy`, and checks each known host's dependency graph. One
+ * error anywhere fails the whole revision: a half-valid commit is never
+ * applied.
  */
 export function loadFleet(files: ReadonlyMap<string, Uint8Array>): Result<Fleet> {
   const errors: ManifestError[] = [];
@@ -107,6 +109,9 @@ export function loadFleet(files: ReadonlyMap<string, Uint8Array>): Result<Fleet>
     const origin = isHostFile ? 'host' : 'fleet';
     const definition = loadServiceFile(path, name, origin, files.get(path)!, readFile, errors);
     if (!definition) continue;
+    // The policy is repo-wide: every manifest is checked, whichever hosts it
+    // selects, and a violation fails the revision like any other error.
+    errors.push(...checkPolicy(config.policy, definition.normalized.spec, definition.source));
     const group = isHostFile
       ? (hostServices.get(parts[1]!) ?? hostServices.set(parts[1]!, new Map()).get(parts[1]!)!)
       : fleetServices;

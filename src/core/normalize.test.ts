@@ -75,6 +75,7 @@ describe('normalizeService: defaults', () => {
     ['depends_on: []'],
     ['update:', '  order: start-first', '  settle: 5s', '  health_timeout: 2m'],
     ['pull: always'],
+    ['privileged: false'],
   ])('%s hashes like the unset default', (...lines) => {
     expect(hashOf(lines)).toBe(hashOf([]));
   });
@@ -89,8 +90,20 @@ describe('normalizeService: defaults', () => {
     ['environment: {A: ""}'],
     ['labels: {a: ""}'],
     ['healthcheck: {}'],
+    ['privileged: true'],
   ])('%s changes the hash', (...lines) => {
     expect(hashOf(lines)).not.toBe(hashOf([]));
+  });
+
+  it('keeps the hashes of specs written before privileged existed', () => {
+    // Pinned: a field added to the spec must not recreate containers that
+    // do not use it. These hashes were taken before `privileged` was added.
+    expect(hashOf([])).toBe('3c0bea594c019aa979bebe97caeb1739ca661cbbbdba4f1295ca702afd4e93b8');
+    expect(hashOf(['network_mode: host', 'volumes: ["/srv/a:/a:ro"]'])).toBe(
+      '25a2ff01f59992921c825924497c605ae5fe21e2e3cdc559b190ed49c4bd8496',
+    );
+    expect(specOf(['privileged: false'])).not.toHaveProperty('privileged');
+    expect(specOf(['privileged: true'])).toHaveProperty('privileged', true);
   });
 
   it('reads the rollout policy, which stays out of the spec', () => {

@@ -147,6 +147,7 @@ export function normalizeService(
     ports,
     volumes,
     ...optional('networkMode', manifest.network_mode),
+    ...(manifest.privileged === true ? { privileged: true as const } : {}),
     restart: manifest.restart ?? DEFAULTS.restart,
     ...optional('healthcheck', toHealthcheck(manifest.healthcheck)),
     labels: sortKeys(labels),

@@ -138,6 +138,11 @@ export const serviceSchema = {
       type: 'string',
       minLength: 1,
     },
+    privileged: {
+      description:
+        'Give the container extended privileges on the host (`docker run --privileged`). Default `false`.',
+      type: 'boolean',
+    },
     restart: {
       description:
         'Restart policy: `no` (default), `always`, `unless-stopped`, `on-failure` or `on-failure:N`.',
@@ -235,6 +240,56 @@ export const repoConfigSchema = {
             description:
               'This host is meant to run no services: a revision that removes all of them is applied.',
             type: 'boolean',
+          },
+        },
+      },
+    },
+    policy: {
+      description:
+        'Rules every manifest of a revision must follow; a revision that breaks one is invalid and never applied. ' +
+        'Each rule is off unless set, except `allow_host_network`.',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        deny_privileged: {
+          description: '`true`: no service may set `privileged: true`.',
+          type: 'boolean',
+        },
+        bind_mount_prefixes: {
+          description:
+            'Host paths that bind mounts may use, such as `/srv`: every bind mount source must be one of them or under one (`/srv2` is not under `/srv`).',
+          type: 'array',
+          items: {
+            description: 'An absolute host path such as `/srv` or `/var/lib/app`.',
+            type: 'string',
+            pattern: '^/',
+          },
+        },
+        allow_host_network: {
+          description:
+            '`true`: services may use `network_mode: host`. Default `false` once `policy` is present: host networking is denied unless allowed here.',
+          type: 'boolean',
+        },
+        deny_mutable_tags: {
+          description: '`true`: the tag `latest` is denied; pin a version tag or a `digest`.',
+          type: 'boolean',
+        },
+        require_digest: {
+          description: '`true`: every image must be pinned by `digest`, not by `tag`.',
+          type: 'boolean',
+        },
+        allowed_registries: {
+          description:
+            'Registries images may come from, optionally with a path prefix: `ghcr.io/acme`, `127.0.0.1:5055`, `docker.io`. ' +
+            'An image without a registry (`redis`, `acme/app`) is from `docker.io`.',
+          type: 'array',
+          minItems: 1,
+          items: {
+            description:
+              'A registry host, which has a `.` or a `:port` or is `localhost` (`docker.io`, `127.0.0.1:5055`), optionally followed by a path prefix (`ghcr.io/acme`).',
+            type: 'string',
+            pattern:
+              '^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$',
           },
         },
       },

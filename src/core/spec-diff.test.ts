@@ -76,6 +76,8 @@ describe('describeSpecChanges', () => {
       ['network_mode none -> host'],
     ],
     ['network_mode set', {}, { networkMode: 'host' }, ['network_mode set to host']],
+    ['privileged set', {}, { privileged: true }, ['privileged set to true']],
+    ['privileged removed', { privileged: true }, {}, ['privileged true removed']],
     ['restart', { restart: 'no' }, { restart: 'unless-stopped' }, ['restart no -> unless-stopped']],
     ['user removed', { user: '1000:1000' }, {}, ['user 1000:1000 removed']],
     ['working_dir', { workingDir: '/a' }, { workingDir: '/b' }, ['working_dir /a -> /b']],

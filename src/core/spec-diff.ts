@@ -27,6 +27,7 @@ export function describeSpecChanges(before: ContainerSpec, after: ContainerSpec)
     }
   }
   scalar('network_mode', before.networkMode, after.networkMode);
+  scalar('privileged', before.privileged, after.privileged);
   scalar('restart', before.restart, after.restart);
   scalar('user', before.user, after.user);
   scalar('working_dir', before.workingDir, after.workingDir);

@@ -47,6 +47,11 @@ export interface ContainerSpec {
   ports: PortBinding[];
   volumes: Mount[];
   networkMode?: string;
+  /**
+   * Set only when true: `privileged: false` is the default, and leaving the
+   * key out keeps the hash of every spec written before the field existed.
+   */
+  privileged?: true;
   restart: string;
   healthcheck?: HealthcheckSpec;
   labels: Record<string, string>;

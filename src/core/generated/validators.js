@@ -2,7 +2,7 @@
 import func3Module from 'ajv/dist/runtime/ucs2length.js';
 
 export const validateService = validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/service.schema.json","title":"gitdock service","description":"One service on one or more Docker hosts. The service name is the file name without `.yaml`.","type":"object","additionalProperties":false,"required":["image"],"oneOf":[{"required":["tag"]},{"required":["digest"]}],"properties":{"image":{"description":"Image repository without tag or digest, e.g. `registry.example.com/appserver`.","type":"string","pattern":"^[a-z0-9]+([._/:-][a-z0-9]+)*$"},"tag":{"description":"Image tag to run (letters, digits, `_`, `.`, `-`; quote numbers like `\"1.0\"`). Exactly one of `tag` and `digest` is required.","type":"string","pattern":"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"},"digest":{"description":"Image digest to run: `sha256:` and 64 hex digits. Exactly one of `tag` and `digest`.","type":"string","pattern":"^sha256:[a-f0-9]{64}$"},"hosts":{"description":"Fleet files only: the hosts this service runs on, by name or glob (`web-*`, `db-?`).","type":"array","minItems":1,"items":{"type":"string","pattern":"^[a-z0-9*?\\[\\]_.-]+$"}},"command":{"description":"Overrides the image CMD.","anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"entrypoint":{"description":"Overrides the image ENTRYPOINT.","anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"environment":{"description":"Environment variables, as a map or a list of `KEY=value`.","anyOf":[{"type":"object","propertyNames":{"pattern":"^[^=\\s]+$"},"additionalProperties":{"anyOf":[{"type":["string","number","boolean"]},{"type":"null"}]}},{"type":"array","items":{"type":"string","pattern":"^[^=\\s]+(=.*)?$"}}]},"env_file":{"description":"Files of `KEY=value` lines, relative to this manifest, read from the repo.","anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"ports":{"description":"Published ports: `\"8080:80\"`, `\"127.0.0.1:8080:80/udp\"` or the long form.","type":"array","items":{"anyOf":[{"description":"A port such as `\"80\"`, `\"8080:80\"` or `\"127.0.0.1:8080:80/udp\"`.","type":"string","pattern":"^(\\[?[0-9a-fA-F.:]+\\]?:)?([0-9]+:)?[0-9]+(/(tcp|udp))?$"},{"type":"integer","minimum":1,"maximum":65535},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"anyOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]+$"}]},"host_ip":{"type":"string"},"protocol":{"enum":["tcp","udp"]}}}]}},"volumes":{"description":"Mounts: `\"/host/path:/in/container:ro\"`, `\"named:/data\"` or the long form.","type":"array","items":{"anyOf":[{"description":"A mount such as `\"/srv/data:/data\"`, `\"/etc/app:/etc/app:ro\"` or `\"named:/data\"`.","type":"string","pattern":"^[^:]+:/[^:]*(:(ro|rw))?$"},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string"},"target":{"type":"string","pattern":"^/"},"read_only":{"type":"boolean"}}}]}},"network_mode":{"description":"`none`, `host`, `bridge`, `container:NAME` or a network name.","type":"string","minLength":1},"restart":{"description":"Restart policy: `no` (default), `always`, `unless-stopped`, `on-failure` or `on-failure:N`.","type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"healthcheck":{"description":"Container health check, as in Compose.","type":"object","additionalProperties":false,"properties":{"test":{"anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"interval":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h`.","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"timeout":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h`.","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"retries":{"type":"integer","minimum":0},"start_period":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h`.","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"disable":{"type":"boolean"}}},"depends_on":{"description":"Services on this host to start before this one.","anyOf":[{"type":"array","items":{"type":"string"},"uniqueItems":true},{"type":"object","additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy"]}}}}]},"labels":{"description":"Container labels (`io.gitdock.*` is reserved).","anyOf":[{"type":"object","propertyNames":{"pattern":"^[^=\\s]+$"},"additionalProperties":{"anyOf":[{"type":["string","number","boolean"]},{"type":"null"}]}},{"type":"array","items":{"type":"string","pattern":"^[^=\\s]+(=.*)?$"}}]},"user":{"description":"User (and group) to run as.","type":"string"},"working_dir":{"description":"Working directory inside the container.","type":"string"},"stop_grace_period":{"description":"Time to wait after SIGTERM before SIGKILL: a duration such as `10s` or `1m30s`.","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"update":{"description":"How a changed service is replaced.","type":"object","additionalProperties":false,"properties":{"order":{"description":"`stop-first` (default): stop the old container, then start the new one. `start-first`: start the new one first (not with fixed host ports).","enum":["stop-first","start-first"]},"settle":{"description":"Without a HEALTHCHECK, how long the new container must run without exiting: a duration such as `2s` (the default).","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"health_timeout":{"description":"With a HEALTHCHECK, how long to wait for `healthy`: a duration such as `60s` (the default).","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"}}},"pull":{"description":"`missing` (default): pull only when the image is not on the host. `always`: pull on every apply.","enum":["missing","always"]}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/service.schema.json","title":"gitdock service","description":"One service on one or more Docker hosts. The service name is the file name without `.yaml`.","type":"object","additionalProperties":false,"required":["image"],"oneOf":[{"required":["tag"]},{"required":["digest"]}],"properties":{"image":{"description":"Image repository without tag or digest, e.g. `registry.example.com/appserver`.","type":"string","pattern":"^[a-z0-9]+([._/:-][a-z0-9]+)*$"},"tag":{"description":"Image tag to run (letters, digits, `_`, `.`, `-`; quote numbers like `\"1.0\"`). Exactly one of `tag` and `digest` is required.","type":"string","pattern":"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"},"digest":{"description":"Image digest to run: `sha256:` and 64 hex digits. Exactly one of `tag` and `digest`.","type":"string","pattern":"^sha256:[a-f0-9]{64}$"},"hosts":{"description":"Fleet files only: the hosts this service runs on, by name or glob (`web-*`, `db-?`).","type":"array","minItems":1,"items":{"type":"string","pattern":"^[a-z0-9*?\\[\\]_.-]+$"}},"command":{"description":"Overrides the image CMD.","anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"entrypoint":{"description":"Overrides the image ENTRYPOINT.","anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"environment":{"description":"Environment variables, as a map or a list of `KEY=value`.","anyOf":[{"type":"object","propertyNames":{"pattern":"^[^=\\s]+$"},"additionalProperties":{"anyOf":[{"type":["string","number","boolean"]},{"type":"null"}]}},{"type":"array","items":{"type":"string","pattern":"^[^=\\s]+(=.*)?$"}}]},"env_file":{"description":"Files of `KEY=value` lines, relative to this manifest, read from the repo.","anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"ports":{"description":"Published ports: `\"8080:80\"`, `\"127.0.0.1:8080:80/udp\"` or the long form.","type":"array","items":{"anyOf":[{"description":"A port such as `\"80\"`, `\"8080:80\"` or `\"127.0.0.1:8080:80/udp\"`.","type":"string","pattern":"^(\\[?[0-9a-fA-F.:]+\\]?:)?([0-9]+:)?[0-9]+(/(tcp|udp))?$"},{"type":"integer","minimum":1,"maximum":65535},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"anyOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]+$"}]},"host_ip":{"type":"string"},"protocol":{"enum":["tcp","udp"]}}}]}},"volumes":{"description":"Mounts: `\"/host/path:/in/container:ro\"`, `\"named:/data\"` or the long form.","type":"array","items":{"anyOf":[{"description":"A mount such as `\"/srv/data:/data\"`, `\"/etc/app:/etc/app:ro\"` or `\"named:/data\"`.","type":"string","pattern":"^[^:]+:/[^:]*(:(ro|rw))?$"},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string"},"target":{"type":"string","pattern":"^/"},"read_only":{"type":"boolean"}}}]}},"network_mode":{"description":"`none`, `host`, `bridge`, `container:NAME` or a network name.","type":"string","minLength":1},"privileged":{"description":"Give the container extended privileges on the host (`docker run --privileged`). Default `false`.","type":"boolean"},"restart":{"description":"Restart policy: `no` (default), `always`, `unless-stopped`, `on-failure` or `on-failure:N`.","type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"healthcheck":{"description":"Container health check, as in Compose.","type":"object","additionalProperties":false,"properties":{"test":{"anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"interval":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h`.","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"timeout":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h`.","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"retries":{"type":"integer","minimum":0},"start_period":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h`.","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"disable":{"type":"boolean"}}},"depends_on":{"description":"Services on this host to start before this one.","anyOf":[{"type":"array","items":{"type":"string"},"uniqueItems":true},{"type":"object","additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy"]}}}}]},"labels":{"description":"Container labels (`io.gitdock.*` is reserved).","anyOf":[{"type":"object","propertyNames":{"pattern":"^[^=\\s]+$"},"additionalProperties":{"anyOf":[{"type":["string","number","boolean"]},{"type":"null"}]}},{"type":"array","items":{"type":"string","pattern":"^[^=\\s]+(=.*)?$"}}]},"user":{"description":"User (and group) to run as.","type":"string"},"working_dir":{"description":"Working directory inside the container.","type":"string"},"stop_grace_period":{"description":"Time to wait after SIGTERM before SIGKILL: a duration such as `10s` or `1m30s`.","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"update":{"description":"How a changed service is replaced.","type":"object","additionalProperties":false,"properties":{"order":{"description":"`stop-first` (default): stop the old container, then start the new one. `start-first`: start the new one first (not with fixed host ports).","enum":["stop-first","start-first"]},"settle":{"description":"Without a HEALTHCHECK, how long the new container must run without exiting: a duration such as `2s` (the default).","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"health_timeout":{"description":"With a HEALTHCHECK, how long to wait for `healthy`: a duration such as `60s` (the default).","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"}}},"pull":{"description":"`missing` (default): pull only when the image is not on the host. `always`: pull on every apply.","enum":["missing","always"]}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = func3Module.default ?? func3Module;
 const pattern0 = new RegExp("^[a-z0-9]+([._/:-][a-z0-9]+)*$", "u");
@@ -1102,11 +1102,9 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data.restart !== undefined){
-let data27 = data.restart;
-if(typeof data27 === "string"){
-if(!pattern10.test(data27)){
-const err73 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/pattern",keyword:"pattern",params:{pattern: "^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},message:"must match pattern \""+"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"+"\""};
+if(data.privileged !== undefined){
+if(typeof data.privileged !== "boolean"){
+const err73 = {instancePath:instancePath+"/privileged",schemaPath:"#/properties/privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1116,8 +1114,11 @@ vErrors.push(err73);
 errors++;
 }
 }
-else {
-const err74 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.restart !== undefined){
+let data28 = data.restart;
+if(typeof data28 === "string"){
+if(!pattern10.test(data28)){
+const err74 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/pattern",keyword:"pattern",params:{pattern: "^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},message:"must match pattern \""+"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"+"\""};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1127,12 +1128,8 @@ vErrors.push(err74);
 errors++;
 }
 }
-if(data.healthcheck !== undefined){
-let data28 = data.healthcheck;
-if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
-for(const key5 in data28){
-if(!((((((key5 === "test") || (key5 === "interval")) || (key5 === "timeout")) || (key5 === "retries")) || (key5 === "start_period")) || (key5 === "disable"))){
-const err75 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+else {
+const err75 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1142,13 +1139,12 @@ vErrors.push(err75);
 errors++;
 }
 }
-if(data28.test !== undefined){
-let data29 = data28.test;
-const _errs101 = errors;
-let valid29 = false;
-const _errs102 = errors;
-if(typeof data29 !== "string"){
-const err76 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.healthcheck !== undefined){
+let data29 = data.healthcheck;
+if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+for(const key5 in data29){
+if(!((((((key5 === "test") || (key5 === "interval")) || (key5 === "timeout")) || (key5 === "retries")) || (key5 === "start_period")) || (key5 === "disable"))){
+const err76 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1157,15 +1153,14 @@ vErrors.push(err76);
 }
 errors++;
 }
-var _valid9 = _errs102 === errors;
-valid29 = valid29 || _valid9;
-if(!valid29){
+}
+if(data29.test !== undefined){
+let data30 = data29.test;
+const _errs103 = errors;
+let valid29 = false;
 const _errs104 = errors;
-if(Array.isArray(data29)){
-const len7 = data29.length;
-for(let i7=0; i7<len7; i7++){
-if(typeof data29[i7] !== "string"){
-const err77 = {instancePath:instancePath+"/healthcheck/test/" + i7,schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data30 !== "string"){
+const err77 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1174,10 +1169,15 @@ vErrors.push(err77);
 }
 errors++;
 }
-}
-}
-else {
-const err78 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+var _valid9 = _errs104 === errors;
+valid29 = valid29 || _valid9;
+if(!valid29){
+const _errs106 = errors;
+if(Array.isArray(data30)){
+const len7 = data30.length;
+for(let i7=0; i7<len7; i7++){
+if(typeof data30[i7] !== "string"){
+const err78 = {instancePath:instancePath+"/healthcheck/test/" + i7,schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1186,11 +1186,10 @@ vErrors.push(err78);
 }
 errors++;
 }
-var _valid9 = _errs104 === errors;
-valid29 = valid29 || _valid9;
 }
-if(!valid29){
-const err79 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+else {
+const err79 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1199,23 +1198,11 @@ vErrors.push(err79);
 }
 errors++;
 }
-else {
-errors = _errs101;
-if(vErrors !== null){
-if(_errs101){
-vErrors.length = _errs101;
+var _valid9 = _errs106 === errors;
+valid29 = valid29 || _valid9;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data28.interval !== undefined){
-let data31 = data28.interval;
-if(typeof data31 === "string"){
-if(!pattern11.test(data31)){
-const err80 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/properties/healthcheck/properties/interval/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
+if(!valid29){
+const err80 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1224,9 +1211,23 @@ vErrors.push(err80);
 }
 errors++;
 }
+else {
+errors = _errs103;
+if(vErrors !== null){
+if(_errs103){
+vErrors.length = _errs103;
 }
 else {
-const err81 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/properties/healthcheck/properties/interval/type",keyword:"type",params:{type: "string"},message:"must be string"};
+vErrors = null;
+}
+}
+}
+}
+if(data29.interval !== undefined){
+let data32 = data29.interval;
+if(typeof data32 === "string"){
+if(!pattern11.test(data32)){
+const err81 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/properties/healthcheck/properties/interval/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1236,11 +1237,8 @@ vErrors.push(err81);
 errors++;
 }
 }
-if(data28.timeout !== undefined){
-let data32 = data28.timeout;
-if(typeof data32 === "string"){
-if(!pattern11.test(data32)){
-const err82 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/properties/healthcheck/properties/timeout/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
+else {
+const err82 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/properties/healthcheck/properties/interval/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1250,8 +1248,11 @@ vErrors.push(err82);
 errors++;
 }
 }
-else {
-const err83 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/properties/healthcheck/properties/timeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data29.timeout !== undefined){
+let data33 = data29.timeout;
+if(typeof data33 === "string"){
+if(!pattern11.test(data33)){
+const err83 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/properties/healthcheck/properties/timeout/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1261,10 +1262,8 @@ vErrors.push(err83);
 errors++;
 }
 }
-if(data28.retries !== undefined){
-let data33 = data28.retries;
-if(!(((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33))) && (isFinite(data33)))){
-const err84 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err84 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/properties/healthcheck/properties/timeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1273,9 +1272,11 @@ vErrors.push(err84);
 }
 errors++;
 }
-if((typeof data33 == "number") && (isFinite(data33))){
-if(data33 < 0 || isNaN(data33)){
-const err85 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data29.retries !== undefined){
+let data34 = data29.retries;
+if(!(((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34))) && (isFinite(data34)))){
+const err85 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1284,13 +1285,9 @@ vErrors.push(err85);
 }
 errors++;
 }
-}
-}
-if(data28.start_period !== undefined){
-let data34 = data28.start_period;
-if(typeof data34 === "string"){
-if(!pattern11.test(data34)){
-const err86 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/properties/healthcheck/properties/start_period/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
+if((typeof data34 == "number") && (isFinite(data34))){
+if(data34 < 0 || isNaN(data34)){
+const err86 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1300,8 +1297,12 @@ vErrors.push(err86);
 errors++;
 }
 }
-else {
-const err87 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/properties/healthcheck/properties/start_period/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data29.start_period !== undefined){
+let data35 = data29.start_period;
+if(typeof data35 === "string"){
+if(!pattern11.test(data35)){
+const err87 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/properties/healthcheck/properties/start_period/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1311,9 +1312,8 @@ vErrors.push(err87);
 errors++;
 }
 }
-if(data28.disable !== undefined){
-if(typeof data28.disable !== "boolean"){
-const err88 = {instancePath:instancePath+"/healthcheck/disable",schemaPath:"#/properties/healthcheck/properties/disable/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err88 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/properties/healthcheck/properties/start_period/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1323,9 +1323,9 @@ vErrors.push(err88);
 errors++;
 }
 }
-}
-else {
-const err89 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data29.disable !== undefined){
+if(typeof data29.disable !== "boolean"){
+const err89 = {instancePath:instancePath+"/healthcheck/disable",schemaPath:"#/properties/healthcheck/properties/disable/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1335,16 +1335,9 @@ vErrors.push(err89);
 errors++;
 }
 }
-if(data.depends_on !== undefined){
-let data36 = data.depends_on;
-const _errs119 = errors;
-let valid32 = false;
-const _errs120 = errors;
-if(Array.isArray(data36)){
-const len8 = data36.length;
-for(let i8=0; i8<len8; i8++){
-if(typeof data36[i8] !== "string"){
-const err90 = {instancePath:instancePath+"/depends_on/" + i8,schemaPath:"#/properties/depends_on/anyOf/0/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err90 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1354,23 +1347,42 @@ vErrors.push(err90);
 errors++;
 }
 }
-let i9 = data36.length;
-let j0;
-if(i9 > 1){
-const indices0 = {};
-for(;i9--;){
-let item0 = data36[i9];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err91 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/0/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i9+" are identical)"};
+if(data.depends_on !== undefined){
+let data37 = data.depends_on;
+const _errs121 = errors;
+let valid32 = false;
+const _errs122 = errors;
+if(Array.isArray(data37)){
+const len8 = data37.length;
+for(let i8=0; i8<len8; i8++){
+if(typeof data37[i8] !== "string"){
+const err91 = {instancePath:instancePath+"/depends_on/" + i8,schemaPath:"#/properties/depends_on/anyOf/0/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err91];
 }
 else {
 vErrors.push(err91);
+}
+errors++;
+}
+}
+let i9 = data37.length;
+let j0;
+if(i9 > 1){
+const indices0 = {};
+for(;i9--;){
+let item0 = data37[i9];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err92 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/0/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i9+" are identical)"};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
 }
 errors++;
 break;
@@ -1380,26 +1392,7 @@ indices0[item0] = i9;
 }
 }
 else {
-const err92 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/0/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err92];
-}
-else {
-vErrors.push(err92);
-}
-errors++;
-}
-var _valid10 = _errs120 === errors;
-valid32 = valid32 || _valid10;
-if(!valid32){
-const _errs124 = errors;
-if(data36 && typeof data36 == "object" && !Array.isArray(data36)){
-for(const key6 in data36){
-let data38 = data36[key6];
-if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
-for(const key7 in data38){
-if(!(key7 === "condition")){
-const err93 = {instancePath:instancePath+"/depends_on/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+const err93 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/0/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1408,11 +1401,17 @@ vErrors.push(err93);
 }
 errors++;
 }
-}
-if(data38.condition !== undefined){
-let data39 = data38.condition;
-if(!((data39 === "service_started") || (data39 === "service_healthy"))){
-const err94 = {instancePath:instancePath+"/depends_on/" + key6.replace(/~/g, "~0").replace(/\//g, "~1")+"/condition",schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/properties/condition/enum",keyword:"enum",params:{allowedValues: schema11.properties.depends_on.anyOf[1].additionalProperties.properties.condition.enum},message:"must be equal to one of the allowed values"};
+var _valid10 = _errs122 === errors;
+valid32 = valid32 || _valid10;
+if(!valid32){
+const _errs126 = errors;
+if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
+for(const key6 in data37){
+let data39 = data37[key6];
+if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
+for(const key7 in data39){
+if(!(key7 === "condition")){
+const err94 = {instancePath:instancePath+"/depends_on/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1422,9 +1421,10 @@ vErrors.push(err94);
 errors++;
 }
 }
-}
-else {
-const err95 = {instancePath:instancePath+"/depends_on/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data39.condition !== undefined){
+let data40 = data39.condition;
+if(!((data40 === "service_started") || (data40 === "service_healthy"))){
+const err95 = {instancePath:instancePath+"/depends_on/" + key6.replace(/~/g, "~0").replace(/\//g, "~1")+"/condition",schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/properties/condition/enum",keyword:"enum",params:{allowedValues: schema11.properties.depends_on.anyOf[1].additionalProperties.properties.condition.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1436,7 +1436,7 @@ errors++;
 }
 }
 else {
-const err96 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err96 = {instancePath:instancePath+"/depends_on/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1445,11 +1445,10 @@ vErrors.push(err96);
 }
 errors++;
 }
-var _valid10 = _errs124 === errors;
-valid32 = valid32 || _valid10;
 }
-if(!valid32){
-const err97 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+else {
+const err97 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1458,29 +1457,11 @@ vErrors.push(err97);
 }
 errors++;
 }
-else {
-errors = _errs119;
-if(vErrors !== null){
-if(_errs119){
-vErrors.length = _errs119;
+var _valid10 = _errs126 === errors;
+valid32 = valid32 || _valid10;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.labels !== undefined){
-let data40 = data.labels;
-const _errs132 = errors;
-let valid38 = false;
-const _errs133 = errors;
-if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
-for(const key8 in data40){
-const _errs135 = errors;
-if(typeof key8 === "string"){
-if(!pattern4.test(key8)){
-const err98 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[^=\\s]+$"},message:"must match pattern \""+"^[^=\\s]+$"+"\"",propertyName:key8};
+if(!valid32){
+const err98 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1489,10 +1470,29 @@ vErrors.push(err98);
 }
 errors++;
 }
+else {
+errors = _errs121;
+if(vErrors !== null){
+if(_errs121){
+vErrors.length = _errs121;
 }
-var valid39 = _errs135 === errors;
-if(!valid39){
-const err99 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/propertyNames",keyword:"propertyNames",params:{propertyName: key8},message:"property name must be valid"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.labels !== undefined){
+let data41 = data.labels;
+const _errs134 = errors;
+let valid38 = false;
+const _errs135 = errors;
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+for(const key8 in data41){
+const _errs137 = errors;
+if(typeof key8 === "string"){
+if(!pattern4.test(key8)){
+const err99 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[^=\\s]+$"},message:"must match pattern \""+"^[^=\\s]+$"+"\"",propertyName:key8};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1502,13 +1502,9 @@ vErrors.push(err99);
 errors++;
 }
 }
-for(const key9 in data40){
-let data41 = data40[key9];
-const _errs138 = errors;
-let valid41 = false;
-const _errs139 = errors;
-if(((typeof data41 !== "string") && (!((typeof data41 == "number") && (isFinite(data41))))) && (typeof data41 !== "boolean")){
-const err100 = {instancePath:instancePath+"/labels/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf/0/type",keyword:"type",params:{type: schema11.properties.labels.anyOf[0].additionalProperties.anyOf[0].type},message:"must be string,number,boolean"};
+var valid39 = _errs137 === errors;
+if(!valid39){
+const err100 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/propertyNames",keyword:"propertyNames",params:{propertyName: key8},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1517,12 +1513,14 @@ vErrors.push(err100);
 }
 errors++;
 }
-var _valid12 = _errs139 === errors;
-valid41 = valid41 || _valid12;
-if(!valid41){
+}
+for(const key9 in data41){
+let data42 = data41[key9];
+const _errs140 = errors;
+let valid41 = false;
 const _errs141 = errors;
-if(data41 !== null){
-const err101 = {instancePath:instancePath+"/labels/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(((typeof data42 !== "string") && (!((typeof data42 == "number") && (isFinite(data42))))) && (typeof data42 !== "boolean")){
+const err101 = {instancePath:instancePath+"/labels/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf/0/type",keyword:"type",params:{type: schema11.properties.labels.anyOf[0].additionalProperties.anyOf[0].type},message:"must be string,number,boolean"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1533,9 +1531,10 @@ errors++;
 }
 var _valid12 = _errs141 === errors;
 valid41 = valid41 || _valid12;
-}
 if(!valid41){
-const err102 = {instancePath:instancePath+"/labels/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs143 = errors;
+if(data42 !== null){
+const err102 = {instancePath:instancePath+"/labels/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1544,11 +1543,24 @@ vErrors.push(err102);
 }
 errors++;
 }
+var _valid12 = _errs143 === errors;
+valid41 = valid41 || _valid12;
+}
+if(!valid41){
+const err103 = {instancePath:instancePath+"/labels/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err103];
+}
 else {
-errors = _errs138;
+vErrors.push(err103);
+}
+errors++;
+}
+else {
+errors = _errs140;
 if(vErrors !== null){
-if(_errs138){
-vErrors.length = _errs138;
+if(_errs140){
+vErrors.length = _errs140;
 }
 else {
 vErrors = null;
@@ -1558,26 +1570,7 @@ vErrors = null;
 }
 }
 else {
-const err103 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err103];
-}
-else {
-vErrors.push(err103);
-}
-errors++;
-}
-var _valid11 = _errs133 === errors;
-valid38 = valid38 || _valid11;
-if(!valid38){
-const _errs143 = errors;
-if(Array.isArray(data40)){
-const len9 = data40.length;
-for(let i10=0; i10<len9; i10++){
-let data42 = data40[i10];
-if(typeof data42 === "string"){
-if(!pattern5.test(data42)){
-const err104 = {instancePath:instancePath+"/labels/" + i10,schemaPath:"#/properties/labels/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^[^=\\s]+(=.*)?$"},message:"must match pattern \""+"^[^=\\s]+(=.*)?$"+"\""};
+const err104 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1586,9 +1579,17 @@ vErrors.push(err104);
 }
 errors++;
 }
-}
-else {
-const err105 = {instancePath:instancePath+"/labels/" + i10,schemaPath:"#/properties/labels/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid11 = _errs135 === errors;
+valid38 = valid38 || _valid11;
+if(!valid38){
+const _errs145 = errors;
+if(Array.isArray(data41)){
+const len9 = data41.length;
+for(let i10=0; i10<len9; i10++){
+let data43 = data41[i10];
+if(typeof data43 === "string"){
+if(!pattern5.test(data43)){
+const err105 = {instancePath:instancePath+"/labels/" + i10,schemaPath:"#/properties/labels/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^[^=\\s]+(=.*)?$"},message:"must match pattern \""+"^[^=\\s]+(=.*)?$"+"\""};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1598,9 +1599,8 @@ vErrors.push(err105);
 errors++;
 }
 }
-}
 else {
-const err106 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err106 = {instancePath:instancePath+"/labels/" + i10,schemaPath:"#/properties/labels/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1609,11 +1609,10 @@ vErrors.push(err106);
 }
 errors++;
 }
-var _valid11 = _errs143 === errors;
-valid38 = valid38 || _valid11;
 }
-if(!valid38){
-const err107 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+else {
+const err107 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1622,11 +1621,24 @@ vErrors.push(err107);
 }
 errors++;
 }
+var _valid11 = _errs145 === errors;
+valid38 = valid38 || _valid11;
+}
+if(!valid38){
+const err108 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err108];
+}
 else {
-errors = _errs132;
+vErrors.push(err108);
+}
+errors++;
+}
+else {
+errors = _errs134;
 if(vErrors !== null){
-if(_errs132){
-vErrors.length = _errs132;
+if(_errs134){
+vErrors.length = _errs134;
 }
 else {
 vErrors = null;
@@ -1636,19 +1648,7 @@ vErrors = null;
 }
 if(data.user !== undefined){
 if(typeof data.user !== "string"){
-const err108 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err108];
-}
-else {
-vErrors.push(err108);
-}
-errors++;
-}
-}
-if(data.working_dir !== undefined){
-if(typeof data.working_dir !== "string"){
-const err109 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err109 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1658,11 +1658,9 @@ vErrors.push(err109);
 errors++;
 }
 }
-if(data.stop_grace_period !== undefined){
-let data45 = data.stop_grace_period;
-if(typeof data45 === "string"){
-if(!pattern11.test(data45)){
-const err110 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/properties/stop_grace_period/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
+if(data.working_dir !== undefined){
+if(typeof data.working_dir !== "string"){
+const err110 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1672,8 +1670,11 @@ vErrors.push(err110);
 errors++;
 }
 }
-else {
-const err111 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/properties/stop_grace_period/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.stop_grace_period !== undefined){
+let data46 = data.stop_grace_period;
+if(typeof data46 === "string"){
+if(!pattern11.test(data46)){
+const err111 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/properties/stop_grace_period/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1683,12 +1684,8 @@ vErrors.push(err111);
 errors++;
 }
 }
-if(data.update !== undefined){
-let data46 = data.update;
-if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
-for(const key10 in data46){
-if(!(((key10 === "order") || (key10 === "settle")) || (key10 === "health_timeout"))){
-const err112 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+else {
+const err112 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/properties/stop_grace_period/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1698,10 +1695,12 @@ vErrors.push(err112);
 errors++;
 }
 }
-if(data46.order !== undefined){
-let data47 = data46.order;
-if(!((data47 === "stop-first") || (data47 === "start-first"))){
-const err113 = {instancePath:instancePath+"/update/order",schemaPath:"#/properties/update/properties/order/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.order.enum},message:"must be equal to one of the allowed values"};
+if(data.update !== undefined){
+let data47 = data.update;
+if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
+for(const key10 in data47){
+if(!(((key10 === "order") || (key10 === "settle")) || (key10 === "health_timeout"))){
+const err113 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1711,11 +1710,10 @@ vErrors.push(err113);
 errors++;
 }
 }
-if(data46.settle !== undefined){
-let data48 = data46.settle;
-if(typeof data48 === "string"){
-if(!pattern11.test(data48)){
-const err114 = {instancePath:instancePath+"/update/settle",schemaPath:"#/properties/update/properties/settle/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
+if(data47.order !== undefined){
+let data48 = data47.order;
+if(!((data48 === "stop-first") || (data48 === "start-first"))){
+const err114 = {instancePath:instancePath+"/update/order",schemaPath:"#/properties/update/properties/order/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.order.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1725,8 +1723,11 @@ vErrors.push(err114);
 errors++;
 }
 }
-else {
-const err115 = {instancePath:instancePath+"/update/settle",schemaPath:"#/properties/update/properties/settle/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data47.settle !== undefined){
+let data49 = data47.settle;
+if(typeof data49 === "string"){
+if(!pattern11.test(data49)){
+const err115 = {instancePath:instancePath+"/update/settle",schemaPath:"#/properties/update/properties/settle/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1736,11 +1737,8 @@ vErrors.push(err115);
 errors++;
 }
 }
-if(data46.health_timeout !== undefined){
-let data49 = data46.health_timeout;
-if(typeof data49 === "string"){
-if(!pattern11.test(data49)){
-const err116 = {instancePath:instancePath+"/update/health_timeout",schemaPath:"#/properties/update/properties/health_timeout/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
+else {
+const err116 = {instancePath:instancePath+"/update/settle",schemaPath:"#/properties/update/properties/settle/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1750,8 +1748,11 @@ vErrors.push(err116);
 errors++;
 }
 }
-else {
-const err117 = {instancePath:instancePath+"/update/health_timeout",schemaPath:"#/properties/update/properties/health_timeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data47.health_timeout !== undefined){
+let data50 = data47.health_timeout;
+if(typeof data50 === "string"){
+if(!pattern11.test(data50)){
+const err117 = {instancePath:instancePath+"/update/health_timeout",schemaPath:"#/properties/update/properties/health_timeout/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1761,9 +1762,8 @@ vErrors.push(err117);
 errors++;
 }
 }
-}
 else {
-const err118 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err118 = {instancePath:instancePath+"/update/health_timeout",schemaPath:"#/properties/update/properties/health_timeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1773,10 +1773,9 @@ vErrors.push(err118);
 errors++;
 }
 }
-if(data.pull !== undefined){
-let data50 = data.pull;
-if(!((data50 === "missing") || (data50 === "always"))){
-const err119 = {instancePath:instancePath+"/pull",schemaPath:"#/properties/pull/enum",keyword:"enum",params:{allowedValues: schema11.properties.pull.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err119 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1786,9 +1785,10 @@ vErrors.push(err119);
 errors++;
 }
 }
-}
-else {
-const err120 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.pull !== undefined){
+let data51 = data.pull;
+if(!((data51 === "missing") || (data51 === "always"))){
+const err120 = {instancePath:instancePath+"/pull",schemaPath:"#/properties/pull/enum",keyword:"enum",params:{allowedValues: schema11.properties.pull.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1797,13 +1797,26 @@ vErrors.push(err120);
 }
 errors++;
 }
+}
+}
+else {
+const err121 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err121];
+}
+else {
+vErrors.push(err121);
+}
+errors++;
+}
 validate10.errors = vErrors;
 return errors === 0;
 }
 
 export const validateRepoConfig = validate11;
-const schema12 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/gitdock.schema.json","title":"gitdock repo config","type":"object","additionalProperties":false,"properties":{"hosts":{"description":"Per-host settings, by host name.","type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"allow_empty":{"description":"This host is meant to run no services: a revision that removes all of them is applied.","type":"boolean"}}}}}};
+const schema12 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/gitdock.schema.json","title":"gitdock repo config","type":"object","additionalProperties":false,"properties":{"hosts":{"description":"Per-host settings, by host name.","type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"allow_empty":{"description":"This host is meant to run no services: a revision that removes all of them is applied.","type":"boolean"}}}},"policy":{"description":"Rules every manifest of a revision must follow; a revision that breaks one is invalid and never applied. Each rule is off unless set, except `allow_host_network`.","type":"object","additionalProperties":false,"properties":{"deny_privileged":{"description":"`true`: no service may set `privileged: true`.","type":"boolean"},"bind_mount_prefixes":{"description":"Host paths that bind mounts may use, such as `/srv`: every bind mount source must be one of them or under one (`/srv2` is not under `/srv`).","type":"array","items":{"description":"An absolute host path such as `/srv` or `/var/lib/app`.","type":"string","pattern":"^/"}},"allow_host_network":{"description":"`true`: services may use `network_mode: host`. Default `false` once `policy` is present: host networking is denied unless allowed here.","type":"boolean"},"deny_mutable_tags":{"description":"`true`: the tag `latest` is denied; pin a version tag or a `digest`.","type":"boolean"},"require_digest":{"description":"`true`: every image must be pinned by `digest`, not by `tag`.","type":"boolean"},"allowed_registries":{"description":"Registries images may come from, optionally with a path prefix: `ghcr.io/acme`, `127.0.0.1:5055`, `docker.io`. An image without a registry (`redis`, `acme/app`) is from `docker.io`.","type":"array","minItems":1,"items":{"description":"A registry host, which has a `.` or a `:port` or is `localhost` (`docker.io`, `127.0.0.1:5055`), optionally followed by a path prefix (`ghcr.io/acme`).","type":"string","pattern":"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"}}}}}};
 const pattern19 = new RegExp("^[a-z0-9][a-z0-9_.-]{0,62}$", "u");
+const pattern21 = new RegExp("^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$", "u");
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://gitdock.dev/schemas/gitdock.schema.json" */;
@@ -1811,7 +1824,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
-if(!(key0 === "hosts")){
+if(!((key0 === "hosts") || (key0 === "policy"))){
 const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err0];
@@ -1902,14 +1915,181 @@ vErrors.push(err6);
 errors++;
 }
 }
-}
-else {
-const err7 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.policy !== undefined){
+let data3 = data.policy;
+if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
+for(const key4 in data3){
+if(!((((((key4 === "deny_privileged") || (key4 === "bind_mount_prefixes")) || (key4 === "allow_host_network")) || (key4 === "deny_mutable_tags")) || (key4 === "require_digest")) || (key4 === "allowed_registries"))){
+const err7 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err7];
 }
 else {
 vErrors.push(err7);
+}
+errors++;
+}
+}
+if(data3.deny_privileged !== undefined){
+if(typeof data3.deny_privileged !== "boolean"){
+const err8 = {instancePath:instancePath+"/policy/deny_privileged",schemaPath:"#/properties/policy/properties/deny_privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+if(data3.bind_mount_prefixes !== undefined){
+let data5 = data3.bind_mount_prefixes;
+if(Array.isArray(data5)){
+const len0 = data5.length;
+for(let i0=0; i0<len0; i0++){
+let data6 = data5[i0];
+if(typeof data6 === "string"){
+if(!pattern9.test(data6)){
+const err9 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i0,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+else {
+const err10 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i0,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+}
+else {
+const err11 = {instancePath:instancePath+"/policy/bind_mount_prefixes",schemaPath:"#/properties/policy/properties/bind_mount_prefixes/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+if(data3.allow_host_network !== undefined){
+if(typeof data3.allow_host_network !== "boolean"){
+const err12 = {instancePath:instancePath+"/policy/allow_host_network",schemaPath:"#/properties/policy/properties/allow_host_network/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data3.deny_mutable_tags !== undefined){
+if(typeof data3.deny_mutable_tags !== "boolean"){
+const err13 = {instancePath:instancePath+"/policy/deny_mutable_tags",schemaPath:"#/properties/policy/properties/deny_mutable_tags/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+if(data3.require_digest !== undefined){
+if(typeof data3.require_digest !== "boolean"){
+const err14 = {instancePath:instancePath+"/policy/require_digest",schemaPath:"#/properties/policy/properties/require_digest/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data3.allowed_registries !== undefined){
+let data10 = data3.allowed_registries;
+if(Array.isArray(data10)){
+if(data10.length < 1){
+const err15 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+const len1 = data10.length;
+for(let i1=0; i1<len1; i1++){
+let data11 = data10[i1];
+if(typeof data11 === "string"){
+if(!pattern21.test(data11)){
+const err16 = {instancePath:instancePath+"/policy/allowed_registries/" + i1,schemaPath:"#/properties/policy/properties/allowed_registries/items/pattern",keyword:"pattern",params:{pattern: "^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"},message:"must match pattern \""+"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"+"\""};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+else {
+const err17 = {instancePath:instancePath+"/policy/allowed_registries/" + i1,schemaPath:"#/properties/policy/properties/allowed_registries/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+}
+else {
+const err18 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+}
+else {
+const err19 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+}
+else {
+const err20 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
 }
 errors++;
 }
