@@ -28,6 +28,10 @@ const COMMANDS = {
     summary: "Converge a host's Docker engine to a revision.",
     load: () => import('./commands/apply.js'),
   },
+  history: {
+    summary: 'List the commits that changed what a host or service runs, newest first.',
+    load: () => import('./commands/history.js'),
+  },
   agent: {
     summary: 'Keep a host converged: watch the repo and the engine, apply every change.',
     load: () => import('./commands/agent.js'),
