@@ -36,6 +36,10 @@ const COMMANDS = {
     summary: 'Keep a host converged: watch the repo and the engine, apply every change.',
     load: () => import('./commands/agent.js'),
   },
+  rollback: {
+    summary: 'Undo a deploy with a commit: revert one, or restore a host as it was.',
+    load: () => import('./commands/rollback.js'),
+  },
 } as const;
 
 type CommandName = keyof typeof COMMANDS;

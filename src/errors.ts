@@ -28,6 +28,15 @@ export const ERRORS = {
   GITDOCK_E_APPLY_FAILED: { exit: 1, summary: 'One or more services failed to converge.' },
   GITDOCK_E_GIT_FETCH: { exit: 1, summary: 'Fetching the remote repository failed.' },
   GITDOCK_E_WEBHOOK: { exit: 1, summary: 'The webhook secret cannot be used.' },
+  GITDOCK_E_ROLLBACK_CONFLICT: {
+    exit: 1,
+    summary: 'A later commit changed the files the rollback would revert.',
+  },
+  GITDOCK_E_ROLLBACK_REFUSED: { exit: 1, summary: 'The rollback cannot be made as asked.' },
+  GITDOCK_E_DIRTY_WORKTREE: { exit: 1, summary: 'The working tree has uncommitted changes.' },
+  GITDOCK_E_GIT_IDENTITY: { exit: 1, summary: 'No commit author is configured.' },
+  GITDOCK_E_GIT_WRITE: { exit: 1, summary: 'Writing a commit in the repository failed.' },
+  GITDOCK_E_GIT_PUSH: { exit: 1, summary: 'Pushing the branch to its remote failed.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
