@@ -1,11 +1,12 @@
 // The agent's done-when list, against the real private dockerd, registry and
 // git: a real `gitdock agent` process watching a real bare repository.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AgentProcess, startAgent, waitFor } from './support/agent-process.js';
 import { createRepo, type FixtureRepo } from './support/git-fixture.js';
@@ -21,6 +22,16 @@ import {
 
 const REPO_OF = (name: string) => imageRef(name, 'x').replace(/:x$/, '');
 const STACK_SH = fileURLToPath(new URL('../scripts/stack.sh', import.meta.url));
+
+/**
+ * `git` without blocking the event loop: the smart-HTTP server of these tests
+ * runs in this process, so a synchronous `git ls-remote` against it would
+ * wait forever for a server that cannot answer.
+ */
+async function gitAsync(args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)('git', args, { encoding: 'utf8' });
+  return stdout;
+}
 
 function service(fields: Record<string, unknown>): string {
   return `${JSON.stringify({ network_mode: 'none', update: { settle: '500ms' }, ...fields }, null, 2)}\n`;
@@ -262,6 +273,35 @@ describe('gitdock agent', () => {
     },
   );
 
+  it('--report-ref moves refs/gitdock/applied/<host> to each applied commit, never a branch', async () => {
+    await start(['--report-ref']);
+    const first = repo.rev();
+    await converged(first);
+    const lsRemote = () => repo.git(['ls-remote', repo.bareDir!]);
+    await waitFor(async () => (await lsRemote()).includes(`${first}\trefs/gitdock/applied/h1`), {
+      what: 'the applied ref at the first commit',
+    });
+    const sha = repo.commit({ 'hosts/h1/web.yaml': WEB('1.1') }, 'web 1.1');
+    await converged(sha);
+    await waitFor(async () => (await lsRemote()).includes(`${sha}\trefs/gitdock/applied/h1`), {
+      what: 'the applied ref to follow the push',
+    });
+    // A commit that does not converge is not recorded.
+    const bad = repo.commit(
+      { 'hosts/h1/web.yaml': service({ image: REPO_OF('crash'), tag: '1.0' }) },
+      'crash',
+    );
+    await waitFor(async () => (await agent!.status()).lastAttemptedCommit === bad, {
+      what: 'the crashing commit to be tried',
+    });
+    const status = await agent!.status();
+    expect(status.appliedRef).toEqual({ ref: 'refs/gitdock/applied/h1', reportedCommit: sha });
+    const refs = lsRemote();
+    expect(refs).toContain(`${sha}\trefs/gitdock/applied/h1`);
+    expect(refs).toContain(`${bad}\trefs/heads/main`);
+    expect(refs.split('\n').filter((l) => l.includes('refs/gitdock/'))).toHaveLength(1);
+  });
+
   it('SIGTERM finishes the step in hand and leaves no temporary container', async () => {
     await start();
     await converged(repo.rev());
@@ -343,5 +383,77 @@ describe('gitdock agent on an http remote', () => {
     expect(signed.status).toBe(202);
     await converged(sha, 15_000);
     expect(containers().get('web')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.1'));
+  });
+});
+
+describe('gitdock agent --report-ref on an http remote', () => {
+  it('pushes refs/gitdock/applied/<host> to the remote; git ls-remote shows it', async () => {
+    // git http-backend takes pushes from an anonymous user only when the repo says so.
+    repo.git(['config', 'http.receivepack', 'true'], repo.bareDir!);
+    const server = await startGitHttpServer({ root: join(repo.bareDir!, '..') });
+    cleanups.push(() => server.close());
+    const dir = await mkdtemp(join(tmpdir(), 'gitdock-agent-report-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const url = `${server.url}/${repo.bareDir!.split('/').at(-1)}`;
+    agent = await startAgent([
+      '--host',
+      'h1',
+      '--repo',
+      url,
+      '--interval',
+      '1s',
+      '--state-dir',
+      join(dir, 'state'),
+      '--retry-max',
+      '2s',
+      '--report-ref',
+    ]);
+    const first = repo.rev();
+    await converged(first);
+    const lsRemote = () => gitAsync(['ls-remote', url]);
+    await waitFor(async () => (await lsRemote()).includes(`${first}\trefs/gitdock/applied/h1`), {
+      what: 'the applied ref on the remote',
+    });
+    const sha = repo.commit({ 'hosts/h1/web.yaml': WEB('1.1') }, 'web 1.1');
+    await converged(sha, 20_000);
+    await waitFor(async () => (await lsRemote()).includes(`${sha}\trefs/gitdock/applied/h1`), {
+      what: 'the applied ref to move on the remote',
+    });
+    expect(await lsRemote()).toContain(`${sha}\trefs/heads/main`);
+    expect((await agent.status()).appliedRef).toEqual({
+      ref: 'refs/gitdock/applied/h1',
+      reportedCommit: sha,
+    });
+  });
+
+  it('without push rights the host still converges; /status says why the ref is missing', async () => {
+    const server = await startGitHttpServer({ root: join(repo.bareDir!, '..') });
+    cleanups.push(() => server.close());
+    const dir = await mkdtemp(join(tmpdir(), 'gitdock-agent-report-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const url = `${server.url}/${repo.bareDir!.split('/').at(-1)}`;
+    agent = await startAgent([
+      '--host',
+      'h1',
+      '--repo',
+      url,
+      '--state-dir',
+      join(dir, 'state'),
+      '--report-ref',
+    ]);
+    await converged(repo.rev());
+    // The push is tried after the pass applied the commit: wait for its outcome.
+    const status = await waitFor(
+      async () => {
+        const s = await agent!.status();
+        return s.appliedRef?.error !== undefined && s;
+      },
+      { what: 'the failed report in /status' },
+    );
+    expect(status.appliedRef?.reportedCommit).toBeNull();
+    expect(status.appliedRef?.error).toMatch(
+      /^pushing refs\/gitdock\/applied\/h1 to http:\/\/127\.0\.0\.1:\d+\/.* failed: /,
+    );
+    expect(await gitAsync(['ls-remote', url])).not.toContain('refs/gitdock/');
   });
 });

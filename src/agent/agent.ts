@@ -10,7 +10,7 @@ import { type BackoffPolicy, backoffDelay, withJitter } from './backoff.js';
 import { FailedSpecs } from './failed-specs.js';
 import { containerStatusMap } from './inspect.js';
 import { type AgentStatus, describeServices, manifestErrorsToStatus } from './status.js';
-import type { BranchSource } from './types.js';
+import { appliedRef, type BranchSource } from './types.js';
 
 export interface AgentObserver {
   /** After every pass, with the status it produced. */
@@ -31,6 +31,8 @@ export interface AgentOptions {
   failedSpecRetry: BackoffPolicy;
   /** Quiet time after an engine event before a pass, so a burst of events makes one pass. */
   eventDebounceMs?: number;
+  /** Move refs/gitdock/applied/<host> to each commit applied in full (`--report-ref`). */
+  reportRef?: boolean;
   observer?: AgentObserver;
 }
 
@@ -72,6 +74,9 @@ export class Agent {
       lastReconcile: null,
       engine: { reachable: true },
       git: { reachable: true },
+      ...(options.reportRef
+        ? { appliedRef: { ref: appliedRef(options.host), reportedCommit: null } }
+        : {}),
       errors: [],
       services: [],
     };
@@ -288,6 +293,7 @@ export class Agent {
           convergedAfterMs = clock.now() - work.since;
       }
       await this.refreshServices(desired.value);
+      if (result === 'success') await this.reportApplied(commit);
     } catch (err) {
       transientFailure = true;
       if (
@@ -329,6 +335,27 @@ export class Agent {
         durationMs: finishedAt - startedAt,
         ...(convergedAfterMs !== undefined ? { convergedAfterMs } : {}),
       });
+    }
+  }
+
+  /**
+   * With --report-ref: moves refs/gitdock/applied/<host> to the commit just
+   * applied, once per commit. A failure does not fail the pass (the host did
+   * converge); it is shown in /status and tried again after the next pass.
+   */
+  private async reportApplied(commit: string): Promise<void> {
+    const report = this.status.appliedRef;
+    if (!report || report.reportedCommit === commit) return;
+    try {
+      await this.options.source.reportApplied(report.ref, commit);
+      this.status.appliedRef = { ref: report.ref, reportedCommit: commit };
+      this.options.log.info({ ref: report.ref, commit }, 'applied commit recorded');
+    } catch (err) {
+      this.status.appliedRef = { ...report, error: messageOf(err) };
+      this.options.log.warn(
+        { ref: report.ref, commit, err: messageOf(err) },
+        'recording the applied commit failed',
+      );
     }
   }
 

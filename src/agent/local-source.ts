@@ -1,4 +1,6 @@
+import nodeFs from 'node:fs';
 import path from 'node:path';
+import { writeRef } from 'isomorphic-git';
 import { openGitSource } from '../adapters/git-source.js';
 import { GitdockError, isGitdockError } from '../errors.js';
 import type { Log } from '../log.js';
@@ -49,6 +51,20 @@ export async function openLocalSource(options: OpenLocalSourceOptions): Promise<
           'GITDOCK_E_GIT_REV_NOT_FOUND',
           `branch "${branch}" does not exist in ${dir} (push it, or pick another branch)`,
           { dir, branch },
+          { cause: err },
+        );
+      }
+    },
+
+    async reportApplied(refName, commit) {
+      assertReportRef(refName);
+      try {
+        await writeRef({ fs: nodeFs, gitdir, ref: refName, value: commit, force: true });
+      } catch (err) {
+        throw new GitdockError(
+          'GITDOCK_E_GIT_REPORT',
+          `cannot write ${refName} in ${dir}: ${err instanceof Error ? err.message : String(err)}`,
+          { dir, ref: refName },
           { cause: err },
         );
       }
@@ -115,5 +131,22 @@ export function assertBranchName(branch: string): void {
     throw new GitdockError('GITDOCK_E_USAGE', `"${branch}" is not a valid branch name`, {
       branch,
     });
+  }
+}
+
+/**
+ * The agent only ever writes below `refs/gitdock/`: a guard, so that no bug
+ * elsewhere can make it move a branch.
+ */
+export function assertReportRef(ref: string): void {
+  const valid =
+    /^refs\/gitdock\/applied\/[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)*$/.test(ref) &&
+    !ref.endsWith('.lock');
+  if (!valid) {
+    throw new GitdockError(
+      'GITDOCK_E_GIT_REPORT',
+      `refusing to write ${ref}: only refs/gitdock/applied/<host> is ever written`,
+      { ref },
+    );
   }
 }

@@ -1,12 +1,19 @@
 import { createHash } from 'node:crypto';
 import nodeFs from 'node:fs';
 import path from 'node:path';
-import { type GitAuth, fetch as gitFetch, init, setConfig } from 'isomorphic-git';
+import {
+  type GitAuth,
+  fetch as gitFetch,
+  push as gitPush,
+  init,
+  setConfig,
+  writeRef,
+} from 'isomorphic-git';
 import { type GitHttpRequest, request as httpRequest } from 'isomorphic-git/http/node';
 import { openGitSource } from '../adapters/git-source.js';
 import { GitdockError, isGitdockError } from '../errors.js';
 import type { Log } from '../log.js';
-import { assertBranchName } from './local-source.js';
+import { assertBranchName, assertReportRef } from './local-source.js';
 import type { BranchSource } from './types.js';
 
 export interface OpenRemoteSourceOptions {
@@ -231,6 +238,57 @@ export async function openRemoteSource(options: OpenRemoteSourceOptions): Promis
 
     async watch() {
       return async () => {};
+    },
+
+    async reportApplied(refName, commit) {
+      assertReportRef(refName);
+      const fail = (reason: string, cause?: unknown) =>
+        new GitdockError(
+          'GITDOCK_E_GIT_REPORT',
+          redact(`pushing ${refName} to ${url} failed: ${reason}`),
+          { url, ref: refName },
+          cause !== undefined && redact(messageOf(cause)) === messageOf(cause)
+            ? { cause }
+            : undefined,
+        );
+      const auth = await readAuth().catch((err: unknown) => {
+        throw fail(messageOf(err));
+      });
+      // Bounded like a fetch: isomorphic-git's push takes no signal, its http client does.
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), timeoutMs);
+      try {
+        await writeRef({ fs, gitdir, ref: refName, value: commit, force: true });
+        await gitPush({
+          fs,
+          http: {
+            request: (req: GitHttpRequest) =>
+              httpRequest({ ...req, signal: req.signal ?? controller.signal }),
+          },
+          gitdir,
+          url,
+          ref: refName,
+          remoteRef: refName,
+          // The ref follows whatever the host runs, backwards too (a rollback).
+          force: true,
+          ...(auth ? { onAuth: () => auth } : {}),
+        }).then((result) => {
+          const status = result.refs[refName];
+          if (status && !status.ok) throw new Error(status.error || 'the server refused the ref');
+        });
+      } catch (err) {
+        if (controller.signal.aborted) throw fail(`not done within ${timeoutMs} ms`);
+        const status = (dataOf(err) as { statusCode?: number } | undefined)?.statusCode;
+        if (status === 401 || status === 403) {
+          throw fail(
+            `${messageOf(err)}: the server refused to take a push (the agent needs push rights for --report-ref)`,
+            err,
+          );
+        }
+        throw fail(messageOf(err), err);
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }

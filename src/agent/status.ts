@@ -46,6 +46,8 @@ export interface AgentStatus {
   } | null;
   engine: { reachable: boolean; error?: string };
   git: { reachable: boolean; error?: string; lastFetchAt?: string };
+  /** With --report-ref: the ref moved to each applied commit, and how that went. */
+  appliedRef?: { ref: string; reportedCommit: string | null; error?: string };
   errors: StatusError[];
   services: ServiceStatus[];
 }

@@ -29,4 +29,16 @@ export interface BranchSource {
   watch(onChange: (reason: string) => void): Promise<() => Promise<void>>;
   /** Whether `update` talks to the network (and so is driven by the interval and the webhook). */
   readonly remote: boolean;
+  /**
+   * Points `ref` (`refs/gitdock/applied/<host>`) at `commit` where everyone
+   * reads the fleet repo: in a local repository directly, on a remote by a
+   * push (which needs push rights). Never touches a branch. Rejects with
+   * GITDOCK_E_GIT_REPORT.
+   */
+  reportApplied(ref: string, commit: string): Promise<void>;
+}
+
+/** The ref the agent moves to the commit a host runs, with `--report-ref`. */
+export function appliedRef(host: string): string {
+  return `refs/gitdock/applied/${host}`;
 }

@@ -39,6 +39,11 @@ Options:
   --retry-max DURATION      cap of the backoff after a failed pass (default: 60s)
   --failed-retry DURATION   first wait before a failed spec is retried; it
                             doubles up to 16x (default: 30s)
+  --report-ref              after each commit applied in full, move
+                            refs/gitdock/applied/HOST to it: in the local repo,
+                            or pushed to the remote (needs push rights). Never
+                            writes a branch. \`git log --decorate\` then shows
+                            which commit each host runs
   -h, --help                show this help
 
 Signals: SIGTERM or SIGINT finishes the step in hand and exits; a second one
@@ -62,6 +67,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     'state-dir': { type: 'string', default: '/var/lib/gitdock' },
     'retry-max': { type: 'string', default: '60s' },
     'failed-retry': { type: 'string', default: '30s' },
+    'report-ref': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
@@ -107,6 +113,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     retry: { baseMs: Math.min(1000, retryMaxMs), capMs: retryMaxMs },
     failedSpecRetry: { baseMs: failedRetryMs, capMs: failedRetryMs * 16 },
     observer: { onPass: (pass) => metrics.observePass(pass) },
+    reportRef: values['report-ref'],
   });
 
   let server: { url: string; close(): Promise<void> } | undefined;

@@ -35,6 +35,7 @@ export interface AgentStatusView {
   }[];
   engine: { reachable: boolean };
   git: { reachable: boolean };
+  appliedRef?: { ref: string; reportedCommit: string | null; error?: string };
 }
 
 export async function startAgent(
