@@ -273,6 +273,44 @@ describe('gitdock agent', () => {
     },
   );
 
+  it('SIGKILL after the old container is stopped for a bad release: the restarted agent starts the old one again', async () => {
+    await start();
+    await converged(repo.rev());
+    const cursor = eventCursor();
+    // unhealthy:1.0 runs ~3 s before its health check fails: time to kill the
+    // agent while the old web is stopped and the replacement is on trial.
+    const bad = repo.commit(
+      {
+        'hosts/h1/web.yaml': service({
+          image: REPO_OF('unhealthy'),
+          tag: '1.0',
+          update: { health_timeout: '10s' },
+        }),
+      },
+      'bad release',
+    );
+    await waitFor(() => mutationsSince(cursor).some((x) => x.startsWith('stop web')), {
+      what: 'the old web to be stopped',
+    });
+    agent!.proc.kill('SIGKILL');
+    await agent!.stop('SIGKILL');
+    expect(containers().get('web')?.state).not.toBe('running');
+    await start();
+    const status = await waitFor(
+      async () => {
+        const s = await agent!.status();
+        const web = s.services.find((x) => x.name === 'web');
+        return s.lastAttemptedCommit === bad && web?.sync === 'Failed' && s;
+      },
+      { timeoutMs: 30_000, what: 'the bad release to fail after the restart' },
+    );
+    expect(status.services.find((x) => x.name === 'web')?.reason).toMatch(/unhealthy/);
+    const after = containers();
+    expect([...after.keys()].sort()).toEqual(['cache', 'web']);
+    expect(after.get('web')?.state).toBe('running');
+    expect(after.get('web')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.0'));
+  });
+
   it('--report-ref moves refs/gitdock/applied/<host> to each applied commit, never a branch', async () => {
     await start(['--report-ref']);
     const first = repo.rev();
@@ -302,28 +340,42 @@ describe('gitdock agent', () => {
     expect(refs.split('\n').filter((l) => l.includes('refs/gitdock/'))).toHaveLength(1);
   });
 
-  it('SIGTERM finishes the step in hand and leaves no temporary container', async () => {
+  it('SIGTERM finishes the service in hand, skips the one not begun, leaves no temporary container', async () => {
     await start();
     await converged(repo.rev());
     const cursor = eventCursor();
-    repo.commit(
+    // cache waits for web (depends_on): when SIGTERM comes during web's
+    // replacement, web must finish and cache must not begin.
+    const sha = repo.commit(
       {
         'hosts/h1/web.yaml': service({
           image: REPO_OF('app'),
           tag: '1.1',
           update: { settle: '2s' },
         }),
+        'hosts/h1/cache.yaml': service({
+          image: REPO_OF('app'),
+          tag: '1.1',
+          environment: { ROLE: 'cache' },
+          depends_on: ['web'],
+        }),
       },
-      'slow',
+      'slow web, then cache',
     );
     await waitFor(
       () => mutationsSince(cursor).some((x) => x.startsWith('start web.gitdock-NEXT')),
-      {
-        what: 'the replacement to start',
-      },
+      { what: 'the replacement to start' },
     );
     expect(await agent!.stop('SIGTERM')).toBe(0);
-    expect([...containers().keys()].sort()).toEqual(['cache', 'web']);
+    const after = containers();
+    expect([...after.keys()].sort()).toEqual(['cache', 'web']);
+    expect(after.get('web')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.1'));
+    expect(after.get('cache')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.0'));
+    expect(mutationsSince(cursor).some((x) => x.includes('cache.gitdock-NEXT'))).toBe(false);
+    // The next start picks up what was skipped.
+    await start();
+    await converged(sha);
+    expect(containers().get('cache')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.1'));
   });
 });
 

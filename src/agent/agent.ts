@@ -114,7 +114,7 @@ export class Agent {
             { from: running.commit, to: head },
             'newer commit: preempting the pass in progress',
           );
-          running.controller.abort();
+          running.controller.abort('preempted by a newer commit');
         }
       } catch {
         // The next pass reads the source again and reports the error.
@@ -130,13 +130,14 @@ export class Agent {
   }
 
   /** Aborts a pass in progress (a second SIGTERM): its half-done replacement is undone. */
-  abortCurrentPass(): void {
-    this.current?.controller.abort();
+  abortCurrentPass(reason: string): void {
+    this.current?.controller.abort(reason);
   }
 
   /**
-   * Runs until `signal` aborts, then returns after the pass in hand has
-   * finished: a shutdown never leaves a half-made container.
+   * Runs until `signal` aborts, then returns once the pass in hand has
+   * finished the services it had begun (a replacement comes up or is undone)
+   * and skipped the rest: a shutdown never leaves a half-made container.
    */
   async run(signal: AbortSignal): Promise<void> {
     const { source, log } = this.options;
@@ -156,7 +157,7 @@ export class Agent {
         }
         const work = this.pending!;
         this.pending = undefined;
-        await this.pass(work);
+        await this.pass(work, signal);
       }
     } finally {
       clearTimeout(this.eventTimer);
@@ -187,7 +188,7 @@ export class Agent {
   }
 
   /** One level-triggered pass: fetch (if asked), read the branch, validate, reconcile, report. */
-  private async pass(work: Pending): Promise<void> {
+  private async pass(work: Pending, stopping: AbortSignal): Promise<void> {
     const { source, engine, clock, log, host } = this.options;
     const startedAt = clock.now();
     const trigger = [...work.reasons].join(', ');
@@ -245,6 +246,7 @@ export class Agent {
           clock,
           log,
           signal: controller.signal,
+          stopping,
           hold: (action) =>
             'desired' in action
               ? this.failedSpecs.holdReason(action.service, action.desired.specHash, clock.now())
@@ -255,6 +257,8 @@ export class Agent {
       }
       this.status.engine = { reachable: true };
       this.status.lastAttemptedCommit = commit;
+      // Skipped services (held, or not begun because the agent is stopping) are
+      // never recorded as failures; neither is what a preempted pass undid.
       const preempted = controller.signal.aborted;
       for (const o of outcome.outcomes) {
         if (o.ok && o.action !== 'in-sync') this.failedSpecs.recordSuccess(o.service);

@@ -46,8 +46,9 @@ Options:
                             which commit each host runs
   -h, --help                show this help
 
-Signals: SIGTERM or SIGINT finishes the step in hand and exits; a second one
-undoes a replacement still waiting to come up, then exits.
+Signals: SIGTERM or SIGINT lets the services being updated finish (a
+replacement comes up or is undone), skips those not begun, and exits 0; a
+second one undoes a replacement still waiting to come up, then exits.
 
 Examples:
   gitdock agent --host web-1 --repo /srv/fleet.git
@@ -161,10 +162,10 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     log.info(
       { signal: name },
       signals === 1
-        ? 'finishing the step in hand, then exiting'
+        ? 'finishing the services in hand, then exiting'
         : 'undoing the step in hand, then exiting',
     );
-    if (signals > 1) agent.abortCurrentPass();
+    if (signals > 1) agent.abortCurrentPass(`stopped by a second ${name}`);
     shutdown.abort();
   };
   const onTerm = () => onSignal('SIGTERM');

@@ -475,6 +475,39 @@ describe('planHost: determinism', () => {
   });
 });
 
+describe('planHost: an update cut short', () => {
+  const v15 = desiredService('app', { spec: { tag: '1.5' } });
+  const oldStopped = managedContainer(app, {
+    spec: containerSpec({ image: app.spec.image, tag: '1.4' }),
+    state: 'exited',
+  });
+
+  it('a leftover replacement marks the recreate interrupted: the stopped old container counts as running', () => {
+    const plan = planHost({
+      desired: hostState([v15]),
+      actual: [oldStopped, managedContainer(v15, { name: nextName('app'), state: 'created' })],
+    });
+    expect(plan.actions.map((a) => a.type)).toEqual(['remove', 'recreate']);
+    expect(plan.actions[1]).toMatchObject({ type: 'recreate', interrupted: true });
+  });
+
+  it('without a leftover replacement a stopped old container was stopped by someone else', () => {
+    const plan = planHost({ desired: hostState([v15]), actual: [oldStopped] });
+    expect(plan.actions).toHaveLength(1);
+    expect(plan.actions[0]).not.toHaveProperty('interrupted');
+  });
+
+  it("another service's leftover does not mark this one", () => {
+    const plan = planHost({
+      desired: hostState([v15, db]),
+      actual: [oldStopped, managedContainer(db), managedContainer(db, { name: nextName('db') })],
+    });
+    const recreate = plan.actions.find((a) => a.type === 'recreate');
+    expect(recreate).toBeDefined();
+    expect(recreate).not.toHaveProperty('interrupted');
+  });
+});
+
 describe('hasChanges', () => {
   it.each<[Action['type'][], boolean]>([
     [[], false],

@@ -87,6 +87,14 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
   // left by an interrupted apply, or copies renamed by hand: removed.
   const current = managed.filter((c) => c.name === c.labels[LABELS.service]);
   const strays = managed.filter((c) => c.name !== c.labels[LABELS.service]);
+  // A replacement left under its temporary name means the update of that
+  // service was cut short (a SIGKILL): its old container may be stopped only
+  // because the update stopped it.
+  const interrupted = new Set(
+    strays
+      .filter((c) => c.name === nextName(c.labels[LABELS.service]!))
+      .map((c) => c.labels[LABELS.service]!),
+  );
   const orphans = current.filter((c) => !desiredNames.has(c.labels[LABELS.service]!));
   const removals: Action[] = removalOrder([...strays, ...orphans]).map((c) => {
     const service = c.labels[LABELS.service]!;
@@ -158,6 +166,7 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
         desired: service,
         container,
         reasons,
+        ...(interrupted.has(service.name) ? { interrupted: true } : {}),
       });
     } else if (container.state !== 'running' && container.state !== 'restarting') {
       actions.push({

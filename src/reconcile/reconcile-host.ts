@@ -6,7 +6,7 @@ import { type DesiredService, type HostState, LABELS } from '../core/types.js';
 import { type ErrorCode, isGitdockError } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Clock } from './clock.js';
-import { waitUntilUp } from './wait-until-up.js';
+import { abortReason, waitUntilUp } from './wait-until-up.js';
 
 /** Pulls run in parallel, a few at a time: layers already present never travel. */
 const PULL_CONCURRENCY = 3;
@@ -34,6 +34,11 @@ export interface ReconcileOptions {
    */
   signal?: AbortSignal;
   /**
+   * Aborted when the agent is asked to stop: actions in progress finish
+   * (a replacement comes up or is undone), actions not begun are skipped.
+   */
+  stopping?: AbortSignal;
+  /**
    * Asked before a service is created, recreated or started: a reason
    * string holds the action back (the agent's backoff for a spec that
    * failed), undefined lets it run.
@@ -50,7 +55,7 @@ export interface ServiceOutcome {
   error?: string;
   /** The container running the service afterwards, when there is one. */
   containerId?: string;
-  /** Not attempted: held back by `hold`, or preempted before it began. */
+  /** Not attempted: held back by `hold`, or preempted or stopped before it began. */
   skipped?: boolean;
   /** Failed because its image could not be pulled (a registry problem, not the release). */
   pullFailed?: boolean;
@@ -139,14 +144,17 @@ async function imagesToPull(engine: Engine, plan: Plan): Promise<string[]> {
 }
 
 async function pullAll(
-  { engine, log }: ReconcileOptions,
+  options: ReconcileOptions,
   refs: string[],
   emit: (e: ProgressEvent) => void,
 ): Promise<Map<string, string>> {
+  const { engine, log } = options;
   const errors = new Map<string, string>();
   const queue = [...refs];
   const worker = async () => {
     for (let ref = queue.shift(); ref !== undefined; ref = queue.shift()) {
+      // Stopping: pulls under way finish, the rest wait for the next start.
+      if (options.stopping?.aborted) return;
       log.info({ image: ref }, 'pulling image');
       try {
         await engine.pullImage(ref, (progress) => emit({ type: 'pull-progress', progress }));
@@ -226,10 +234,12 @@ async function runAction(
 
   if (action.type !== 'in-sync' && action.type !== 'conflict') {
     const held = options.signal?.aborted
-      ? 'preempted by a newer commit before it began'
-      : action.type !== 'remove'
-        ? options.hold?.(action)
-        : undefined;
+      ? `${abortReason(options.signal)} before it began`
+      : options.stopping?.aborted
+        ? 'not begun: the agent is stopping'
+        : action.type !== 'remove'
+          ? options.hold?.(action)
+          : undefined;
     if (held) return { ...finish(false, { error: held }), skipped: true };
   }
   try {

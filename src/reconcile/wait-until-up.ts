@@ -21,7 +21,7 @@ export async function waitUntilUp(
 ): Promise<UpResult> {
   const started = clock.now();
   for (;;) {
-    if (signal?.aborted) return { up: false, reason: 'preempted by a newer commit' };
+    if (signal?.aborted) return { up: false, reason: abortReason(signal) };
     const status = await engine.inspectContainer(id);
     const elapsed = clock.now() - started;
     if (!status.running || status.state === 'restarting' || status.restartCount > 0) {
@@ -45,6 +45,14 @@ export async function waitUntilUp(
     const deadline = status.health !== undefined ? rollout.healthTimeoutMs : rollout.settleMs;
     await clock.sleep(Math.max(1, Math.min(POLL_MS, deadline - elapsed)));
   }
+}
+
+/**
+ * Why a pass was aborted, as its controller said (`controller.abort('preempted
+ * by a newer commit')`), for messages and /status.
+ */
+export function abortReason(signal: AbortSignal): string {
+  return typeof signal.reason === 'string' ? signal.reason : 'aborted';
 }
 
 function describeExit(status: ContainerStatus): string {
