@@ -28,6 +28,7 @@ export const ERRORS = {
   GITDOCK_E_APPLY_FAILED: { exit: 1, summary: 'One or more services failed to converge.' },
   GITDOCK_E_GIT_FETCH: { exit: 1, summary: 'Fetching the remote repository failed.' },
   GITDOCK_E_WEBHOOK: { exit: 1, summary: 'The webhook secret cannot be used.' },
+  GITDOCK_E_STATE_DIR: { exit: 1, summary: "The agent's state directory cannot be used." },
   GITDOCK_E_GIT_REPORT: {
     exit: 1,
     summary: 'Recording the applied commit (refs/gitdock/applied/<host>) failed.',

@@ -210,6 +210,19 @@ describe('remote source', () => {
   const requestsSince = (server: GitHttpServer, from: number) =>
     server.log.slice(from).map((r) => `${r.method} ${r.url.replace(/\?.*/, '')} ${r.status}`);
 
+  it('a --state-dir that cannot be made or written is GITDOCK_E_STATE_DIR, naming the directory', async () => {
+    const dir = tempDir('gitdock-state-');
+    const file = path.join(dir, 'a-file');
+    fs.writeFileSync(file, '');
+    const url = 'http://127.0.0.1:9/never-contacted.git';
+    const under = await failureOf(
+      openRemoteSource({ url, branch: 'main', stateDir: path.join(file, 'sub') }),
+    );
+    expect(under.err).toMatchObject({ code: 'GITDOCK_E_STATE_DIR' });
+    expect(under.err.message).toContain(`cannot use --state-dir ${path.join(file, 'sub')}`);
+    expect(under.err.message).toContain('ENOTDIR');
+  });
+
   it('update() fetches the branch into a bare cache; head() follows new pushes', async () => {
     const { repo, server, url } = await servedRepo();
     const stateDir = tempDir('gitdock-state-');

@@ -438,6 +438,60 @@ describe('gitdock agent on an http remote', () => {
   });
 });
 
+describe('gitdock agent with its git server away', () => {
+  it('keeps the host as it is and says why; once the server is back, the retry fetches and converges', async () => {
+    const server = await startGitHttpServer({ root: join(repo.bareDir!, '..') });
+    cleanups.push(() => server.close());
+    const dir = await mkdtemp(join(tmpdir(), 'gitdock-agent-gitdown-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const secretFile = join(dir, 'secret');
+    await writeFile(secretFile, 'hook-secret\n');
+    agent = await startAgent([
+      '--host',
+      'h1',
+      '--repo',
+      `${server.url}/${repo.bareDir!.split('/').at(-1)}`,
+      // No periodic fetch within the test: only the webhook and the retries fetch.
+      '--interval',
+      '1h',
+      '--state-dir',
+      join(dir, 'state'),
+      '--webhook-secret-file',
+      secretFile,
+      '--retry-max',
+      '2s',
+    ]);
+    await converged(repo.rev());
+    const webId = containers().get('web')!.id;
+    server.setDown(true);
+    const sha = repo.commit({ 'hosts/h1/web.yaml': WEB('1.1') }, 'web 1.1');
+    const body = JSON.stringify({ ref: 'refs/heads/main' });
+    const hook = await fetch(`${agent.url}/hooks/git`, {
+      method: 'POST',
+      body,
+      headers: {
+        'x-hub-signature-256': `sha256=${createHmac('sha256', 'hook-secret').update(body).digest('hex')}`,
+      },
+    });
+    expect(hook.status).toBe(202);
+    const away = await waitFor(
+      async () => {
+        const s = await agent!.status();
+        return !s.git.reachable && s;
+      },
+      { what: 'git to be reported unreachable' },
+    );
+    expect(away.git.error).toMatch(/503/);
+    expect(away.errors.map((e) => e.message).join('\n')).toMatch(/503/);
+    expect(containers().get('web')?.id).toBe(webId);
+
+    server.setDown(false);
+    const back = await converged(sha, 15_000);
+    expect(back.git.reachable).toBe(true);
+    expect(containers().get('web')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.1'));
+  });
+});
+
 describe('gitdock agent --report-ref on an http remote', () => {
   it('pushes refs/gitdock/applied/<host> to the remote; git ls-remote shows it', async () => {
     // git http-backend takes pushes from an anonymous user only when the repo says so.

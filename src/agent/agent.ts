@@ -152,7 +152,10 @@ export class Agent {
         if (!this.pending) {
           if (now >= this.nextResyncAt) this.trigger('periodic resync', { fetch: source.remote });
           else if (this.retryAt !== undefined && now >= this.retryAt)
-            this.trigger('retry after failure');
+            // After a failed fetch, the retry is what fetches again.
+            this.trigger('retry after failure', {
+              fetch: source.remote && !this.status.git.reachable,
+            });
           else this.trigger('held spec may be retried');
         }
         const work = this.pending!;
@@ -214,6 +217,10 @@ export class Agent {
           // Keep healing drift against the commit already fetched; report git as away.
           this.status.git = { ...this.status.git, reachable: false, error: messageOf(err) };
           errors.push({ message: messageOf(err) });
+          log.warn(
+            { err: messageOf(err) },
+            'fetch failed; going on with the commit already fetched',
+          );
           transientFailure = true;
         }
       }

@@ -70,7 +70,17 @@ export async function openRemoteSource(options: OpenRemoteSourceOptions): Promis
   }
   const redact = (text: string) => redactSecrets(text, secrets);
 
-  await fs.promises.mkdir(gitdir, { recursive: true });
+  try {
+    await fs.promises.mkdir(gitdir, { recursive: true });
+    await fs.promises.access(gitdir, fs.constants.W_OK);
+  } catch (err) {
+    throw new GitdockError(
+      'GITDOCK_E_STATE_DIR',
+      `cannot use --state-dir ${options.stateDir} for the clone cache: ${(err as Error).message}`,
+      { stateDir: options.stateDir },
+      { cause: err },
+    );
+  }
   // Both idempotent: a cache that exists is reused, and the remote written
   // again, credential-free, so `git -C <cache> fetch` works for a person
   // looking into it.

@@ -93,11 +93,13 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
         url: values.repo,
         branch: values.branch,
         stateDir: path.resolve(io.cwd, values['state-dir']),
+        log,
         ...(values['token-file'] ? { tokenFile: path.resolve(io.cwd, values['token-file']) } : {}),
       })
     : await (await import('../agent/local-source.js')).openLocalSource({
         dir: path.resolve(io.cwd, values.repo),
         branch: values.branch,
+        log,
       });
   const engine = await openEngine(io);
   const { Agent } = await import('../agent/agent.js');

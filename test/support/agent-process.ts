@@ -34,7 +34,7 @@ export interface AgentStatusView {
     runningImage: string | null;
   }[];
   engine: { reachable: boolean };
-  git: { reachable: boolean };
+  git: { reachable: boolean; error?: string; lastFetchAt?: string };
   appliedRef?: { ref: string; reportedCommit: string | null; error?: string };
 }
 

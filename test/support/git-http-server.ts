@@ -36,12 +36,15 @@ export interface GitHttpServer {
   readonly requests: number;
   /** Every request, in order of arrival, with the status it got. */
   readonly log: readonly GitHttpRequestRecord[];
+  /** While down, every request is answered 503, like a git server in maintenance. */
+  setDown(down: boolean): void;
   close(): Promise<void>;
 }
 
 /** Starts the server on a free port of 127.0.0.1. */
 export async function startGitHttpServer(options: GitHttpServerOptions): Promise<GitHttpServer> {
   const log: GitHttpRequestRecord[] = [];
+  let down = false;
   const server = http.createServer((req, res) => {
     const record: GitHttpRequestRecord = {
       method: req.method ?? 'GET',
@@ -52,6 +55,12 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
     res.on('finish', () => {
       record.status = res.statusCode;
     });
+    if (down) {
+      req.resume();
+      res.writeHead(503, { 'Content-Type': 'text/plain' });
+      res.end('down for maintenance\n');
+      return;
+    }
     const user = checkAuth(req, options.auth);
     if (user === false) {
       req.resume();
@@ -72,6 +81,9 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
       return log.length;
     },
     log,
+    setDown: (value) => {
+      down = value;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
