@@ -146,6 +146,38 @@ describe('gitdock agent', () => {
     await converged(good);
   });
 
+  it('while the branch is on an invalid commit, drift is healed against the last valid one', async () => {
+    await start();
+    const first = repo.rev();
+    await converged(first);
+    const bad = repo.commit({ 'hosts/h1/web.yaml': 'image: a\ntag: "1"\nportz: []\n' }, 'typo');
+    await waitFor(
+      async () => {
+        const s = await agent!.status();
+        return s.lastAttemptedCommit === bad && s.lastReconcile?.result === 'invalid';
+      },
+      { what: 'the invalid commit to be reported' },
+    );
+    const id = containers().get('web')!.id;
+    docker(['stop', '-t', '1', 'web']);
+    await waitFor(() => containers().get('web')?.state === 'running', {
+      what: 'web started again under the invalid commit',
+    });
+    expect(containers().get('web')?.id).toBe(id);
+    const s = await waitFor(
+      async () => {
+        const st = await agent!.status();
+        const done = Boolean(st.lastReconcile?.finishedAt);
+        return done && st.services.find((x) => x.name === 'web')?.health === 'Healthy' && st;
+      },
+      { what: 'a finished pass that reports web healthy' },
+    );
+    // Healing applies nothing new: the commit stays refused and reported.
+    expect(s.lastReconcile?.result).toBe('invalid');
+    expect(s.lastAppliedCommit).toBe(first);
+    expect(s.errors[0]).toMatchObject({ file: 'hosts/h1/web.yaml', line: 3 });
+  });
+
   it.each([
     [
       'exits at once',

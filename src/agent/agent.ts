@@ -1,6 +1,7 @@
 import type { Engine } from '../core/engine.js';
 import { resolveHost } from '../core/fleet.js';
 import { planHost } from '../core/plan.js';
+import type { HostState } from '../core/types.js';
 import { isGitdockError } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Clock } from '../reconcile/clock.js';
@@ -61,6 +62,8 @@ export class Agent {
   private retryAt: number | undefined;
   private nextResyncAt = 0;
   private eventTimer: NodeJS.Timeout | undefined;
+  /** The desired state at the last valid commit a pass worked on: what drift is healed against under an invalid one. */
+  private lastValid: HostState | undefined;
 
   constructor(private readonly options: AgentOptions) {
     this.failedSpecs = new FailedSpecs(options.failedSpecRetry);
@@ -229,7 +232,11 @@ export class Agent {
       this.status.desiredCommit = commit;
       const { fleet } = await readRevision({ git: source.git, rev: commit });
       const desired = fleet.ok ? resolveHost(fleet.value, host, commit) : fleet;
-      if (!desired.ok) {
+      let target: HostState;
+      if (desired.ok) {
+        target = desired.value;
+        this.lastValid = desired.value;
+      } else {
         // A bad commit is never applied: everything keeps running as it is.
         this.status.lastAttemptedCommit = commit;
         errors.push(...manifestErrorsToStatus(desired.errors));
@@ -240,7 +247,11 @@ export class Agent {
         );
         for (const e of desired.errors)
           log.error({ commit, file: e.file, line: e.line, column: e.column }, e.message);
-        return;
+        // Drift is still healed, against the last valid commit this agent
+        // worked on: a container stopped by hand while a fix is on its way
+        // is started again. (None yet after a restart: then nothing is done.)
+        if (!this.lastValid) return;
+        target = this.lastValid;
       }
 
       const controller = new AbortController();
@@ -249,7 +260,7 @@ export class Agent {
       try {
         outcome = await reconcileHost({
           engine,
-          desired: desired.value,
+          desired: target,
           clock,
           log,
           signal: controller.signal,
@@ -284,7 +295,7 @@ export class Agent {
           this.failedSpecs.recordFailure(
             o.service,
             action.desired.specHash,
-            commit,
+            target.commit,
             o.error ?? 'failed',
             clock.now(),
             o.lastLogLines,
@@ -293,8 +304,10 @@ export class Agent {
         if (!o.ok && !o.skipped) errors.push({ message: `${o.service}: ${o.error ?? 'failed'}` });
         if (o.pullFailed) transientFailure = true;
       }
-      this.failedSpecs.retain(new Set(desired.value.services.map((s) => s.name)));
-      if (outcome.plan.refused) {
+      this.failedSpecs.retain(new Set(target.services.map((s) => s.name)));
+      if (!desired.ok) {
+        // Healing only: the result stays `invalid`, nothing new was applied.
+      } else if (outcome.plan.refused) {
         errors.push({ message: outcome.plan.refused });
         result = 'refused';
       } else if (outcome.ok && !preempted) {
@@ -303,7 +316,7 @@ export class Agent {
         if (commit !== previousAttempt || previousAttempt === null)
           convergedAfterMs = clock.now() - work.since;
       }
-      await this.refreshServices(desired.value);
+      await this.refreshServices(target);
       if (result === 'success') await this.reportApplied(commit);
     } catch (err) {
       transientFailure = true;
@@ -371,7 +384,7 @@ export class Agent {
   }
 
   /** Per-service sync and health, from a fresh look at the engine after the pass. */
-  private async refreshServices(desired: Parameters<typeof planHost>[0]['desired']): Promise<void> {
+  private async refreshServices(desired: HostState): Promise<void> {
     const { engine, clock } = this.options;
     const actual = await engine.listContainers();
     const plan = planHost({ desired, actual });
