@@ -9,7 +9,7 @@ NPM_STAMP := node_modules/.package-lock.json
 .PHONY: help deps build stack stack-down test test-unit test-integration check lint typecheck schemas bench demo demo-down clean
 
 help:
-	@echo "make demo         set up everything and apply examples/fleet to a local engine"
+	@echo "make demo         set up everything; the agent runs examples/fleet on a local engine"
 	@echo "make test         run all tests (unit + real-engine integration)"
 	@echo "make test-unit    the fast loop: pure core, no engine"
 	@echo "make check        build, typecheck, lint, all tests, schema drift"

@@ -209,8 +209,8 @@ cd $CLONE
 #    web-1 has its own appserver file (it overrides services/appserver.yaml),
 #    so a fleet-wide release changes both files.
 sed -i 's/tag: "1.4.2"/tag: "1.5.0"/' services/appserver.yaml hosts/web-1/appserver.yaml
-git --no-pager diff
 git commit -qam "appserver 1.5.0"
+gitdock diff origin/main   # what the push will do, host by host (web-2, web-3 too)
 git push -q
 sleep 3; $DOCKER ps     # appserver 1.5.0 replaced 1.4.2; memcached untouched
 
@@ -228,12 +228,8 @@ git commit -qam "typo"; git push -q
 sleep 2; curl -s $AGENT_URL/status
 git revert --no-edit HEAD; git push -q
 
-# 5. Review before deploying: commit without pushing, and ask what would change
-#    (exit code 2: changes pending). Push it, or drop it.
-sed -i 's/RAILS_ENV: production/RAILS_ENV: staging/' hosts/web-1/appserver.yaml
-git commit -qam "appserver: staging"
-gitdock plan --host $HOST --repo $CLONE; echo "exit \$?"
-git reset -q --hard origin/main
+# 5. Read what happened to $HOST, release by release.
+gitdock history --host $HOST
 
 # Done? Remove the demo, then stop the private dockerd and registry.
 cd $ROOT
