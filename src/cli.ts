@@ -28,6 +28,10 @@ const COMMANDS = {
     summary: "Converge a host's Docker engine to a revision.",
     load: () => import('./commands/apply.js'),
   },
+  status: {
+    summary: 'Show every host: desired and running tags, sync, health, unreachable agents.',
+    load: () => import('./commands/status.js'),
+  },
   history: {
     summary: 'List the commits that changed what a host or service runs, newest first.',
     load: () => import('./commands/history.js'),
@@ -64,7 +68,8 @@ function usage(): string {
     '  NO_COLOR           disable colour',
     '  GITDOCK_LOG_LEVEL  log level on stderr: debug, info, warn (default), error; the agent logs info',
     '',
-    'Exit codes: 0 success, 1 failure, 2 changes pending (plan, diff), 64 usage error.',
+    'Exit codes: 0 success, 1 failure, 2 changes pending (plan, diff) or not all Synced',
+    '(status --exit-code), 64 usage error.',
   ].join('\n');
 }
 

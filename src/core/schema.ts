@@ -241,6 +241,13 @@ export const repoConfigSchema = {
               'This host is meant to run no services: a revision that removes all of them is applied.',
             type: 'boolean',
           },
+          agent: {
+            description:
+              "The host's agent, for `gitdock status`: the http(s) URL its `--listen` address answers on, such as `http://web-1.internal:9420`. " +
+              'No user or password: this file is in git.',
+            type: 'string',
+            pattern: '^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$',
+          },
         },
       },
     },

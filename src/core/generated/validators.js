@@ -1814,9 +1814,10 @@ return errors === 0;
 }
 
 export const validateRepoConfig = validate11;
-const schema12 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/gitdock.schema.json","title":"gitdock repo config","type":"object","additionalProperties":false,"properties":{"hosts":{"description":"Per-host settings, by host name.","type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"allow_empty":{"description":"This host is meant to run no services: a revision that removes all of them is applied.","type":"boolean"}}}},"policy":{"description":"Rules every manifest of a revision must follow; a revision that breaks one is invalid and never applied. Each rule is off unless set, except `allow_host_network`.","type":"object","additionalProperties":false,"properties":{"deny_privileged":{"description":"`true`: no service may set `privileged: true`.","type":"boolean"},"bind_mount_prefixes":{"description":"Host paths that bind mounts may use, such as `/srv`: every bind mount source must be one of them or under one (`/srv2` is not under `/srv`).","type":"array","items":{"description":"An absolute host path such as `/srv` or `/var/lib/app`.","type":"string","pattern":"^/"}},"allow_host_network":{"description":"`true`: services may use `network_mode: host`. Default `false` once `policy` is present: host networking is denied unless allowed here.","type":"boolean"},"deny_mutable_tags":{"description":"`true`: the tag `latest` is denied; pin a version tag or a `digest`.","type":"boolean"},"require_digest":{"description":"`true`: every image must be pinned by `digest`, not by `tag`.","type":"boolean"},"allowed_registries":{"description":"Registries images may come from, optionally with a path prefix: `ghcr.io/acme`, `127.0.0.1:5055`, `docker.io`. An image without a registry (`redis`, `acme/app`) is from `docker.io`.","type":"array","minItems":1,"items":{"description":"A registry host, which has a `.` or a `:port` or is `localhost` (`docker.io`, `127.0.0.1:5055`), optionally followed by a path prefix (`ghcr.io/acme`).","type":"string","pattern":"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"}}}}}};
+const schema12 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/gitdock.schema.json","title":"gitdock repo config","type":"object","additionalProperties":false,"properties":{"hosts":{"description":"Per-host settings, by host name.","type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"allow_empty":{"description":"This host is meant to run no services: a revision that removes all of them is applied.","type":"boolean"},"agent":{"description":"The host's agent, for `gitdock status`: the http(s) URL its `--listen` address answers on, such as `http://web-1.internal:9420`. No user or password: this file is in git.","type":"string","pattern":"^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$"}}}},"policy":{"description":"Rules every manifest of a revision must follow; a revision that breaks one is invalid and never applied. Each rule is off unless set, except `allow_host_network`.","type":"object","additionalProperties":false,"properties":{"deny_privileged":{"description":"`true`: no service may set `privileged: true`.","type":"boolean"},"bind_mount_prefixes":{"description":"Host paths that bind mounts may use, such as `/srv`: every bind mount source must be one of them or under one (`/srv2` is not under `/srv`).","type":"array","items":{"description":"An absolute host path such as `/srv` or `/var/lib/app`.","type":"string","pattern":"^/"}},"allow_host_network":{"description":"`true`: services may use `network_mode: host`. Default `false` once `policy` is present: host networking is denied unless allowed here.","type":"boolean"},"deny_mutable_tags":{"description":"`true`: the tag `latest` is denied; pin a version tag or a `digest`.","type":"boolean"},"require_digest":{"description":"`true`: every image must be pinned by `digest`, not by `tag`.","type":"boolean"},"allowed_registries":{"description":"Registries images may come from, optionally with a path prefix: `ghcr.io/acme`, `127.0.0.1:5055`, `docker.io`. An image without a registry (`redis`, `acme/app`) is from `docker.io`.","type":"array","minItems":1,"items":{"description":"A registry host, which has a `.` or a `:port` or is `localhost` (`docker.io`, `127.0.0.1:5055`), optionally followed by a path prefix (`ghcr.io/acme`).","type":"string","pattern":"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"}}}}}};
 const pattern19 = new RegExp("^[a-z0-9][a-z0-9_.-]{0,62}$", "u");
-const pattern21 = new RegExp("^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$", "u");
+const pattern20 = new RegExp("^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$", "u");
+const pattern22 = new RegExp("^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$", "u");
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://gitdock.dev/schemas/gitdock.schema.json" */;
@@ -1868,7 +1869,7 @@ for(const key2 in data0){
 let data1 = data0[key2];
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 for(const key3 in data1){
-if(!(key3 === "allow_empty")){
+if(!((key3 === "allow_empty") || (key3 === "agent"))){
 const err3 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err3];
@@ -1891,9 +1892,11 @@ vErrors.push(err4);
 errors++;
 }
 }
-}
-else {
-const err5 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data1.agent !== undefined){
+let data3 = data1.agent;
+if(typeof data3 === "string"){
+if(!pattern20.test(data3)){
+const err5 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/agent",schemaPath:"#/properties/hosts/additionalProperties/properties/agent/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$"},message:"must match pattern \""+"^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$"+"\""};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -1903,9 +1906,8 @@ vErrors.push(err5);
 errors++;
 }
 }
-}
 else {
-const err6 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err6 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/agent",schemaPath:"#/properties/hosts/additionalProperties/properties/agent/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -1915,12 +1917,9 @@ vErrors.push(err6);
 errors++;
 }
 }
-if(data.policy !== undefined){
-let data3 = data.policy;
-if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
-for(const key4 in data3){
-if(!((((((key4 === "deny_privileged") || (key4 === "bind_mount_prefixes")) || (key4 === "allow_host_network")) || (key4 === "deny_mutable_tags")) || (key4 === "require_digest")) || (key4 === "allowed_registries"))){
-const err7 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+}
+else {
+const err7 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -1930,9 +1929,9 @@ vErrors.push(err7);
 errors++;
 }
 }
-if(data3.deny_privileged !== undefined){
-if(typeof data3.deny_privileged !== "boolean"){
-const err8 = {instancePath:instancePath+"/policy/deny_privileged",schemaPath:"#/properties/policy/properties/deny_privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err8 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -1942,15 +1941,12 @@ vErrors.push(err8);
 errors++;
 }
 }
-if(data3.bind_mount_prefixes !== undefined){
-let data5 = data3.bind_mount_prefixes;
-if(Array.isArray(data5)){
-const len0 = data5.length;
-for(let i0=0; i0<len0; i0++){
-let data6 = data5[i0];
-if(typeof data6 === "string"){
-if(!pattern9.test(data6)){
-const err9 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i0,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+if(data.policy !== undefined){
+let data4 = data.policy;
+if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
+for(const key4 in data4){
+if(!((((((key4 === "deny_privileged") || (key4 === "bind_mount_prefixes")) || (key4 === "allow_host_network")) || (key4 === "deny_mutable_tags")) || (key4 === "require_digest")) || (key4 === "allowed_registries"))){
+const err9 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -1960,8 +1956,9 @@ vErrors.push(err9);
 errors++;
 }
 }
-else {
-const err10 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i0,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data4.deny_privileged !== undefined){
+if(typeof data4.deny_privileged !== "boolean"){
+const err10 = {instancePath:instancePath+"/policy/deny_privileged",schemaPath:"#/properties/policy/properties/deny_privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -1971,9 +1968,15 @@ vErrors.push(err10);
 errors++;
 }
 }
-}
-else {
-const err11 = {instancePath:instancePath+"/policy/bind_mount_prefixes",schemaPath:"#/properties/policy/properties/bind_mount_prefixes/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data4.bind_mount_prefixes !== undefined){
+let data6 = data4.bind_mount_prefixes;
+if(Array.isArray(data6)){
+const len0 = data6.length;
+for(let i0=0; i0<len0; i0++){
+let data7 = data6[i0];
+if(typeof data7 === "string"){
+if(!pattern9.test(data7)){
+const err11 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i0,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -1983,9 +1986,8 @@ vErrors.push(err11);
 errors++;
 }
 }
-if(data3.allow_host_network !== undefined){
-if(typeof data3.allow_host_network !== "boolean"){
-const err12 = {instancePath:instancePath+"/policy/allow_host_network",schemaPath:"#/properties/policy/properties/allow_host_network/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err12 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i0,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -1995,9 +1997,9 @@ vErrors.push(err12);
 errors++;
 }
 }
-if(data3.deny_mutable_tags !== undefined){
-if(typeof data3.deny_mutable_tags !== "boolean"){
-const err13 = {instancePath:instancePath+"/policy/deny_mutable_tags",schemaPath:"#/properties/policy/properties/deny_mutable_tags/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err13 = {instancePath:instancePath+"/policy/bind_mount_prefixes",schemaPath:"#/properties/policy/properties/bind_mount_prefixes/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2007,9 +2009,9 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data3.require_digest !== undefined){
-if(typeof data3.require_digest !== "boolean"){
-const err14 = {instancePath:instancePath+"/policy/require_digest",schemaPath:"#/properties/policy/properties/require_digest/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data4.allow_host_network !== undefined){
+if(typeof data4.allow_host_network !== "boolean"){
+const err14 = {instancePath:instancePath+"/policy/allow_host_network",schemaPath:"#/properties/policy/properties/allow_host_network/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2019,11 +2021,9 @@ vErrors.push(err14);
 errors++;
 }
 }
-if(data3.allowed_registries !== undefined){
-let data10 = data3.allowed_registries;
-if(Array.isArray(data10)){
-if(data10.length < 1){
-const err15 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(data4.deny_mutable_tags !== undefined){
+if(typeof data4.deny_mutable_tags !== "boolean"){
+const err15 = {instancePath:instancePath+"/policy/deny_mutable_tags",schemaPath:"#/properties/policy/properties/deny_mutable_tags/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2032,12 +2032,10 @@ vErrors.push(err15);
 }
 errors++;
 }
-const len1 = data10.length;
-for(let i1=0; i1<len1; i1++){
-let data11 = data10[i1];
-if(typeof data11 === "string"){
-if(!pattern21.test(data11)){
-const err16 = {instancePath:instancePath+"/policy/allowed_registries/" + i1,schemaPath:"#/properties/policy/properties/allowed_registries/items/pattern",keyword:"pattern",params:{pattern: "^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"},message:"must match pattern \""+"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"+"\""};
+}
+if(data4.require_digest !== undefined){
+if(typeof data4.require_digest !== "boolean"){
+const err16 = {instancePath:instancePath+"/policy/require_digest",schemaPath:"#/properties/policy/properties/require_digest/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2047,8 +2045,11 @@ vErrors.push(err16);
 errors++;
 }
 }
-else {
-const err17 = {instancePath:instancePath+"/policy/allowed_registries/" + i1,schemaPath:"#/properties/policy/properties/allowed_registries/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data4.allowed_registries !== undefined){
+let data11 = data4.allowed_registries;
+if(Array.isArray(data11)){
+if(data11.length < 1){
+const err17 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2057,10 +2058,12 @@ vErrors.push(err17);
 }
 errors++;
 }
-}
-}
-else {
-const err18 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const len1 = data11.length;
+for(let i1=0; i1<len1; i1++){
+let data12 = data11[i1];
+if(typeof data12 === "string"){
+if(!pattern22.test(data12)){
+const err18 = {instancePath:instancePath+"/policy/allowed_registries/" + i1,schemaPath:"#/properties/policy/properties/allowed_registries/items/pattern",keyword:"pattern",params:{pattern: "^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"},message:"must match pattern \""+"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"+"\""};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2070,9 +2073,8 @@ vErrors.push(err18);
 errors++;
 }
 }
-}
 else {
-const err19 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err19 = {instancePath:instancePath+"/policy/allowed_registries/" + i1,schemaPath:"#/properties/policy/properties/allowed_registries/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2084,12 +2086,36 @@ errors++;
 }
 }
 else {
-const err20 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err20 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err20];
 }
 else {
 vErrors.push(err20);
+}
+errors++;
+}
+}
+}
+else {
+const err21 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+}
+else {
+const err22 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
 }
 errors++;
 }

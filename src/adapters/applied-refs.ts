@@ -1,0 +1,71 @@
+import nodeFs from 'node:fs';
+// isomorphic-git again (see git-source.ts): listing refs and reading a commit's
+// date, loaded only by `gitdock status`.
+import { listRefs, readCommit, resolveRef } from 'isomorphic-git';
+import type { AppliedRef } from '../core/fleet-status.js';
+import { isValidName } from '../core/names.js';
+import { GitdockError } from '../errors.js';
+
+const APPLIED_PREFIX = 'refs/gitdock/applied';
+
+export interface ReadAppliedRefsOptions {
+  /** The git directory (`LocalGitSource.gitdir`). */
+  gitdir: string;
+  /** For messages: the repository as the user named it. */
+  dir: string;
+  fs?: typeof import('node:fs');
+}
+
+/**
+ * Every `refs/gitdock/applied/<host>` of the local repository (loose and
+ * packed), by host, with the commit's committer date.
+ *
+ * Only the repository's own refs: a clone does not fetch these refs by
+ * default, and `refs/remotes/...` would hold them only under a refspec we
+ * cannot guess, so the docs say to fetch them with
+ * `git fetch origin '+refs/gitdock/applied/*:refs/gitdock/applied/*'`.
+ * A ref whose name is not a valid host name is left out (gitdock never
+ * writes one); one that names a missing commit is reported in `error`.
+ */
+export async function readAppliedRefs(
+  options: ReadAppliedRefsOptions,
+): Promise<Map<string, AppliedRef>> {
+  const fs = options.fs ?? nodeFs;
+  const repo = { fs, gitdir: options.gitdir, cache: {} };
+  let names: string[];
+  try {
+    names = await listRefs({ fs, gitdir: options.gitdir, filepath: APPLIED_PREFIX });
+  } catch (err) {
+    throw new GitdockError(
+      'GITDOCK_E_GIT_READ',
+      `reading ${APPLIED_PREFIX}/* in ${options.dir} failed: ${messageOf(err)}`,
+      { dir: options.dir },
+      { cause: err },
+    );
+  }
+  const out = new Map<string, AppliedRef>();
+  for (const host of names.filter(isValidName)) {
+    const ref = `${APPLIED_PREFIX}/${host}`;
+    try {
+      const oid = await resolveRef({ fs, gitdir: options.gitdir, ref });
+      try {
+        const { commit } = await readCommit({ ...repo, oid });
+        out.set(host, { ref, commit: oid, committedAt: commit.committer.timestamp * 1000 });
+      } catch (err) {
+        out.set(host, { ref, commit: oid, committedAt: null, error: messageOf(err) });
+      }
+    } catch (err) {
+      throw new GitdockError(
+        'GITDOCK_E_GIT_READ',
+        `reading ${ref} in ${options.dir} failed: ${messageOf(err)}`,
+        { dir: options.dir, ref },
+        { cause: err },
+      );
+    }
+  }
+  return out;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

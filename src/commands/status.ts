@@ -1,0 +1,221 @@
+import { parseDuration } from '../core/duration.js';
+import { type Fleet, isFleetPath, loadFleet, resolveHost } from '../core/fleet.js';
+import { resolveFleetState } from '../core/fleet-state.js';
+import { type AgentAnswer, type DesiredAt, mergeFleetStatus, short } from '../core/fleet-status.js';
+import type { GitSource } from '../core/git.js';
+import { GitdockError, isGitdockError } from '../errors.js';
+import { formatStatusText, statusToJson } from '../output/format-status.js';
+import { type CommandIO, useColor } from './io.js';
+import { openRepo } from './load.js';
+import {
+  COMMON_HELP,
+  COMMON_OPTIONS,
+  checkOutput,
+  parseCommand,
+  writeManifestErrors,
+} from './options.js';
+
+const DEFAULT_TIMEOUT = '3s';
+const MIN_TIMEOUT_MS = 100;
+const MAX_TIMEOUT_MS = 60_000;
+
+const HELP = `Usage: gitdock status [--repo DIR] [--rev REV] [--output text|json] [--exit-code]
+                      [--timeout 3s]
+
+Shows the fleet: for every host, each service's desired tag (the repo at
+--rev), running tag and the commit its container was made at, sync and
+health, and when the host's agent last reconciled. Asks every agent at once
+(GET /status, one attempt each, bounded by --timeout). Reads git and the
+agents only: nothing is changed, no Docker engine is needed.
+
+  Fleet at 1a2b3c4d5e6f (HEAD, branch main)
+
+  HOST   SERVICE    DESIRED  RUNNING             SYNC       HEALTH   AGENT
+  web-1  appserver  1.5.0    1.5.0 1a2b3c4d5e6f  Synced     Healthy  8s ago
+         memcached  1.6      1.6 0c9d8e7f6a5b    Synced     Healthy
+  web-2  appserver  1.5.0    1.4.2 0c9d8e7f6a5b  OutOfSync  Unknown  unreachable
+
+  web-2: unreachable (connect ECONNREFUSED 10.0.0.12:9420)
+    shown from refs/gitdock/applied/web-2 at 0c9d8e7f6a5b (committed 2h ago); health unknown
+    appserver: not applied: image 1.4.2 -> 1.5.0
+
+  2 hosts, 3 services: 2 Synced, 1 OutOfSync; 1 agent unreachable
+
+Where the agents are: gitdock.yaml at the repo root, one URL per host (its
+agent's --listen address; http or https, no credentials):
+
+  hosts:
+    web-1: { agent: "http://web-1.internal:9420" }
+    web-2: { agent: "http://web-2.internal:9420" }
+
+The hosts shown: every host the revision names (hosts/<host>/, gitdock.yaml,
+literal names in a fleet file's hosts:), and every host with an applied ref.
+Sync compares desired state, not commit ids: an agent that has not read the
+latest commit yet ("pending") is still Synced for every service that commit
+does not change.
+
+An agent that does not answer is "unreachable (why)". If the repository has
+refs/gitdock/applied/<host> (the agent's --report-ref), the host is shown
+from it: the services of that commit against those of --rev (OutOfSync
+where they differ), health Unknown. A clone has these refs only once fetched:
+  git fetch origin '+refs/gitdock/applied/*:refs/gitdock/applied/*'
+A host without an agent URL is "no agent" and shown the same way.
+
+Options:
+${COMMON_HELP.repo}
+${COMMON_HELP.rev}
+  -o, --output F  text (default) or json
+  --exit-code     exit 2 unless every host is Synced (see Exit codes)
+  --timeout D     how long each agent is given, ${formatRange()} (default: ${DEFAULT_TIMEOUT})
+  -h, --help      show this help
+
+JSON output (fields are only ever added; absent values are null):
+  { rev, commit, branch, synced, summary,
+    counts: { hosts, services, synced, outOfSync, failed, unknown,
+              unreachable, noAgent, pending },
+    hosts: [ { host, agent, reachable, error, source: "agent" | "applied-ref" |
+      "none", sync, pending, agentBranch, agentCommit, lastAppliedCommit,
+      lastReconcile: { result, at, ageSeconds },
+      appliedRef: { ref, commit, committedAt, ageSeconds }, notes,
+      services: [ { service, sync, health, desiredImage, runningImage,
+                    runningCommit, reason } ] } ] }
+
+Exit codes: 0 the status was shown (with --exit-code: and every host is
+Synced: its agent answered, is at a commit with the same desired state, and
+reports every service Synced), 2 with --exit-code, anything else: a service
+OutOfSync, Failed or Unknown, an agent unreachable or not configured,
+1 an invalid revision or a repository that cannot be read, 64 usage error.
+
+Examples:
+  gitdock status
+  gitdock status --repo /srv/git/fleet.git --exit-code --timeout 1s
+  gitdock status --output json | jq -r '.hosts[] | select(.sync != "Synced") | .host'
+`;
+
+function formatRange(): string {
+  return `${MIN_TIMEOUT_MS}ms to ${MAX_TIMEOUT_MS / 60_000}m`;
+}
+
+export async function run(argv: string[], io: CommandIO): Promise<number> {
+  const { values } = parseCommand(argv, {
+    repo: COMMON_OPTIONS.repo,
+    rev: COMMON_OPTIONS.rev,
+    output: COMMON_OPTIONS.output,
+    'exit-code': { type: 'boolean', default: false },
+    timeout: { type: 'string', default: DEFAULT_TIMEOUT },
+    help: COMMON_OPTIONS.help,
+  });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const output = checkOutput(values.output, ['text', 'json'] as const);
+  const timeoutMs = checkTimeout(values.timeout);
+
+  const git = await openRepo(values.repo, io);
+  const commit = await git.resolveRevision(values.rev);
+  const files = await git.readFiles(commit, isFleetPath);
+  const fleet = loadFleet(files);
+  const state = fleet.ok ? resolveFleetState(fleet.value, files, commit) : fleet;
+  if (!fleet.ok || !state.ok) {
+    writeManifestErrors(io, state.ok ? [] : state.errors, commit);
+    return 1;
+  }
+  const branch = values.rev === 'HEAD' ? ((await git.currentBranch()) ?? null) : null;
+
+  const agents = new Map<string, string>();
+  for (const [host, settings] of Object.entries(fleet.value.config.hosts ?? {})) {
+    if (settings.agent !== undefined) agents.set(host, settings.agent);
+  }
+  const [{ fetchAgentStatus }, { readAppliedRefs }] = await Promise.all([
+    import('../adapters/agent-client.js'),
+    import('../adapters/applied-refs.js'),
+  ]);
+  // Every agent at once, and the refs meanwhile: the slowest agent bounds the run.
+  const [answerList, appliedRefs] = await Promise.all([
+    Promise.all(
+      [...agents].map(
+        async ([host, url]) => [host, await fetchAgentStatus(url, host, { timeoutMs })] as const,
+      ),
+    ),
+    readAppliedRefs({ gitdir: git.gitdir, dir: values.repo }),
+  ]);
+  const answers = new Map<string, AgentAnswer>(answerList);
+
+  // The other commits whose desired state is needed: each answering agent's,
+  // and the applied ref of each host no agent answered for.
+  const needed = new Set<string>();
+  for (const answer of answers.values()) {
+    const at = answer.ok ? answer.report.desiredCommit : null;
+    if (at && at !== commit) needed.add(at);
+  }
+  for (const [host, ref] of appliedRefs) {
+    if (!answers.get(host)?.ok && ref.commit !== commit) needed.add(ref.commit);
+  }
+  const fleets = new Map<string, { ok: true; fleet: Fleet } | { ok: false; error: string }>();
+  for (const other of needed) fleets.set(other, await loadOther(git, other));
+  const desiredAt = (host: string, at: string): DesiredAt => {
+    const loaded = fleets.get(at);
+    if (!loaded) return { ok: false, error: `${short(at)} was not read` };
+    if (!loaded.ok) return loaded;
+    const resolved = resolveHost(loaded.fleet, host, at);
+    return resolved.ok
+      ? { ok: true, services: resolved.value.services }
+      : { ok: false, error: `its manifests for ${host} are invalid` };
+  };
+
+  const status = mergeFleetStatus({
+    rev: values.rev,
+    commit,
+    branch,
+    desired: state.value.hosts,
+    agents,
+    answers,
+    appliedRefs,
+    desiredAt,
+    now: Date.now(),
+  });
+  if (output === 'json') io.stdout.write(`${JSON.stringify(statusToJson(status), null, 2)}\n`);
+  else io.stdout.write(formatStatusText(status, { color: useColor(io.stdout, io.env) }));
+  return values['exit-code'] && !status.synced ? 2 : 0;
+}
+
+/** The fleet at a commit an agent or an applied ref names, or why it cannot be read. */
+async function loadOther(
+  git: GitSource,
+  commit: string,
+): Promise<{ ok: true; fleet: Fleet } | { ok: false; error: string }> {
+  // The agent's answer is not trusted to be a sha.
+  if (!/^[0-9a-f]{40}$/.test(commit)) return { ok: false, error: `"${commit}" is not a commit id` };
+  try {
+    const loaded = loadFleet(await git.readFiles(commit, isFleetPath));
+    return loaded.ok
+      ? { ok: true, fleet: loaded.value }
+      : { ok: false, error: `${short(commit)} has invalid manifests` };
+  } catch (err) {
+    if (isGitdockError(err, 'GITDOCK_E_GIT_REV_NOT_FOUND')) {
+      return { ok: false, error: `${short(commit)} is not in this repository (git fetch?)` };
+    }
+    if (isGitdockError(err)) return { ok: false, error: err.message };
+    throw err;
+  }
+}
+
+function checkTimeout(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch {
+    throw new GitdockError(
+      'GITDOCK_E_USAGE',
+      `--timeout takes a duration such as 3s or 500ms, not "${text}"`,
+    );
+  }
+  if (ms < MIN_TIMEOUT_MS || ms > MAX_TIMEOUT_MS) {
+    throw new GitdockError(
+      'GITDOCK_E_USAGE',
+      `--timeout must be from ${formatRange()}, not ${text}`,
+    );
+  }
+  return ms;
+}
