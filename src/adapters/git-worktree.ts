@@ -7,7 +7,6 @@ import {
   type GitAuth,
   getConfig,
   commit as gitCommit,
-  push as gitPush,
   isDescendent,
   readCommit,
   readObject,
@@ -17,9 +16,9 @@ import {
   statusMatrix,
   writeObject,
 } from 'isomorphic-git';
-import { type GitHttpRequest, request as httpRequest } from 'isomorphic-git/http/node';
 import type { FileChanges } from '../core/rollback.js';
 import { GitdockError } from '../errors.js';
+import { HttpPushError, pushRefOverHttp, redactSecrets, splitUrlCredentials } from './git-http.js';
 import { type LocalGitSource, openGitSource } from './git-source.js';
 
 /**
@@ -389,18 +388,18 @@ async function pushToHttp(
   remote: string,
   options: PushOptions,
 ): Promise<PushResult> {
-  const { url, userinfo } = splitCredentials(rawUrl);
-  const secrets = [userinfo.password, options.token].filter((s): s is string => !!s);
+  const { url, userinfo } = splitUrlCredentials(rawUrl);
   const redact = (text: string) =>
-    secrets.reduce((t, s) => t.split(s).join('***').split(encodeURIComponent(s)).join('***'), text);
+    redactSecrets(
+      text,
+      [userinfo.password, options.token].filter((s): s is string => !!s),
+    );
   const auth: GitAuth | undefined = options.token
     ? { username: userinfo.username || TOKEN_USERNAME, password: options.token }
     : userinfo.username || userinfo.password
       ? userinfo
       : undefined;
-  const controller = new AbortController();
   const timeoutMs = options.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS;
-  const timer = setTimeout(() => controller.abort(), timeoutMs);
   const fail = (reason: string) =>
     new GitdockError('GITDOCK_E_GIT_PUSH', redact(`pushing ${ref} to ${url} failed: ${reason}`), {
       remote,
@@ -408,54 +407,29 @@ async function pushToHttp(
       ref,
     });
   try {
-    const result = await gitPush({
-      ...repo,
-      http: {
-        request: (req: GitHttpRequest) =>
-          httpRequest({ ...req, signal: req.signal ?? controller.signal }),
-      },
-      url,
-      ref,
-      remoteRef: ref,
-      ...(auth ? { onAuth: () => auth } : {}),
-    });
-    const status = result.refs[ref];
-    if (status && !status.ok) throw fail(status.error || 'the server refused the ref');
+    // Never forced: a branch that moved on the remote is not overwritten.
+    await pushRefOverHttp({ ...repo, url, ref, ...(auth ? { auth } : {}), timeoutMs });
     return { remote, url, ref, commit };
   } catch (err) {
-    if (err instanceof GitdockError) throw err;
-    if (controller.signal.aborted) throw fail(`not done within ${timeoutMs} ms`);
-    const code = (err as { code?: string }).code;
-    const statusCode = (err as { data?: { statusCode?: number } }).data?.statusCode;
-    if (code === 'PushRejectedError') {
-      throw fail(
-        'the remote branch has commits this one does not: someone pushed meanwhile. Pull, then run rollback again (the local commit is made)',
-      );
+    if (!(err instanceof HttpPushError)) throw fail(messageOf(err));
+    switch (err.kind) {
+      case 'rejected':
+        throw fail(
+          'the remote branch has commits this one does not: someone pushed meanwhile. Pull, then run rollback again (the local commit is made)',
+        );
+      case 'auth':
+        throw fail(
+          `${err.message}: ${auth ? 'the server refused the credentials' : 'the server wants credentials (GITDOCK_GIT_TOKEN, --token-file, or user:token in the remote URL)'}`,
+        );
+      default:
+        throw fail(err.message);
     }
-    if (statusCode === 401 || statusCode === 403) {
-      throw fail(
-        `${messageOf(err)}: ${auth ? 'the server refused the credentials' : 'the server wants credentials (GITDOCK_GIT_TOKEN, --token-file, or user:token in the remote URL)'}`,
-      );
-    }
-    throw fail(messageOf(err));
-  } finally {
-    clearTimeout(timer);
   }
-}
-
-function splitCredentials(raw: string): { url: string; userinfo: GitAuth } {
-  const parsed = new URL(raw);
-  const userinfo: GitAuth = {};
-  if (parsed.username) userinfo.username = decodeURIComponent(parsed.username);
-  if (parsed.password) userinfo.password = decodeURIComponent(parsed.password);
-  parsed.username = '';
-  parsed.password = '';
-  return { url: parsed.href, userinfo };
 }
 
 function stripUserinfo(url: string): string {
   try {
-    return splitCredentials(url).url;
+    return splitUrlCredentials(url).url;
   } catch {
     return url;
   }

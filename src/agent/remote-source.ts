@@ -1,15 +1,14 @@
 import { createHash } from 'node:crypto';
 import nodeFs from 'node:fs';
 import path from 'node:path';
-import {
-  type GitAuth,
-  fetch as gitFetch,
-  push as gitPush,
-  init,
-  setConfig,
-  writeRef,
-} from 'isomorphic-git';
+import { type GitAuth, fetch as gitFetch, init, setConfig, writeRef } from 'isomorphic-git';
 import { type GitHttpRequest, request as httpRequest } from 'isomorphic-git/http/node';
+import {
+  HttpPushError,
+  pushRefOverHttp,
+  redactSecrets,
+  splitUrlCredentials,
+} from '../adapters/git-http.js';
 import { openGitSource } from '../adapters/git-source.js';
 import { GitdockError, isGitdockError } from '../errors.js';
 import type { Log } from '../log.js';
@@ -264,40 +263,26 @@ export async function openRemoteSource(options: OpenRemoteSourceOptions): Promis
       const auth = await readAuth().catch((err: unknown) => {
         throw fail(messageOf(err));
       });
-      // Bounded like a fetch: isomorphic-git's push takes no signal, its http client does.
-      const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(), timeoutMs);
       try {
         await writeRef({ fs, gitdir, ref: refName, value: commit, force: true });
-        await gitPush({
+        await pushRefOverHttp({
           fs,
-          http: {
-            request: (req: GitHttpRequest) =>
-              httpRequest({ ...req, signal: req.signal ?? controller.signal }),
-          },
           gitdir,
           url,
           ref: refName,
-          remoteRef: refName,
           // The ref follows whatever the host runs, backwards too (a rollback).
           force: true,
-          ...(auth ? { onAuth: () => auth } : {}),
-        }).then((result) => {
-          const status = result.refs[refName];
-          if (status && !status.ok) throw new Error(status.error || 'the server refused the ref');
+          ...(auth ? { auth } : {}),
+          timeoutMs,
         });
       } catch (err) {
-        if (controller.signal.aborted) throw fail(`not done within ${timeoutMs} ms`);
-        const status = (dataOf(err) as { statusCode?: number } | undefined)?.statusCode;
-        if (status === 401 || status === 403) {
+        if (err instanceof HttpPushError && err.kind === 'auth') {
           throw fail(
-            `${messageOf(err)}: the server refused to take a push (the agent needs push rights for --report-ref)`,
+            `${err.message}: the server refused to take a push (the agent needs push rights for --report-ref)`,
             err,
           );
         }
         throw fail(messageOf(err), err);
-      } finally {
-        clearTimeout(timer);
       }
     },
   };
@@ -314,37 +299,22 @@ interface Flight {
  * credentials it carried, percent-decoded.
  */
 function parseRemoteUrl(raw: string): { url: string; userinfo: GitAuth } {
-  let parsed: URL;
+  let split: { url: string; userinfo: GitAuth };
   try {
-    parsed = new URL(raw);
+    split = splitUrlCredentials(raw);
   } catch {
     // The raw string may hold a password: say what is wrong, not what it is.
     throw new GitdockError('GITDOCK_E_USAGE', 'the repository URL is not a valid URL', {});
   }
-  const userinfo: GitAuth = {};
-  if (parsed.username) userinfo.username = decodeURIComponent(parsed.username);
-  if (parsed.password) userinfo.password = decodeURIComponent(parsed.password);
-  parsed.username = '';
-  parsed.password = '';
-  const url = parsed.href;
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+  const { url } = split;
+  if (!/^https?:\/\//.test(url)) {
     throw new GitdockError(
       'GITDOCK_E_USAGE',
       `${url}: gitdock fetches over http(s) only; for a repository on this host give its path`,
       { url },
     );
   }
-  return { url, userinfo };
-}
-
-/** Every secret, raw and percent-encoded, replaced by `***`. */
-function redactSecrets(text: string, secrets: Iterable<string>): string {
-  for (const secret of secrets) {
-    for (const form of new Set([secret, encodeURIComponent(secret)])) {
-      text = text.split(form).join('***');
-    }
-  }
-  return text;
+  return split;
 }
 
 /** `promise`, or the signal's reason as soon as it aborts. */
