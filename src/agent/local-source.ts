@@ -6,6 +6,9 @@ import { GitdockError, isGitdockError } from '../errors.js';
 import type { Log } from '../log.js';
 import type { BranchSource } from './types.js';
 
+/** How long after refs were packed the branch is looked at once more (see watch()). */
+const RECHECK_AFTER_PACK_MS = 1000;
+
 export interface OpenLocalSourceOptions {
   /** A bare repository (what `git push deploy@host:fleet.git` lands in) or a clone. */
   dir: string;
@@ -100,9 +103,22 @@ export async function openLocalSource(options: OpenLocalSourceOptions): Promise<
         return p === headsDir || p === branchFile || branchFile.startsWith(p + path.sep);
       }
       const relevant = (p: string) => p === branchFile || p === packedRefs;
+      // When refs are packed, the branch file is deleted; if it is written
+      // again within moments (a push right after `git gc`), the watcher can
+      // miss the new file: its directory listing looks unchanged. So after
+      // such events, look once more a little later (a spurious call is
+      // harmless: the caller re-reads the ref).
+      let recheck: NodeJS.Timeout | undefined;
+      const scheduleRecheck = (reason: string) => {
+        clearTimeout(recheck);
+        recheck = setTimeout(() => onChange(`recheck after ${reason}`), RECHECK_AFTER_PACK_MS);
+        recheck.unref?.();
+      };
       watcher.on('all', (event, p) => {
         if (!relevant(p)) return;
-        onChange(`${path.relative(gitdir, p).split(path.sep).join('/')} ${event}`);
+        const reason = `${path.relative(gitdir, p).split(path.sep).join('/')} ${event}`;
+        onChange(reason);
+        if (p === packedRefs || event === 'unlink') scheduleRecheck(reason);
       });
       watcher.on('error', (err) => {
         // A failing watcher may have dropped events: say so, and let the
@@ -111,7 +127,10 @@ export async function openLocalSource(options: OpenLocalSourceOptions): Promise<
         onChange('ref watcher error');
       });
       await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-      return () => watcher.close();
+      return () => {
+        clearTimeout(recheck);
+        return watcher.close();
+      };
     },
   };
 }
