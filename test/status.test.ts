@@ -1,7 +1,6 @@
 // `gitdock status` against the real thing: two `gitdock agent` processes on
 // two private dockerds (the shared one of scripts/stack.sh and a second one
 // started here), both watching one bare repository with --report-ref.
-import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -135,8 +134,8 @@ describe('gitdock status with two agents on two engines', () => {
   }
 
   beforeAll(async () => {
-    // The agents are the built CLI (bin/gitdock.js runs dist/).
-    execFileSync('npm', ['run', 'build'], { stdio: 'ignore', timeout: 120_000 });
+    // The agents are the built CLI (bin/gitdock.js runs dist/), which
+    // `make test` builds before the suite, as for test/agent.test.ts.
     engine2 = await startSecondEngine();
     ports = await freePorts(2);
     repo = await createRepo({
