@@ -26,6 +26,8 @@ BARE=$DEMO/fleet.git
 CLONE=$DEMO/fleet
 HOST=web-1
 LISTEN=${GITDOCK_DEMO_LISTEN:-127.0.0.1:9420}
+# The agent address examples/fleet/gitdock.yaml names for web-1.
+EXAMPLE_LISTEN=127.0.0.1:9420
 AGENT_URL=http://$LISTEN
 AGENT_PID=$DEMO/agent.pid
 AGENT_LOG=$DEMO/agent.log
@@ -126,6 +128,10 @@ make_repo() {
     # allowed_registries names the bare registry.
     find "$CLONE" -name '*.yaml' -exec sed -i "s#$EXAMPLE_REGISTRY#$GITDOCK_REGISTRY#g" {} +
   fi
+  if [[ $LISTEN != "$EXAMPLE_LISTEN" ]]; then
+    echo "(the agent listens on $LISTEN: gitdock.yaml's agent URL rewritten from $EXAMPLE_LISTEN)"
+    sed -i "s#http://$EXAMPLE_LISTEN#http://$LISTEN#" "$CLONE/gitdock.yaml"
+  fi
   "${GIT[@]}" -C "$CLONE" add -A
   "${GIT[@]}" -C "$CLONE" commit -q -m "Fleet: appserver on web-*, memcached and an appserver override on web-1"
   "${GIT[@]}" -C "$CLONE" push -q -u origin main
@@ -179,11 +185,12 @@ wait_converged() {
 start_agent() {
   stop_agent
   : >"$AGENT_LOG"
-  printf '+ gitdock agent --host %s --repo %s --listen %s --interval 30s >%s &\n' \
+  printf '+ gitdock agent --host %s --repo %s --listen %s --interval 30s --report-ref >%s &\n' \
     "$HOST" "$BARE" "$LISTEN" "$AGENT_LOG"
   # setsid: the agent outlives this script and the terminal's Ctrl-C.
+  # --report-ref: refs/gitdock/applied/web-1 in the bare repo follows what runs.
   setsid node "$ROOT/bin/gitdock.js" agent --host "$HOST" --repo "$BARE" --listen "$LISTEN" \
-    --interval 30s --state-dir "$DEMO/state" >"$AGENT_LOG" 2>&1 </dev/null &
+    --interval 30s --report-ref --state-dir "$DEMO/state" >"$AGENT_LOG" 2>&1 </dev/null &
   echo $! >"$AGENT_PID"
 }
 
@@ -228,8 +235,12 @@ git commit -qam "typo"; git push -q
 sleep 2; curl -s $AGENT_URL/status
 git revert --no-edit HEAD; git push -q
 
-# 5. Read what happened to $HOST, release by release.
+# 5. Read what happened to $HOST, release by release; see the fleet on one
+#    screen (web-2 and web-3 run no agent in this demo).
 gitdock history --host $HOST
+gitdock status --repo $BARE
+git fetch -q origin '+refs/gitdock/applied/*:refs/gitdock/applied/*'
+git --no-pager log --oneline --decorate --clear-decorations -3   # (refs/gitdock/applied/$HOST)
 
 # Done? Remove the demo, then stop the private dockerd and registry.
 cd $ROOT
