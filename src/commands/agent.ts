@@ -42,8 +42,9 @@ Options:
   --report-ref              after each commit applied in full, move
                             refs/gitdock/applied/HOST to it: in the local repo,
                             or pushed to the remote (needs push rights). Never
-                            writes a branch. \`git log --decorate\` then shows
-                            which commit each host runs
+                            writes a branch. \`git log --decorate
+                            --clear-decorations\` then shows which commit each
+                            host runs
   -h, --help                show this help
 
 Signals: SIGTERM or SIGINT lets the services being updated finish (a
