@@ -3,8 +3,17 @@
 // in so a run resolves and reads a few files instead of hundreds (DESIGN
 // section 5a: a CLI pays for every module it loads). Type checking is
 // separate (`npm run typecheck`).
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+
+// Chunk names carry a content hash, so every build adds files and leaves the
+// old ones: a running agent may still import them lazily, so a plain build
+// keeps them. `--clean` (npm pack, through prepack) starts from an empty
+// dist/ so the package ships only what this build made.
+if (process.argv.includes('--clean')) {
+  rmSync(fileURLToPath(new URL('../dist', import.meta.url)), { recursive: true, force: true });
+}
 
 const unsupported = fileURLToPath(new URL('./stubs/unsupported.cjs', import.meta.url));
 
