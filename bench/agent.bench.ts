@@ -25,6 +25,21 @@ import { formatMs, median, roundMs } from './lib/stats.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const HOST = 'bench-agent';
+
+/**
+ * The agent runs as the shipped systemd unit runs it: with the unit's
+ * NODE_OPTIONS (a small V8 young generation), read from the unit file so
+ * the two cannot drift apart.
+ */
+const UNIT_NODE_OPTIONS = unitNodeOptions(
+  path.join(ROOT, 'examples', 'systemd', 'gitdock-agent.service'),
+);
+
+function unitNodeOptions(unitFile: string): string {
+  const line = /^Environment=NODE_OPTIONS=(.*)$/m.exec(fs.readFileSync(unitFile, 'utf8'));
+  if (!line) throw new Error(`${unitFile} sets no NODE_OPTIONS; the bench expects one`);
+  return line[1]!.trim();
+}
 /** On every container of this bench, the agent's and the bare ones: what the event watch follows. */
 const BENCH_LABEL = 'gitdock-bench.agent';
 const CHANGED_COUNTS = [1, 10] as const;
@@ -208,7 +223,10 @@ class AgentUnderTest {
         '--state-dir',
         stateDir,
       ],
-      { env: { ...stack.env, GITDOCK_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        env: { ...stack.env, GITDOCK_LOG_LEVEL: 'info', NODE_OPTIONS: UNIT_NODE_OPTIONS },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     let stderr = '';
     proc.stderr!.setEncoding('utf8').on('data', (c: string) => {
@@ -614,7 +632,9 @@ async function main(argv: string[]): Promise<number> {
       method:
         'Times are from `git push` returning (agent) or the first API call (bare) to the engine event, ' +
         'as received by the bench, of the last new container starting (running) and of the last one ' +
-        'renamed into place after the old one was removed (converged). Manifests use update.settle 0s.',
+        'renamed into place after the old one was removed (converged). Manifests use update.settle 0s. ' +
+        'The agent runs with the NODE_OPTIONS of examples/systemd/gitdock-agent.service.',
+      agentNodeOptions: UNIT_NODE_OPTIONS,
       machine: {
         cpus: os.cpus().length,
         cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
