@@ -70,7 +70,12 @@ async function converged(commit: string, timeoutMs = 20_000) {
   return waitFor(
     async () => {
       const s = await agent!.status();
-      return s.lastAppliedCommit === commit && s.services.every((x) => x.sync === 'Synced') && s;
+      return (
+        s.lastAppliedCommit === commit &&
+        s.servicesCommit === commit &&
+        s.services.every((x) => x.sync === 'Synced') &&
+        s
+      );
     },
     { timeoutMs, what: `convergence at ${commit.slice(0, 12)}` },
   );

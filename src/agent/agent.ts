@@ -72,6 +72,7 @@ export class Agent {
       branch: options.source.branch,
       source: options.source.description,
       desiredCommit: null,
+      servicesCommit: null,
       lastAttemptedCommit: null,
       lastAppliedCommit: null,
       lastReconcile: null,
@@ -389,6 +390,7 @@ export class Agent {
     const actual = await engine.listContainers();
     const plan = planHost({ desired, actual });
     const inspected = await containerStatusMap(engine, plan);
+    this.status.servicesCommit = desired.commit;
     this.status.services = describeServices(plan, inspected, (service, specHash) => {
       const failure = this.failedSpecs.get(service, specHash);
       if (!failure) return undefined;

@@ -34,6 +34,11 @@ export interface AgentStatus {
   source: string;
   /** What the branch points at, as last read. */
   desiredCommit: string | null;
+  /**
+   * The commit `services` was computed against: behind `desiredCommit` while
+   * a pass at a new commit runs, so a reader can tell stale verdicts.
+   */
+  servicesCommit: string | null;
   /** The last commit a reconcile was attempted at. */
   lastAttemptedCommit: string | null;
   /** The last commit at which every service converged. */

@@ -50,6 +50,7 @@ function report(
       host,
       branch: 'main',
       desiredCommit: commit,
+      servicesCommit: commit,
       lastAttemptedCommit: commit,
       lastAppliedCommit: commit,
       lastReconcile: {
@@ -205,6 +206,37 @@ describe('mergeFleetStatus', () => {
     ]);
     const gone = s.hosts[1]!.services[1]!;
     expect(gone).toMatchObject({ desiredImage: null, runningImage: 'reg/gone:1' });
+  });
+
+  it('an agent still applying our commit: services its last verdicts predate are OutOfSync, not Synced', () => {
+    const old: Tree = { ...TREE, 'hosts/web-2/app.yaml': app('1.0') };
+    const applying = report(
+      'web-2',
+      HEAD,
+      { app: { tag: '1.0' } },
+      {
+        servicesCommit: OLD,
+        lastReconcile: { startedAt: '2026-01-01T11:59:50Z', finishedAt: null, result: 'running' },
+      },
+    );
+    const s = status({ others: { [OLD]: old }, answers: { ...BOTH_SYNCED, 'web-2': applying } });
+    expect(lines(s).slice(3)).toEqual([
+      'web-2 OutOfSync pending',
+      'web-2/app OutOfSync Healthy [pending: image 1.0 -> 1.1]',
+    ]);
+    expect(s.hosts[1]!.notes[0]).toMatch(
+      /^pending: the agent is applying cccccccccccc; its service states are still those of aaaaaaaaaaaa/,
+    );
+  });
+
+  it('an agent whose verdicts are of our commit is trusted, whatever its last pass', () => {
+    const s = status({
+      answers: {
+        ...BOTH_SYNCED,
+        'web-2': report('web-2', HEAD, { app: {} }, { servicesCommit: HEAD }),
+      },
+    });
+    expect(lines(s).slice(3)).toEqual(['web-2 Synced', 'web-2/app Synced Healthy']);
   });
 
   it('a change to a spec other than the image is pending as "spec changed"', () => {

@@ -27,6 +27,8 @@ export interface AgentReport {
   host: string;
   branch: string | null;
   desiredCommit: string | null;
+  /** The commit the agent's `services` were computed against; null from an agent that does not say. */
+  servicesCommit: string | null;
   lastAttemptedCommit: string | null;
   lastAppliedCommit: string | null;
   lastReconcile: { startedAt: string; finishedAt: string | null; result: string } | null;
@@ -221,22 +223,31 @@ function fromAgent(
     const at = report.lastReconcile.finishedAt ?? report.lastReconcile.startedAt;
     row.lastReconcile = { result: report.lastReconcile.result, at, ageMs: ageOf(at, input.now) };
   }
-  row.pending = report.desiredCommit !== input.commit;
+  // The agent's service verdicts are of the commit it computed them at: while
+  // a pass at a newer commit runs, that is behind its desiredCommit. (An agent
+  // that does not say is taken to be at its desiredCommit.)
+  const verdictsAt =
+    report.servicesCommit !== null && report.desiredCommit !== null
+      ? report.servicesCommit
+      : report.desiredCommit;
+  row.pending = report.desiredCommit !== input.commit || verdictsAt !== input.commit;
 
   // The agent's verdicts hold for the services whose desired spec is the same
-  // at its commit as at ours; the others are pending.
+  // at that commit as at ours; the others are pending.
   let agentDesired: DesiredAt = { ok: true, services: desired };
   if (row.pending) {
     agentDesired =
-      report.desiredCommit === null
+      verdictsAt === null
         ? { ok: false, error: 'the agent has not read the branch yet' }
-        : input.desiredAt(row.host, report.desiredCommit);
+        : input.desiredAt(row.host, verdictsAt);
     row.notes.push(
-      report.desiredCommit === null
+      verdictsAt === null
         ? `pending: the agent has not read its branch yet`
-        : agentDesired.ok
-          ? `pending: the agent is at ${short(report.desiredCommit)}, not ${short(input.commit)} (it has not seen the latest push, or follows another branch)`
-          : `pending: the agent is at ${short(report.desiredCommit)}, which cannot be compared: ${agentDesired.error}`,
+        : report.desiredCommit === input.commit
+          ? `pending: the agent is applying ${short(input.commit)}; its service states are still those of ${short(verdictsAt)}`
+          : agentDesired.ok
+            ? `pending: the agent is at ${short(verdictsAt)}, not ${short(input.commit)} (it has not seen the latest push, or follows another branch)`
+            : `pending: the agent is at ${short(verdictsAt)}, which cannot be compared: ${agentDesired.error}`,
     );
   }
   if (input.branch && report.branch && report.branch !== input.branch) {
@@ -497,6 +508,7 @@ export function parseAgentStatus(body: unknown, host: string): AgentAnswer {
       host,
       branch: stringOrNull(body.branch),
       desiredCommit: stringOrNull(body.desiredCommit),
+      servicesCommit: stringOrNull(body.servicesCommit),
       lastAttemptedCommit: stringOrNull(body.lastAttemptedCommit),
       lastAppliedCommit: stringOrNull(body.lastAppliedCommit),
       lastReconcile:

@@ -19,6 +19,7 @@ export interface AgentProcess {
 export interface AgentStatusView {
   host: string;
   desiredCommit: string | null;
+  servicesCommit: string | null;
   lastAttemptedCommit: string | null;
   lastAppliedCommit: string | null;
   lastReconcile: { result: string; startedAt: string; finishedAt: string | null } | null;
