@@ -240,6 +240,43 @@ describe('gitdock rollback <commit>', () => {
     expect(fs.existsSync(path.join(repo.dir, 'notes.txt'))).toBe(true);
   });
 
+  it('refuses to write over a file git ignores, and writes nothing', async () => {
+    const repo = await fleet();
+    repo.commit(
+      {
+        'hosts/web-1/memcached.yaml': yaml(
+          'image: registry.example.com/memcached',
+          'tag: "1.6"',
+          'env_file: secret.env',
+        ),
+        'hosts/web-1/secret.env': 'PASSWORD=old\n',
+      },
+      'memcached with an env file in git',
+    );
+    // The env file leaves git and is ignored from now on; the operator keeps a local one.
+    const out = repo.commit(
+      {
+        'hosts/web-1/memcached.yaml': MEMCACHED(),
+        'hosts/web-1/secret.env': null,
+        '.gitignore': '*.env\n',
+      },
+      'secret out of git',
+    );
+    const local = path.join(repo.dir, 'hosts/web-1/secret.env');
+    fs.writeFileSync(local, 'PASSWORD=my-local-secret\n');
+    expect(cleanStatus(repo)).toBe('');
+
+    const r = await rollback(repo, [out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `gitdock: the rollback would overwrite files in ${repo.dir} that git does not track (ignored or untracked); move them away first:\n  hosts/web-1/secret.env`,
+    );
+    expect(r.stderr).toContain('(GITDOCK_E_DIRTY_WORKTREE)');
+    expect(fs.readFileSync(local, 'utf8')).toBe('PASSWORD=my-local-secret\n');
+    expect(repo.rev()).toBe(out);
+    expect(show(repo, 'HEAD', 'hosts/web-1/memcached.yaml')).toBe(MEMCACHED().trim());
+  });
+
   it('refuses a revert whose result does not validate, and says why', async () => {
     const repo = await fleet();
     const db = repo.commit(

@@ -8,6 +8,7 @@ import {
   getConfig,
   commit as gitCommit,
   isDescendent,
+  listFiles,
   readCommit,
   readObject,
   readTree,
@@ -166,6 +167,29 @@ export async function openWorktree(options: { dir: string }): Promise<Worktree> 
     },
 
     async commitChanges(changes, message, author) {
+      // The dirty check cannot see ignored files: a file git does not track
+      // that the rollback would write over or delete (a local env file that
+      // .gitignore hides, say) stops it before anything is written.
+      const tracked = new Set(await listFiles({ ...repo, ref: 'HEAD' }));
+      const inTheWay: string[] = [];
+      for (const file of changes.keys()) {
+        if (tracked.has(file)) continue;
+        const exists = await fs.promises
+          .lstat(path.join(dir, ...file.split('/')))
+          .then(() => true)
+          .catch(() => false);
+        if (exists) inTheWay.push(file);
+      }
+      if (inTheWay.length > 0) {
+        throw new GitdockError(
+          'GITDOCK_E_DIRTY_WORKTREE',
+          `the rollback would overwrite files in ${dir} that git does not track (ignored or untracked); move them away first:\n${inTheWay
+            .sort()
+            .map((f) => `  ${f}`)
+            .join('\n')}`,
+          { dir, files: inTheWay },
+        );
+      }
       try {
         for (const [file, bytes] of changes) {
           const full = path.join(dir, ...file.split('/'));
