@@ -476,57 +476,78 @@ describe('gitdock agent on an http remote', () => {
 });
 
 describe('gitdock agent with its git server away', () => {
-  it('keeps the host as it is and says why; once the server is back, the retry fetches and converges', async () => {
-    const server = await startGitHttpServer({ root: join(repo.bareDir!, '..') });
-    cleanups.push(() => server.close());
-    const dir = await mkdtemp(join(tmpdir(), 'gitdock-agent-gitdown-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const secretFile = join(dir, 'secret');
-    await writeFile(secretFile, 'hook-secret\n');
-    agent = await startAgent([
-      '--host',
-      'h1',
-      '--repo',
-      `${server.url}/${repo.bareDir!.split('/').at(-1)}`,
-      // No periodic fetch within the test: only the webhook and the retries fetch.
-      '--interval',
-      '1h',
-      '--state-dir',
-      join(dir, 'state'),
-      '--webhook-secret-file',
-      secretFile,
-      '--retry-max',
-      '2s',
-    ]);
-    await converged(repo.rev());
-    const webId = containers().get('web')!.id;
-    server.setDown(true);
-    const sha = repo.commit({ 'hosts/h1/web.yaml': WEB('1.1') }, 'web 1.1');
-    const body = JSON.stringify({ ref: 'refs/heads/main' });
-    const hook = await fetch(`${agent.url}/hooks/git`, {
-      method: 'POST',
-      body,
-      headers: {
-        'x-hub-signature-256': `sha256=${createHmac('sha256', 'hook-secret').update(body).digest('hex')}`,
-      },
-    });
-    expect(hook.status).toBe(202);
-    const away = await waitFor(
-      async () => {
-        const s = await agent!.status();
-        return !s.git.reachable && s;
-      },
-      { what: 'git to be reported unreachable' },
-    );
-    expect(away.git.error).toMatch(/503/);
-    expect(away.errors.map((e) => e.message).join('\n')).toMatch(/503/);
-    expect(containers().get('web')?.id).toBe(webId);
+  it.each([
+    ['on a valid commit', false],
+    ['while the branch is on an invalid commit', true],
+  ])(
+    '%s: keeps the host as it is and says why; once the server is back, the retry fetches and converges',
+    async (_when, invalidFirst) => {
+      const server = await startGitHttpServer({ root: join(repo.bareDir!, '..') });
+      cleanups.push(() => server.close());
+      const dir = await mkdtemp(join(tmpdir(), 'gitdock-agent-gitdown-'));
+      cleanups.push(() => rm(dir, { recursive: true, force: true }));
+      const secretFile = join(dir, 'secret');
+      await writeFile(secretFile, 'hook-secret\n');
+      agent = await startAgent([
+        '--host',
+        'h1',
+        '--repo',
+        `${server.url}/${repo.bareDir!.split('/').at(-1)}`,
+        // No periodic fetch within the test: only the webhook and the retries fetch.
+        '--interval',
+        '1h',
+        '--state-dir',
+        join(dir, 'state'),
+        '--webhook-secret-file',
+        secretFile,
+        '--retry-max',
+        '2s',
+      ]);
+      const hook = async () => {
+        const body = JSON.stringify({ ref: 'refs/heads/main' });
+        const res = await fetch(`${agent!.url}/hooks/git`, {
+          method: 'POST',
+          body,
+          headers: {
+            'x-hub-signature-256': `sha256=${createHmac('sha256', 'hook-secret').update(body).digest('hex')}`,
+          },
+        });
+        expect(res.status).toBe(202);
+      };
+      await converged(repo.rev());
+      if (invalidFirst) {
+        const bad = repo.commit({ 'hosts/h1/web.yaml': 'image: a\ntag: "1"\nportz: []\n' }, 'typo');
+        await hook();
+        await waitFor(
+          async () => {
+            const st = await agent!.status();
+            return st.lastAttemptedCommit === bad && st.lastReconcile?.result === 'invalid';
+          },
+          { what: 'the invalid commit to be reported' },
+        );
+      }
+      const webId = containers().get('web')!.id;
+      server.setDown(true);
+      const sha = repo.commit({ 'hosts/h1/web.yaml': WEB('1.1') }, 'web 1.1');
+      await hook();
+      const away = await waitFor(
+        async () => {
+          const st = await agent!.status();
+          return !st.git.reachable && st;
+        },
+        { what: 'git to be reported unreachable' },
+      );
+      expect(away.git.error).toMatch(/503/);
+      expect(away.errors.map((e) => e.message).join('\n')).toMatch(/503/);
+      expect(containers().get('web')?.id).toBe(webId);
 
-    server.setDown(false);
-    const back = await converged(sha, 15_000);
-    expect(back.git.reachable).toBe(true);
-    expect(containers().get('web')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.1'));
-  });
+      // Back: no webhook, no interval within reach; only the backoff's retries fetch.
+      server.setDown(false);
+      const back = await converged(sha, 15_000);
+      expect(back.git.reachable).toBe(true);
+      expect(containers().get('web')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.1'));
+    },
+  );
 });
 
 describe('gitdock agent --report-ref on an http remote', () => {
@@ -563,6 +584,11 @@ describe('gitdock agent --report-ref on an http remote', () => {
       what: 'the applied ref to move on the remote',
     });
     expect(await lsRemote()).toContain(`${sha}\trefs/heads/main`);
+    // The report runs beside the loop: /status follows once the push is answered.
+    await waitFor(
+      async () => (await agent!.status()).appliedRef?.reportedCommit === sha || undefined,
+      { what: '/status to show the reported commit' },
+    );
     expect((await agent.status()).appliedRef).toEqual({
       ref: 'refs/gitdock/applied/h1',
       reportedCommit: sha,

@@ -71,15 +71,26 @@ export interface PushRefOptions {
 }
 
 /**
- * Pushes `ref` to `url`, bounded by `timeoutMs` (isomorphic-git's push takes
- * no signal; its http client does). Rejects with HttpPushError.
+ * Pushes `ref` to `url`, bounded by `timeoutMs`. isomorphic-git's push takes
+ * no signal; its http client does, and is aborted then. In case a stream
+ * error is lost inside isomorphic-git and the push never settles, it is also
+ * raced against the same deadline, so a caller is never held longer.
+ * Rejects with HttpPushError.
  */
 export async function pushRefOverHttp(options: PushRefOptions): Promise<void> {
   const { url, ref, auth, timeoutMs } = options;
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const deadline = new Promise<never>((_, reject) => {
+    controller.signal.addEventListener(
+      'abort',
+      () => reject(new HttpPushError('timeout', `not done within ${timeoutMs} ms`)),
+      { once: true },
+    );
+  });
+  deadline.catch(() => {});
   try {
-    const result = await gitPush({
+    const pushing = gitPush({
       fs: options.fs,
       gitdir: options.gitdir,
       ...(options.dir !== undefined ? { dir: options.dir } : {}),
@@ -94,6 +105,8 @@ export async function pushRefOverHttp(options: PushRefOptions): Promise<void> {
       force: options.force ?? false,
       ...(auth ? { onAuth: () => auth } : {}),
     });
+    pushing.catch(() => {});
+    const result = await Promise.race([pushing, deadline]);
     const status = result.refs[ref];
     if (status && !status.ok) {
       throw new HttpPushError('refused', status.error || 'the server refused the ref');

@@ -20,6 +20,7 @@ import {
 import type { FileChanges } from '../core/rollback.js';
 import { GitdockError } from '../errors.js';
 import { HttpPushError, pushRefOverHttp, redactSecrets, splitUrlCredentials } from './git-http.js';
+import { writeRefAtomic } from './git-ref-file.js';
 import { type LocalGitSource, openGitSource } from './git-source.js';
 
 /**
@@ -457,15 +458,6 @@ function stripUserinfo(url: string): string {
   } catch {
     return url;
   }
-}
-
-/** Git's lock-and-rename ref update, so a watcher never reads a half-written ref. */
-async function writeRefAtomic(fs: typeof nodeFs, gitdir: string, ref: string, oid: string) {
-  const file = path.join(gitdir, ...ref.split('/'));
-  await fs.promises.mkdir(path.dirname(file), { recursive: true });
-  const lock = `${file}.lock`;
-  await fs.promises.writeFile(lock, `${oid}\n`, { flag: 'wx' });
-  await fs.promises.rename(lock, file);
 }
 
 function isFleetFile(file: string): boolean {

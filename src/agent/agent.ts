@@ -62,6 +62,10 @@ export class Agent {
   private retryAt: number | undefined;
   private nextResyncAt = 0;
   private eventTimer: NodeJS.Timeout | undefined;
+  /** The report of the applied commit running in the background (--report-ref), if any. */
+  private reporting: Promise<void> | undefined;
+  /** The commit to report once the running report is done. */
+  private reportWanted: string | undefined;
   /** The desired state at the last valid commit a pass worked on: what drift is healed against under an invalid one. */
   private lastValid: HostState | undefined;
 
@@ -170,6 +174,8 @@ export class Agent {
       clearTimeout(this.eventTimer);
       await stopWatching();
       await events;
+      // Bounded by the push timeout: the record of what runs is worth finishing.
+      await this.reporting;
       log.info({ host: this.options.host }, 'agent stopped');
     }
   }
@@ -211,6 +217,7 @@ export class Agent {
 
     let result: 'success' | 'failure' | 'refused' | 'invalid' = 'failure';
     let transientFailure = false;
+    let fetchFailed = false;
     let convergedAfterMs: number | undefined;
     try {
       if (work.fetch && source.remote) {
@@ -226,6 +233,7 @@ export class Agent {
             'fetch failed; going on with the commit already fetched',
           );
           transientFailure = true;
+          fetchFailed = true;
         }
       }
       const commit = await source.head();
@@ -318,7 +326,7 @@ export class Agent {
           convergedAfterMs = clock.now() - work.since;
       }
       await this.refreshServices(target);
-      if (result === 'success') await this.reportApplied(commit);
+      if (result === 'success') this.scheduleReport(commit);
     } catch (err) {
       transientFailure = true;
       if (
@@ -330,7 +338,9 @@ export class Agent {
       errors.push({ message: messageOf(err) });
       log.error({ err: messageOf(err) }, 'reconcile failed');
     } finally {
-      if (transientFailure && result !== 'invalid') {
+      // An invalid commit is not retried (only a new commit changes it), but a
+      // failed fetch is: it may be what brings the fix.
+      if (fetchFailed || (transientFailure && result !== 'invalid')) {
         this.passFailures++;
         this.retryAt = clock.now() + backoffDelay(this.options.retry, this.passFailures);
         if (result === 'success') result = 'failure';
@@ -364,13 +374,41 @@ export class Agent {
   }
 
   /**
-   * With --report-ref: moves refs/gitdock/applied/<host> to the commit just
-   * applied, once per commit. A failure does not fail the pass (the host did
-   * converge); it is shown in /status and tried again after the next pass.
+   * With --report-ref: records `commit` in the background, outside the pass,
+   * so a slow or unreachable git server never holds up drift healing, a newer
+   * commit or a shutdown. One report at a time; while one runs, only the
+   * latest commit asked for waits its turn.
+   */
+  private scheduleReport(commit: string): void {
+    if (!this.status.appliedRef) return;
+    this.reportWanted = commit;
+    if (this.reporting) return;
+    this.reporting = (async () => {
+      for (let next = this.reportWanted; next !== undefined; next = this.reportWanted) {
+        this.reportWanted = undefined;
+        await this.reportApplied(next);
+      }
+    })().finally(() => {
+      this.reporting = undefined;
+    });
+  }
+
+  /**
+   * Moves refs/gitdock/applied/<host> to the commit applied, once per commit.
+   * A failure does not fail anything (the host did converge); it is shown in
+   * /status and tried again after the next successful pass.
    */
   private async reportApplied(commit: string): Promise<void> {
     const report = this.status.appliedRef;
     if (!report || report.reportedCommit === commit) return;
+    // Only the branch tip is reported: a remote whose branch has moved past
+    // `commit` would make the push walk all of history to find a common
+    // commit. The newer commit is reported once applied.
+    if (
+      this.options.source.remote &&
+      (await this.options.source.head().catch(() => commit)) !== commit
+    )
+      return;
     try {
       await this.options.source.reportApplied(report.ref, commit);
       this.status.appliedRef = { ref: report.ref, reportedCommit: commit };

@@ -1,6 +1,6 @@
 import nodeFs from 'node:fs';
 import path from 'node:path';
-import { writeRef } from 'isomorphic-git';
+import { writeRefAtomic } from '../adapters/git-ref-file.js';
 import { openGitSource } from '../adapters/git-source.js';
 import { GitdockError, isGitdockError } from '../errors.js';
 import type { Log } from '../log.js';
@@ -62,7 +62,8 @@ export async function openLocalSource(options: OpenLocalSourceOptions): Promise<
     async reportApplied(refName, commit) {
       assertReportRef(refName);
       try {
-        await writeRef({ fs: nodeFs, gitdir, ref: refName, value: commit, force: true });
+        // With git's lock: a `git gc` or a reader never meets a half-written ref.
+        await writeRefAtomic(nodeFs, gitdir, refName, commit);
       } catch (err) {
         throw new GitdockError(
           'GITDOCK_E_GIT_REPORT',
