@@ -94,15 +94,16 @@ export async function openRemoteSource(options: OpenRemoteSourceOptions): Promis
   const git = await openGitSource({ dir: gitdir });
   const trackingRef = `refs/remotes/${REMOTE}/${branch}`;
 
-  async function readAuth(): Promise<GitAuth | undefined> {
+  /** The credentials, read afresh each time (a rotated token is picked up); `wrap` says what failed. */
+  async function readAuth(wrap: (reason: string) => Error): Promise<GitAuth | undefined> {
     if (tokenFile !== undefined) {
       let token: string;
       try {
         token = (await fs.promises.readFile(tokenFile, 'utf8')).trim();
       } catch (err) {
-        throw fetchError(`cannot read the token file ${tokenFile}: ${messageOf(err)}`);
+        throw wrap(`cannot read the token file ${tokenFile}: ${messageOf(err)}`);
       }
-      if (token === '') throw fetchError(`the token file ${tokenFile} is empty`);
+      if (token === '') throw wrap(`the token file ${tokenFile} is empty`);
       secrets.add(token);
       return { username: userinfo.username || TOKEN_USERNAME, password: token };
     }
@@ -121,7 +122,7 @@ export async function openRemoteSource(options: OpenRemoteSourceOptions): Promis
   }
 
   async function fetchOnce(signal: AbortSignal): Promise<void> {
-    const auth = await readAuth();
+    const auth = await readAuth((reason) => fetchError(reason));
     const started = Date.now();
     try {
       await gitFetch({
@@ -260,9 +261,7 @@ export async function openRemoteSource(options: OpenRemoteSourceOptions): Promis
             ? { cause }
             : undefined,
         );
-      const auth = await readAuth().catch((err: unknown) => {
-        throw fail(messageOf(err));
-      });
+      const auth = await readAuth((reason) => fail(reason));
       try {
         await writeRef({ fs, gitdir, ref: refName, value: commit, force: true });
         await pushRefOverHttp({
