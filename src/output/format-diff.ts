@@ -165,22 +165,27 @@ export function diffToJson(report: DiffReport) {
     changed: diff ? hasFleetChanges(diff) : null,
     summary: diff ? summarizeDiff(diff) : null,
     counts: diff ? diff.counts : null,
-    hosts: (diff?.hosts ?? []).map((h) => ({
-      host: h.host,
-      presence: h.presence,
-      refusedEmpty: h.refusedEmpty,
-      services: h.services.map((s) => ({
-        service: s.service,
-        change: s.change,
-        baseFile: s.baseFile ?? null,
-        headFile: s.headFile ?? null,
-        image: s.image,
-        reasons: s.reasons,
-        recreate: s.recreate,
-        files: s.files,
-      })),
-      shadowed: h.shadowed,
-    })),
+    hosts: (diff?.hosts ?? []).map(hostDiffToJson),
     fleetFiles: diff?.fleetFiles ?? [],
+  };
+}
+
+/** One host's changes in the JSON shape that `diff` and `history` share (absent values as null). */
+export function hostDiffToJson(h: HostDiff) {
+  return {
+    host: h.host,
+    presence: h.presence,
+    refusedEmpty: h.refusedEmpty,
+    services: h.services.map((s) => ({
+      service: s.service,
+      change: s.change,
+      baseFile: s.baseFile ?? null,
+      headFile: s.headFile ?? null,
+      image: s.image,
+      reasons: s.reasons,
+      recreate: s.recreate,
+      files: s.files,
+    })),
+    shadowed: h.shadowed,
   };
 }

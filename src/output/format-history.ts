@@ -7,7 +7,7 @@ import {
   type HistoryFilter,
   type HistoryResult,
 } from '../core/history.js';
-import { changeText, describeSource, refusalNote, SYMBOL } from './format-diff.js';
+import { changeText, describeSource, hostDiffToJson, refusalNote, SYMBOL } from './format-diff.js';
 import type { Style } from './format-plan.js';
 
 /** What `gitdock history` found, and what it was asked. */
@@ -139,22 +139,7 @@ export function historyToJson(report: HistoryReport) {
       })),
       comparedWith: e.comparedWith ?? null,
       validAgain: e.validAgain,
-      hosts: e.hosts.map((h) => ({
-        host: h.host,
-        presence: h.presence,
-        refusedEmpty: h.refusedEmpty,
-        services: h.services.map((s) => ({
-          service: s.service,
-          change: s.change,
-          baseFile: s.baseFile ?? null,
-          headFile: s.headFile ?? null,
-          image: s.image,
-          reasons: s.reasons,
-          recreate: s.recreate,
-          files: s.files,
-        })),
-        shadowed: h.shadowed,
-      })),
+      hosts: e.hosts.map(hostDiffToJson),
     })),
   };
 }
