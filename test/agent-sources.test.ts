@@ -430,6 +430,26 @@ describe('remote source', () => {
     await waitFor('the connection to close', () => silent.sockets.size === 0);
   });
 
+  it('a push of the applied ref to a server that never answers fails at the timeout', async () => {
+    const silent = await startSilentServer();
+    const source = await openRemoteSource({
+      url: silent.url,
+      branch: 'main',
+      stateDir: tempDir('gitdock-state-'),
+      fetchTimeoutMs: 300,
+    });
+    const { err, ms } = await failureOf(
+      source.reportApplied('refs/gitdock/applied/h1', 'a'.repeat(40)),
+    );
+    expect(err).toMatchObject({
+      code: 'GITDOCK_E_GIT_REPORT',
+      message: `pushing refs/gitdock/applied/h1 to ${silent.url} failed: not done within 300 ms`,
+    });
+    expect(ms).toBeGreaterThanOrEqual(290);
+    expect(ms).toBeLessThan(2000);
+    await waitFor('the connection to close', () => silent.sockets.size === 0);
+  });
+
   it('the caller can abort update(); the fetch stops when nobody waits for it', async () => {
     const silent = await startSilentServer();
     const source = await openRemoteSource({
