@@ -310,6 +310,40 @@ describe('gitdock agent', () => {
     },
   );
 
+  it('SIGKILL after the old container is removed: the restarted agent lets the replacement take the name', async () => {
+    await start();
+    await converged(repo.rev());
+    const cursor = eventCursor();
+    const sha = repo.commit(
+      {
+        'hosts/h1/web.yaml': service({
+          image: REPO_OF('app'),
+          tag: '1.1',
+          update: { settle: '3s' },
+        }),
+      },
+      'slow',
+    );
+    await waitFor(
+      () => mutationsSince(cursor).some((x) => x.startsWith('start web.gitdock-NEXT')),
+      { what: 'the replacement to start' },
+    );
+    agent!.proc.kill('SIGKILL');
+    await agent!.stop('SIGKILL');
+    // The moment between removing the old container and the rename is too
+    // short to hit with a kill: make it by hand, as the agent would have.
+    docker(['rm', '-f', 'web']);
+    const next = containers().get('web.gitdock-NEXT');
+    expect(next?.state).toBe('running');
+    await start();
+    await converged(sha, 30_000);
+    const after = containers();
+    expect([...after.keys()].sort()).toEqual(['cache', 'web']);
+    // The update was finished, not redone: the replacement itself took the name.
+    expect(after.get('web')?.id).toBe(next!.id);
+    expect(after.get('web')?.labels['io.gitdock.image']).toBe(imageRef('app', '1.1'));
+  });
+
   it('SIGKILL after the old container is stopped for a bad release: the restarted agent starts the old one again', async () => {
     await start();
     await converged(repo.rev());

@@ -234,8 +234,18 @@ describe('planHost: containers that are not desired', () => {
       ['remove app: left over from an interrupted update', 'in-sync app'],
     ],
     [
-      'leftover <svc>.gitdock-NEXT with no current container: removed, then created',
+      'leftover <svc>.gitdock-NEXT of the wanted spec, no current container: it takes the name',
       { desired: hostState([app]), actual: [managedContainer(app, { name: nextName('app') })] },
+      [
+        'create app: not running: finishing an interrupted update (app.gitdock-NEXT takes the name)',
+      ],
+    ],
+    [
+      'leftover <svc>.gitdock-NEXT of another spec, no current container: removed, then created',
+      {
+        desired: hostState([desiredService('app', { spec: { tag: '1.5' } })]),
+        actual: [managedContainer(app, { name: nextName('app') })],
+      },
       ['remove app: left over from an interrupted update', 'create app: not running: no container'],
     ],
     [
@@ -460,11 +470,10 @@ describe('planHost: determinism', () => {
       'remove api: container "api-copy" is a stray copy of api',
       'remove old-worker: service no longer in git for host web-1',
       'remove old-queue: service no longer in git for host web-1',
-      'remove web: left over from an interrupted update',
       'start db: container is exited',
       `conflict cache: container "cache" (${unmanagedContainer('cache').id.slice(0, 12)}) is not managed by gitdock; rename or remove it to let gitdock run cache`,
       'recreate api: tag 1.0 -> 2.0',
-      'create web: not running: no container',
+      'create web: not running: finishing an interrupted update (web.gitdock-NEXT takes the name)',
     ]);
   });
 
@@ -505,6 +514,27 @@ describe('planHost: an update cut short', () => {
     const recreate = plan.actions.find((a) => a.type === 'recreate');
     expect(recreate).toBeDefined();
     expect(recreate).not.toHaveProperty('interrupted');
+  });
+});
+
+describe('planHost: adopting a left-over replacement', () => {
+  it('carries the container to adopt, and removes nothing', () => {
+    const next = managedContainer(app, { name: nextName('app'), state: 'created' });
+    const plan = planHost({ desired: hostState([app]), actual: [next] });
+    expect(plan.actions).toHaveLength(1);
+    expect(plan.actions[0]).toMatchObject({ type: 'create', adopt: { id: next.id } });
+  });
+
+  it("never adopts another host's container, or one when the service's own container exists", () => {
+    const otherHost = managedContainer(app, { name: nextName('app') });
+    otherHost.labels[LABELS.host] = 'web-9';
+    const a = planHost({ desired: hostState([app]), actual: [otherHost] });
+    expect(a.actions.find((x) => x.type === 'create')).not.toHaveProperty('adopt');
+    const b = planHost({
+      desired: hostState([app]),
+      actual: [managedContainer(app), managedContainer(app, { name: nextName('app') })],
+    });
+    expect(b.actions.map((x) => x.type)).toEqual(['remove', 'in-sync']);
   });
 });
 

@@ -16,7 +16,18 @@ export function nextName(service: string): string {
 }
 
 export type Action =
-  | { type: 'create'; service: string; desired: DesiredService; reasons: string[] }
+  | {
+      type: 'create';
+      service: string;
+      desired: DesiredService;
+      reasons: string[];
+      /**
+       * A replacement left under its temporary name by an update cut short
+       * after the old container was removed, already made to this very spec:
+       * it takes the service's name instead of a new container being made.
+       */
+      adopt?: ActualContainer;
+    }
   | {
       type: 'recreate';
       service: string;
@@ -96,7 +107,26 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
       .map((c) => c.labels[LABELS.service]!),
   );
   const orphans = current.filter((c) => !desiredNames.has(c.labels[LABELS.service]!));
-  const removals: Action[] = removalOrder([...strays, ...orphans]).map((c) => {
+  // An update cut short between removing the old container and renaming the
+  // new one leaves only `<service>.gitdock-NEXT`: when it was made to the
+  // spec wanted now, the update is finished (it takes the name), not redone.
+  const adoptable = new Map<string, ActualContainer>();
+  for (const service of desired.services) {
+    const next = byName.get(nextName(service.name));
+    if (
+      next &&
+      !byName.has(service.name) &&
+      next.labels[LABELS.host] === host &&
+      next.labels[LABELS.service] === service.name &&
+      next.labels[LABELS.specHash] === service.specHash
+    ) {
+      adoptable.set(service.name, next);
+    }
+  }
+  const adopted = new Set([...adoptable.values()]);
+  const removals: Action[] = removalOrder(
+    [...strays, ...orphans].filter((c) => !adopted.has(c)),
+  ).map((c) => {
     const service = c.labels[LABELS.service]!;
     const reason = c.name.endsWith(NEXT_SUFFIX)
       ? 'left over from an interrupted update'
@@ -121,6 +151,17 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
   const actions: Action[] = [...removals];
   for (const service of desired.services) {
     const container = byName.get(service.name);
+    const adopt = adoptable.get(service.name);
+    if (!container && adopt) {
+      actions.push({
+        type: 'create',
+        service: service.name,
+        desired: service,
+        reasons: [`not running: finishing an interrupted update (${adopt.name} takes the name)`],
+        adopt,
+      });
+      continue;
+    }
     if (!container) {
       actions.push({
         type: 'create',

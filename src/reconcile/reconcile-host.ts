@@ -285,7 +285,9 @@ async function runAction(
           });
         }
         return action.type === 'create'
-          ? await create(options, action.desired, finish)
+          ? action.adopt
+            ? await adopt(options, action.desired, action.adopt.id, finish)
+            : await create(options, action.desired, finish)
           : await replace(
               options,
               action.desired,
@@ -328,6 +330,32 @@ async function create(options: ReconcileOptions, desired: DesiredService, finish
     code: 'GITDOCK_E_ROLLOUT_FAILED',
     ...(lines.length > 0 ? { lastLogLines: lines } : {}),
   });
+}
+
+/**
+ * Finishes an update cut short after the old container was removed: the
+ * replacement, already made to this spec, is started if it is not running,
+ * must come up like any new container, and takes the service's name. If it
+ * does not come up it is removed and a container is made afresh.
+ */
+async function adopt(
+  options: ReconcileOptions,
+  desired: DesiredService,
+  id: string,
+  finish: Finish,
+) {
+  const { engine, clock, log } = options;
+  const up = await startAndWait(engine, id, desired, clock, options.signal);
+  if (!up.up) {
+    log.warn(
+      { service: desired.name, reason: up.reason },
+      'left-over replacement did not come up; making a new container',
+    );
+    await engine.removeContainer(id);
+    return create(options, desired, finish);
+  }
+  await engine.renameContainer(id, desired.name);
+  return finish(true, { containerId: id });
 }
 
 /**
