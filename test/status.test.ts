@@ -379,6 +379,75 @@ describe('gitdock status: agents that do not answer as an agent should', () => {
     expect(run.stdout).toContain('gitdock status --repo /srv/git/fleet.git --exit-code');
   });
 
+  it('HEAD invalid: the errors, then the fleet against the last valid commit, which agents keep running (exit 1)', async () => {
+    const commits = { valid: '', typo: '' };
+    // An agent as one is under an invalid commit: it has read it, and still
+    // reports its services against the last valid one.
+    const agentUrl = await serve((_req, res) => {
+      const now = new Date().toISOString();
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        JSON.stringify({
+          host: 'st-x',
+          branch: 'main',
+          desiredCommit: commits.typo,
+          servicesCommit: commits.valid,
+          lastAttemptedCommit: commits.typo,
+          lastAppliedCommit: commits.valid,
+          lastReconcile: { startedAt: now, finishedAt: now, result: 'invalid' },
+          engine: { reachable: true },
+          errors: [{ message: 'unknown field "portz"' }],
+          services: [
+            {
+              name: 'stweb',
+              sync: 'Synced',
+              health: 'Healthy',
+              desiredImage: `${APP}:1.0`,
+              runningImage: `${APP}:1.0`,
+              commit: commits.valid,
+            },
+          ],
+        }),
+      );
+    });
+    const bad = await createRepo({
+      files: {
+        'gitdock.yaml': `hosts:\n  st-x: { agent: "${agentUrl}" }\n`,
+        'hosts/st-x/stweb.yaml': service({ image: APP, tag: '1.0' }),
+      },
+    });
+    try {
+      commits.valid = bad.rev();
+      commits.typo = bad.commit(
+        { 'hosts/st-x/stweb.yaml': 'image: a\ntag: "1"\nportz: []\n' },
+        'typo',
+      );
+      const run = await gitdock(['status', '--repo', bad.dir, '--output', 'json']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('hosts/st-x/stweb.yaml:3:1');
+      expect(run.stderr).toContain(
+        `showing the fleet against ${commits.valid.slice(0, 12)}, the last valid commit before HEAD`,
+      );
+      const json = JSON.parse(run.stdout) as StatusJson & { invalidRev: unknown };
+      expect(json.invalidRev).toEqual({ rev: 'HEAD', commit: commits.typo });
+      expect(json.commit).toBe(commits.valid);
+      // Its services run what the last valid commit says; the host is not at
+      // its branch (an invalid commit), so the host itself is OutOfSync.
+      expect(json.hosts.map((h) => [h.host, h.reachable, h.sync])).toEqual([
+        ['st-x', true, 'OutOfSync'],
+      ]);
+      const hosts = json.hosts as unknown as { services: { service: string; sync: string }[] }[];
+      expect(hosts[0]!.services.map((x) => [x.service, x.sync])).toEqual([['stweb', 'Synced']]);
+      const text = await gitdock(['status', '--repo', bad.dir]);
+      expect(text.code).toBe(1);
+      expect(text.stdout).toContain(
+        `the agent has read ${commits.typo.slice(0, 12)} (not applied yet, or invalid); its service states are of ${commits.valid.slice(0, 12)}`,
+      );
+    } finally {
+      await bad.cleanup();
+    }
+  });
+
   it('an invalid gitdock.yaml agent URL fails with file and line (exit 1)', async () => {
     const bad = await createRepo({
       files: { 'gitdock.yaml': 'hosts:\n  st-a: { agent: "ftp://127.0.0.1:9" }\n' },

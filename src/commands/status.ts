@@ -1,8 +1,9 @@
 import { parseDuration } from '../core/duration.js';
 import { type Fleet, isFleetPath, loadFleet, resolveHost } from '../core/fleet.js';
-import { resolveFleetState } from '../core/fleet-state.js';
+import { type FleetState, resolveFleetState } from '../core/fleet-state.js';
 import { type AgentAnswer, type DesiredAt, mergeFleetStatus, short } from '../core/fleet-status.js';
 import type { GitSource } from '../core/git.js';
+import type { ManifestError } from '../core/types.js';
 import { GitdockError, isGitdockError } from '../errors.js';
 import { formatStatusText, statusToJson } from '../output/format-status.js';
 import { type CommandIO, useColor } from './io.js';
@@ -86,6 +87,10 @@ reports every service Synced), 2 with --exit-code, anything else: a service
 OutOfSync, Failed or Unknown, an agent unreachable or not configured,
 1 an invalid revision or a repository that cannot be read, 64 usage error.
 
+An invalid --rev is never applied by the agents: they keep running the last
+valid commit. status lists the manifest errors, then shows the fleet against
+the nearest valid commit before it (up to 50 back), and exits 1.
+
 Examples:
   gitdock status
   gitdock status --repo /srv/git/fleet.git --exit-code --timeout 1s
@@ -113,18 +118,30 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   const timeoutMs = checkTimeout(values.timeout);
 
   const git = await openRepo(values.repo, io);
-  const commit = await git.resolveRevision(values.rev);
-  const files = await git.readFiles(commit, isFleetPath);
-  const fleet = loadFleet(files);
-  const state = fleet.ok ? resolveFleetState(fleet.value, files, commit) : fleet;
-  if (!fleet.ok || !state.ok) {
-    writeManifestErrors(io, state.ok ? [] : state.errors, commit);
-    return 1;
+  const asked = await git.resolveRevision(values.rev);
+  const loaded = await loadState(git, asked);
+  let commit = asked;
+  let ready: ValidState;
+  if (loaded.ok) {
+    ready = loaded;
+  } else {
+    // An invalid commit is never applied: the agents keep running the last
+    // valid one, so that is what the fleet is shown against (when one is
+    // near), and the exit code still says the revision is invalid.
+    writeManifestErrors(io, loaded.errors, asked);
+    const fallback = await lastValidAncestor(git, asked);
+    if (!fallback) return 1;
+    io.stderr.write(
+      `gitdock: showing the fleet against ${short(fallback.commit)}, the last valid commit before ${values.rev}: the agents keep running it until a valid commit follows\n`,
+    );
+    commit = fallback.commit;
+    ready = fallback.loaded;
   }
+  const { fleet, state } = ready;
   const branch = values.rev === 'HEAD' ? ((await git.currentBranch()) ?? null) : null;
 
   const agents = new Map<string, string>();
-  for (const [host, settings] of Object.entries(fleet.value.config.hosts ?? {})) {
+  for (const [host, settings] of Object.entries(fleet.config.hosts ?? {})) {
     if (settings.agent !== undefined) agents.set(host, settings.agent);
   }
   const [{ fetchAgentStatus }, { readAppliedRefs }] = await Promise.all([
@@ -146,7 +163,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   // and the applied ref of each host no agent answered for.
   const needed = new Set<string>();
   for (const answer of answers.values()) {
-    const at = answer.ok ? answer.report.desiredCommit : null;
+    // The commit its service states are of (mergeFleetStatus compares there).
+    const at = answer.ok ? (answer.report.servicesCommit ?? answer.report.desiredCommit) : null;
     if (at && at !== commit) needed.add(at);
   }
   for (const [host, ref] of appliedRefs) {
@@ -168,16 +186,56 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     rev: values.rev,
     commit,
     branch,
-    desired: state.value.hosts,
+    desired: state.hosts,
     agents,
     answers,
     appliedRefs,
     desiredAt,
     now: Date.now(),
   });
-  if (output === 'json') io.stdout.write(`${JSON.stringify(statusToJson(status), null, 2)}\n`);
-  else io.stdout.write(formatStatusText(status, { color: useColor(io.stdout, io.env) }));
+  if (output === 'json') {
+    const json = statusToJson(status);
+    const invalid = commit === asked ? {} : { invalidRev: { rev: values.rev, commit: asked } };
+    io.stdout.write(`${JSON.stringify({ ...json, ...invalid }, null, 2)}\n`);
+  } else {
+    io.stdout.write(formatStatusText(status, { color: useColor(io.stdout, io.env) }));
+  }
+  if (commit !== asked) return 1;
   return values['exit-code'] && !status.synced ? 2 : 0;
+}
+
+type ValidState = { ok: true; fleet: Fleet; state: FleetState };
+type LoadedState = ValidState | { ok: false; errors: ManifestError[] };
+
+/** Every host's desired state at `commit`, or its manifest errors. */
+async function loadState(git: GitSource, commit: string): Promise<LoadedState> {
+  const files = await git.readFiles(commit, isFleetPath);
+  const fleet = loadFleet(files);
+  if (!fleet.ok) return fleet;
+  const state = resolveFleetState(fleet.value, files, commit);
+  return state.ok ? { ok: true, fleet: fleet.value, state: state.value } : state;
+}
+
+/** How far back along first parents a valid commit is looked for. */
+const MAX_FALLBACK_COMMITS = 50;
+
+/** The nearest first-parent ancestor of `commit` whose manifests are valid, if one is near. */
+async function lastValidAncestor(
+  git: GitSource,
+  commit: string,
+): Promise<{ commit: string; loaded: ValidState } | undefined> {
+  for (let n = 1; n <= MAX_FALLBACK_COMMITS; n++) {
+    let ancestor: string;
+    try {
+      ancestor = await git.resolveRevision(`${commit}~${n}`);
+    } catch (err) {
+      if (isGitdockError(err, 'GITDOCK_E_GIT_REV_NOT_FOUND')) return undefined;
+      throw err;
+    }
+    const loaded = await loadState(git, ancestor);
+    if (loaded.ok) return { commit: ancestor, loaded };
+  }
+  return undefined;
 }
 
 /** The fleet at a commit an agent or an applied ref names, or why it cannot be read. */

@@ -239,15 +239,19 @@ function fromAgent(
     agentDesired =
       verdictsAt === null
         ? { ok: false, error: 'the agent has not read the branch yet' }
-        : input.desiredAt(row.host, verdictsAt);
+        : verdictsAt === input.commit
+          ? agentDesired
+          : input.desiredAt(row.host, verdictsAt);
     row.notes.push(
       verdictsAt === null
         ? `pending: the agent has not read its branch yet`
         : report.desiredCommit === input.commit
           ? `pending: the agent is applying ${short(input.commit)}; its service states are still those of ${short(verdictsAt)}`
-          : agentDesired.ok
-            ? `pending: the agent is at ${short(verdictsAt)}, not ${short(input.commit)} (it has not seen the latest push, or follows another branch)`
-            : `pending: the agent is at ${short(verdictsAt)}, which cannot be compared: ${agentDesired.error}`,
+          : verdictsAt === input.commit
+            ? `the agent has read ${short(report.desiredCommit ?? verdictsAt)} (not applied yet, or invalid); its service states are of ${short(input.commit)}`
+            : agentDesired.ok
+              ? `pending: the agent is at ${short(verdictsAt)}, not ${short(input.commit)} (it has not seen the latest push, or follows another branch)`
+              : `pending: the agent is at ${short(verdictsAt)}, which cannot be compared: ${agentDesired.error}`,
     );
   }
   if (input.branch && report.branch && report.branch !== input.branch) {
