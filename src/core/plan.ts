@@ -95,7 +95,8 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
   const desiredNames = new Set(desired.services.map((s) => s.name));
 
   // Managed containers not under their service's own name are replacements
-  // left by an interrupted apply, or copies renamed by hand: removed.
+  // left by an interrupted apply, or copies renamed by hand: removed (but
+  // for a replacement that can finish its update: adopted, below).
   const current = managed.filter((c) => c.name === c.labels[LABELS.service]);
   const strays = managed.filter((c) => c.name !== c.labels[LABELS.service]);
   // A replacement left under its temporary name means the update of that
