@@ -71,3 +71,8 @@ export class GitdockError extends Error {
 export function isGitdockError(err: unknown, code?: ErrorCode): err is GitdockError {
   return err instanceof GitdockError && (code === undefined || err.code === code);
 }
+
+/** The message of anything thrown: an Error's message, else the value as text. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

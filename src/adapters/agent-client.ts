@@ -1,5 +1,6 @@
 import { formatDuration } from '../core/duration.js';
 import { type AgentAnswer, parseAgentStatus } from '../core/fleet-status.js';
+import { messageOf } from '../errors.js';
 
 export interface FetchAgentStatusOptions {
   /** The whole request, body included, is given this long; one attempt, no retry. */
@@ -59,5 +60,5 @@ function reasonOf(err: unknown): string {
     const code = (cause as { code?: unknown }).code;
     if (typeof code === 'string') return code;
   }
-  return err instanceof Error ? err.message : String(err);
+  return messageOf(err);
 }

@@ -4,7 +4,7 @@ import nodeFs from 'node:fs';
 import { listRefs, readCommit, resolveRef } from 'isomorphic-git';
 import type { AppliedRef } from '../core/fleet-status.js';
 import { isValidName } from '../core/names.js';
-import { GitdockError } from '../errors.js';
+import { GitdockError, messageOf } from '../errors.js';
 
 const APPLIED_PREFIX = 'refs/gitdock/applied';
 
@@ -64,8 +64,4 @@ export async function readAppliedRefs(
     }
   }
   return out;
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

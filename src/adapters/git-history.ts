@@ -4,7 +4,7 @@ import nodeFs from 'node:fs';
 import { readBlob, readCommit, readTree, type TreeEntry } from 'isomorphic-git';
 import { isFleetPath } from '../core/fleet.js';
 import { type CommitHistory, fleetTreeKey } from '../core/history.js';
-import { GitdockError } from '../errors.js';
+import { GitdockError, messageOf } from '../errors.js';
 
 export interface OpenCommitHistoryOptions {
   /** The git directory (`LocalGitSource.gitdir`). */
@@ -55,7 +55,7 @@ export function openCommitHistory(options: OpenCommitHistoryOptions): CommitHist
     const reason =
       code === 'NotFoundError'
         ? `commit ${oid} or one of its objects is not in the repository (a shallow clone? fetch the history with git fetch --unshallow)`
-        : `reading commit ${oid} failed: ${err instanceof Error ? err.message : String(err)}`;
+        : `reading commit ${oid} failed: ${messageOf(err)}`;
     return new GitdockError(
       'GITDOCK_E_GIT_READ',
       `reading ${options.dir} failed: ${reason}`,

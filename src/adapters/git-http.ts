@@ -8,6 +8,7 @@
 import type nodeFs from 'node:fs';
 import { type GitAuth, push as gitPush } from 'isomorphic-git';
 import { type GitHttpRequest, request as httpRequest } from 'isomorphic-git/http/node';
+import { messageOf } from '../errors.js';
 
 /**
  * The URL without credentials (what is shown and stored) and the
@@ -118,7 +119,7 @@ export async function pushRefOverHttp(options: PushRefOptions): Promise<void> {
     }
     const code = (err as { code?: string }).code;
     const statusCode = (err as { data?: { statusCode?: number } }).data?.statusCode;
-    const message = err instanceof Error ? err.message : String(err);
+    const message = messageOf(err);
     if (code === 'PushRejectedError') throw new HttpPushError('rejected', message, { cause: err });
     if (statusCode === 401 || statusCode === 403) {
       throw new HttpPushError('auth', message, { cause: err });

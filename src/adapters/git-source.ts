@@ -11,7 +11,7 @@ import {
   resolveRef,
 } from 'isomorphic-git';
 import type { GitSource } from '../core/git.js';
-import { GitdockError } from '../errors.js';
+import { GitdockError, messageOf } from '../errors.js';
 
 export interface OpenGitSourceOptions {
   /** A normal clone (its working tree is ignored) or a bare repository. */
@@ -278,7 +278,7 @@ function revNotFound(rev: string, dir: string): GitdockError {
 
 function readError(err: unknown, dir: string, data: Record<string, unknown>): GitdockError {
   if (err instanceof GitdockError) return err;
-  const reason = err instanceof Error ? err.message : String(err);
+  const reason = messageOf(err);
   return new GitdockError(
     'GITDOCK_E_GIT_READ',
     `reading ${dir} failed: ${reason}`,

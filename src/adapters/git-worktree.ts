@@ -18,7 +18,7 @@ import {
   writeObject,
 } from 'isomorphic-git';
 import type { FileChanges } from '../core/rollback.js';
-import { GitdockError } from '../errors.js';
+import { GitdockError, messageOf } from '../errors.js';
 import { HttpPushError, pushRefOverHttp, redactSecrets, splitUrlCredentials } from './git-http.js';
 import { writeRefAtomic } from './git-ref-file.js';
 import { type LocalGitSource, openGitSource } from './git-source.js';
@@ -517,8 +517,4 @@ function globalConfig(
     }
   }
   return found;
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -2,7 +2,7 @@ import type { Engine } from '../core/engine.js';
 import { resolveHost } from '../core/fleet.js';
 import { planHost } from '../core/plan.js';
 import type { HostState } from '../core/types.js';
-import { isGitdockError } from '../errors.js';
+import { isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Clock } from '../reconcile/clock.js';
 import { readRevision } from '../reconcile/read-revision.js';
@@ -482,8 +482,4 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -17,7 +17,7 @@ import http, {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
-import { GitdockError } from '../errors.js';
+import { GitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 
 export interface AgentHttpRoutes {
@@ -275,8 +275,4 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
     'Cache-Control': 'no-store',
   });
   res.end(body);
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

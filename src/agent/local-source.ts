@@ -2,7 +2,7 @@ import nodeFs from 'node:fs';
 import path from 'node:path';
 import { writeRefAtomic } from '../adapters/git-ref-file.js';
 import { openGitSource } from '../adapters/git-source.js';
-import { GitdockError, isGitdockError } from '../errors.js';
+import { GitdockError, isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import type { BranchSource } from './types.js';
 
@@ -67,7 +67,7 @@ export async function openLocalSource(options: OpenLocalSourceOptions): Promise<
       } catch (err) {
         throw new GitdockError(
           'GITDOCK_E_GIT_REPORT',
-          `cannot write ${refName} in ${dir}: ${err instanceof Error ? err.message : String(err)}`,
+          `cannot write ${refName} in ${dir}: ${messageOf(err)}`,
           { dir, ref: refName },
           { cause: err },
         );

@@ -10,7 +10,7 @@ import {
   splitUrlCredentials,
 } from '../adapters/git-http.js';
 import { openGitSource } from '../adapters/git-source.js';
-import { GitdockError, isGitdockError } from '../errors.js';
+import { GitdockError, isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import { assertBranchName, assertReportRef } from './local-source.js';
 import type { BranchSource } from './types.js';
@@ -332,8 +332,4 @@ function codeOf(err: unknown): unknown {
 
 function dataOf(err: unknown): unknown {
   return typeof err === 'object' && err !== null ? (err as { data?: unknown }).data : undefined;
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
