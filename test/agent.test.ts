@@ -81,6 +81,29 @@ async function converged(commit: string, timeoutMs = 20_000) {
   );
 }
 
+/**
+ * Starts the agent, converges, pushes web 1.1 with a 3 s settle (so the
+ * replacement stays in flight long enough to be caught mid-way), waits until
+ * `reached` holds of the engine mutations since the push, and SIGKILLs the
+ * agent there. Returns the pushed commit.
+ */
+async function killMidUpdate(reached: (mutations: string[]) => boolean): Promise<string> {
+  await start();
+  await converged(repo.rev());
+  const cursor = eventCursor();
+  const sha = repo.commit(
+    {
+      'hosts/h1/web.yaml': service({ image: REPO_OF('app'), tag: '1.1', update: { settle: '3s' } }),
+    },
+    'slow',
+  );
+  await waitFor(() => reached(mutationsSince(cursor)), {
+    what: 'the update to reach the kill point',
+  });
+  await agent!.stop('SIGKILL');
+  return sha;
+}
+
 beforeAll(() => removeAllContainers());
 
 beforeEach(async () => {
@@ -283,25 +306,7 @@ describe('gitdock agent', () => {
   ])(
     'SIGKILL when %s: a restarted agent converges, one container per service',
     async (_when, reached) => {
-      await start();
-      await converged(repo.rev());
-      const cursor = eventCursor();
-      // A long settle keeps the replacement in flight long enough to be killed mid-way.
-      const sha = repo.commit(
-        {
-          'hosts/h1/web.yaml': service({
-            image: REPO_OF('app'),
-            tag: '1.1',
-            update: { settle: '3s' },
-          }),
-        },
-        'slow',
-      );
-      await waitFor(() => reached(mutationsSince(cursor)), {
-        what: 'the update to reach the kill point',
-      });
-      agent!.proc.kill('SIGKILL');
-      await agent!.stop('SIGKILL');
+      const sha = await killMidUpdate(reached);
       await start();
       await converged(sha, 30_000);
       const names = [...containers().keys()].sort();
@@ -311,25 +316,7 @@ describe('gitdock agent', () => {
   );
 
   it('SIGKILL after the old container is removed: the restarted agent lets the replacement take the name', async () => {
-    await start();
-    await converged(repo.rev());
-    const cursor = eventCursor();
-    const sha = repo.commit(
-      {
-        'hosts/h1/web.yaml': service({
-          image: REPO_OF('app'),
-          tag: '1.1',
-          update: { settle: '3s' },
-        }),
-      },
-      'slow',
-    );
-    await waitFor(
-      () => mutationsSince(cursor).some((x) => x.startsWith('start web.gitdock-NEXT')),
-      { what: 'the replacement to start' },
-    );
-    agent!.proc.kill('SIGKILL');
-    await agent!.stop('SIGKILL');
+    const sha = await killMidUpdate((m) => m.some((x) => x.startsWith('start web.gitdock-NEXT')));
     // The moment between removing the old container and the rename is too
     // short to hit with a kill: make it by hand, as the agent would have.
     docker(['rm', '-f', 'web']);
@@ -363,7 +350,6 @@ describe('gitdock agent', () => {
     await waitFor(() => mutationsSince(cursor).some((x) => x.startsWith('stop web')), {
       what: 'the old web to be stopped',
     });
-    agent!.proc.kill('SIGKILL');
     await agent!.stop('SIGKILL');
     expect(containers().get('web')?.state).not.toBe('running');
     await start();
