@@ -1,7 +1,13 @@
 import { parseDuration } from '../core/duration.js';
 import { type Fleet, isFleetPath, loadFleet, resolveHost } from '../core/fleet.js';
 import { type FleetState, resolveFleetState } from '../core/fleet-state.js';
-import { type AgentAnswer, type DesiredAt, mergeFleetStatus, short } from '../core/fleet-status.js';
+import {
+  type AgentAnswer,
+  type DesiredAt,
+  mergeFleetStatus,
+  short,
+  verdictCommit,
+} from '../core/fleet-status.js';
 import type { GitSource } from '../core/git.js';
 import type { ManifestError } from '../core/types.js';
 import { GitdockError, isGitdockError } from '../errors.js';
@@ -164,7 +170,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   const needed = new Set<string>();
   for (const answer of answers.values()) {
     // The commit its service states are of (mergeFleetStatus compares there).
-    const at = answer.ok ? (answer.report.servicesCommit ?? answer.report.desiredCommit) : null;
+    const at = answer.ok ? verdictCommit(answer.report) : null;
     if (at && at !== commit) needed.add(at);
   }
   for (const [host, ref] of appliedRefs) {

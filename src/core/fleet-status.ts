@@ -140,6 +140,17 @@ const AGENT_HEALTH = new Set<string>(['Healthy', 'Progressing', 'Degraded', 'Mis
 /** Agent errors shown per host; the agent's /status has them all. */
 const ERRORS_SHOWN = 3;
 
+/**
+ * The commit an agent's service verdicts are of: while a pass at a newer
+ * commit runs, that is behind its desiredCommit. An agent that does not say
+ * (`servicesCommit` null) is taken to be at its desiredCommit.
+ */
+export function verdictCommit(report: AgentReport): string | null {
+  return report.servicesCommit !== null && report.desiredCommit !== null
+    ? report.servicesCommit
+    : report.desiredCommit;
+}
+
 export function short(commit: string): string {
   return commit.slice(0, 12);
 }
@@ -223,13 +234,7 @@ function fromAgent(
     const at = report.lastReconcile.finishedAt ?? report.lastReconcile.startedAt;
     row.lastReconcile = { result: report.lastReconcile.result, at, ageMs: ageOf(at, input.now) };
   }
-  // The agent's service verdicts are of the commit it computed them at: while
-  // a pass at a newer commit runs, that is behind its desiredCommit. (An agent
-  // that does not say is taken to be at its desiredCommit.)
-  const verdictsAt =
-    report.servicesCommit !== null && report.desiredCommit !== null
-      ? report.servicesCommit
-      : report.desiredCommit;
+  const verdictsAt = verdictCommit(report);
   row.pending = report.desiredCommit !== input.commit || verdictsAt !== input.commit;
 
   // The agent's verdicts hold for the services whose desired spec is the same
