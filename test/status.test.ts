@@ -242,9 +242,15 @@ describe('gitdock status with two agents on two engines', () => {
       'stweb 1.1 on st-h2',
     );
     // Agent 1 reads it; it changes nothing on st-h1, so st-h1 stays Synced.
-    await waitFor(async () => (await agents.get(H1)!.status()).desiredCommit === second, {
-      what: 'agent 1 to read the push',
-    });
+    // Until its pass at it has looked at the engine (servicesCommit), the
+    // host is rightly shown pending: wait for that.
+    await waitFor(
+      async () => {
+        const s = await agents.get(H1)!.status();
+        return s.desiredCommit === second && s.servicesCommit === second;
+      },
+      { what: 'agent 1 to read the push and finish its pass at it' },
+    );
     const settled = await statusUntil(
       ['--repo', repo.bareDir!, '--output', 'json', '--exit-code'],
       (r) => (JSON.parse(r.stdout) as StatusJson).hosts[0]?.sync === 'Synced',
