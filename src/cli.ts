@@ -44,6 +44,10 @@ const COMMANDS = {
     summary: 'Undo a deploy with a commit: revert one, or restore a host as it was.',
     load: () => import('./commands/rollback.js'),
   },
+  unlock: {
+    summary: "Remove a host's lock (one writer per host) left by a gitdock that is gone.",
+    load: () => import('./commands/unlock.js'),
+  },
 } as const;
 
 type CommandName = keyof typeof COMMANDS;

@@ -73,6 +73,8 @@ async function converged(commit: string, timeoutMs = 20_000) {
       return (
         s.lastAppliedCommit === commit &&
         s.servicesCommit === commit &&
+        // No pass in flight: the verdicts are not those of a pass that a newer change is redoing.
+        !s.running &&
         s.services.every((x) => x.sync === 'Synced') &&
         s
       );

@@ -2,17 +2,21 @@
  * The Docker engine adapter against the real thing: the private dockerd and
  * registry of scripts/stack.sh (test/support/stack.ts), plus small
  * fake registries on 127.0.0.1 for what the real one will not do (fail in the
- * middle of a pull, demand a login).
+ * middle of a pull, stall, demand a login), fake engines on unix sockets
+ * (one that never answers, one with scripted answers), and a second private
+ * dockerd of this file's own for a lock that must outlive an engine restart.
  *
- * Containers run with network_mode none and are named `ge-test-*`; every one
- * is removed afterwards.
+ * Containers run with network_mode none and are named `ge-test-*`, lock
+ * volumes too; every one is removed afterwards.
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +24,7 @@ import { createDockerEngine, demuxLogs, resolveDockerHost } from '../src/adapter
 import type { CreateContainerOptions, Engine, PullProgress } from '../src/core/engine.js';
 import type { ContainerSpec } from '../src/core/types.js';
 import { GitdockError } from '../src/errors.js';
+import { startSecondEngine } from './support/second-engine.js';
 import { removeAllContainers, stackEnv } from './support/stack.js';
 
 // Throws unless DOCKER_HOST is the stack's private engine: these tests create and remove containers.
@@ -28,6 +33,7 @@ const REGISTRY = STACK.registry;
 const PREFIX = `${REGISTRY}/gitdock-test`;
 const NAME_PREFIX = 'ge-test-';
 const RUN = `${NAME_PREFIX}${process.pid}`;
+const STACK_SH = fileURLToPath(new URL('../scripts/stack.sh', import.meta.url));
 /** Nothing listens here (the brief's "registry unreachable" port). */
 const DEAD_PORT = 5999;
 
@@ -51,6 +57,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (docker) {
     await removeTestContainers();
+    await removeTestVolumes();
     // Leave the engine as the stack does: test images pushed but not pulled.
     for (const ref of PULLED) await removeImage(ref);
   }
@@ -63,6 +70,14 @@ async function removeTestContainers(): Promise<void> {
     if (c.Names.some((n) => n.startsWith(`/${NAME_PREFIX}`))) {
       await docker.getContainer(c.Id).remove({ force: true, v: true });
     }
+  }
+}
+
+/** Lock volumes of this file (named `ge-test-*`), left by a failed test. */
+async function removeTestVolumes(): Promise<void> {
+  const { Volumes } = await docker.listVolumes({ filters: { name: [NAME_PREFIX] } });
+  for (const v of Volumes ?? []) {
+    if (v.Name.startsWith(NAME_PREFIX)) await docker.getVolume(v.Name).remove();
   }
 }
 
@@ -163,10 +178,12 @@ function tarWithFile(name: string, content: Buffer): Buffer {
  * never seen by the engine, so its bytes always travel. With `corruptLayer`
  * the layer's bytes do not match its digest: the engine has answered 200 and
  * streamed progress by the time the layer fails, so the failure only shows
- * inside the stream.
+ * inside the stream. With `stallLayer` the layer's headers and first bytes
+ * are sent, then nothing, with the connection left open.
  */
 async function startFakeRegistry(options: {
-  corruptLayer: boolean;
+  corruptLayer?: boolean;
+  stallLayer?: boolean;
 }): Promise<FakeRegistry & { layerSize: number }> {
   const tar = tarWithFile('ge-test.txt', randomBytes(3000));
   const layer = gzipSync(tar);
@@ -220,6 +237,15 @@ async function startFakeRegistry(options: {
       return send(200, config, 'application/octet-stream', configDigest);
     }
     if (url.endsWith(`/blobs/${layerDigest}`)) {
+      if (options.stallLayer) {
+        res.writeHead(200, {
+          'Content-Type': 'application/octet-stream',
+          'Content-Length': layer.length,
+          'Docker-Distribution-API-Version': 'registry/2.0',
+        });
+        res.write(layer.subarray(0, 64));
+        return; // and never another byte
+      }
       // Same length, other bytes: the digest check fails after the download.
       const body = options.corruptLayer ? randomBytes(layer.length) : layer;
       return send(200, body, 'application/octet-stream');
@@ -714,3 +740,467 @@ describe('unreachable engine', () => {
     expect(err.data).toMatchObject({ errno: 'ECONNREFUSED' });
   });
 });
+
+// -- deadlines -------------------------------------------------------------------
+
+/** How long a call with a 300 ms deadline may take before the test calls it a hang. */
+const QUICK_MS = 2000;
+
+async function timed<T>(promise: Promise<T>): Promise<{ value: T; ms: number }> {
+  const t0 = Date.now();
+  const value = await promise;
+  return { value, ms: Date.now() - t0 };
+}
+
+describe('deadlines, against an engine that accepts connections and never answers', () => {
+  let dir: string;
+  let server: net.Server;
+  let dockerHost: string;
+  const sockets = new Set<net.Socket>();
+  let hung: Engine;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ge-hung-'));
+    const socketPath = join(dir, 'docker.sock');
+    dockerHost = `unix://${socketPath}`;
+    // Reads whatever is sent and never writes a byte back.
+    server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {});
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    hung = createDockerEngine({
+      dockerHost,
+      dockerConfigDir: emptyConfigDir,
+      requestTimeoutMs: 300,
+      pullStallMs: 500,
+    });
+  });
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function expectTimeout(promise: Promise<unknown>, operation: string, after = '300 ms') {
+    const { value: err, ms } = await timed(rejection(promise));
+    expect(ms).toBeLessThan(QUICK_MS);
+    expect(err.code).toBe('GITDOCK_E_ENGINE_UNREACHABLE');
+    expect(err.data).toMatchObject({ operation, dockerHost, errno: 'ETIMEDOUT' });
+    expect(err.message).toContain(`to ${operation}`);
+    expect(err.message).toContain(`within ${after}`);
+    expect(err.message).toContain('check that dockerd is running');
+    return err;
+  }
+
+  it('fails list, inspect and start with ETIMEDOUT after the deadline, and closes the connections', async () => {
+    await expectTimeout(hung.listContainers(), 'list containers');
+    const inspect = await expectTimeout(hung.inspectContainer('ge-x'), 'inspect container');
+    expect(inspect.message).toContain(dockerHost);
+    expect(inspect.message).toContain('inspect container ge-x');
+    await expectTimeout(hung.startContainer('ge-x'), 'start container');
+    // The deadline destroyed each request, so nothing is left connected to the engine.
+    await waitFor('the client to close its connections', async () =>
+      sockets.size === 0 ? true : undefined,
+    );
+  });
+
+  it('bounds every other call too', async () => {
+    await Promise.all([
+      expectTimeout(hung.imageId(`${PREFIX}/app:1.0`), 'inspect image'),
+      expectTimeout(
+        hung.createContainer({ name: `${RUN}-x`, image: 'x', spec: spec(), labels: {} }),
+        'create container',
+      ),
+      expectTimeout(hung.renameContainer('ge-x', `${RUN}-y`), 'rename container'),
+      expectTimeout(hung.removeContainer('ge-x'), 'remove container'),
+      expectTimeout(hung.logTail('ge-x', 10), 'read container logs'),
+      expectTimeout(hung.ping(), 'ping'),
+      expectTimeout(hung.createLock(`${RUN}-lock`, {}), 'create lock'),
+      expectTimeout(hung.findLock(`${RUN}-lock`), 'find lock'),
+      expectTimeout(hung.removeLock('ge-x'), 'remove lock'),
+      expectTimeout(
+        hung.watchEvents({
+          host: 'ge-test',
+          signal: new AbortController().signal,
+          onEvent: () => {},
+        }),
+        'watch events',
+      ),
+    ]);
+    await waitFor('the client to close its connections', async () =>
+      sockets.size === 0 ? true : undefined,
+    );
+  });
+
+  it('gives a stop its grace period on top of the deadline', async () => {
+    const { value: err, ms } = await timed(rejection(hung.stopContainer('ge-x', 1000)));
+    expect(err.code).toBe('GITDOCK_E_ENGINE_UNREACHABLE');
+    expect(err.data).toMatchObject({ operation: 'stop container', errno: 'ETIMEDOUT' });
+    expect(err.message).toContain('within 1.3 s');
+    expect(ms).toBeGreaterThanOrEqual(1250);
+    expect(ms).toBeLessThan(1300 + QUICK_MS);
+  });
+
+  it('cuts a pull the engine never answers after the stall time', async () => {
+    const { value: err, ms } = await timed(rejection(hung.pullImage(`${PREFIX}/app:1.0`)));
+    expect(err.code).toBe('GITDOCK_E_PULL_FAILED');
+    expect(err.data).toMatchObject({ aborted: true, stalled: true, pullStallMs: 500 });
+    expect(err.message).toContain('without progress');
+    expect(ms).toBeGreaterThanOrEqual(450);
+    expect(ms).toBeLessThan(500 + QUICK_MS);
+  });
+});
+
+// -- cutting a pull ----------------------------------------------------------------
+
+describe('pullImage, cut', () => {
+  it('aborting the signal cuts a pull in flight at once, saying why', async () => {
+    const registry = await startFakeRegistry({ stallLayer: true });
+    const ref = `127.0.0.1:${registry.port}/gitdock-test/stall:1`;
+    const controller = new AbortController();
+    try {
+      const progress: PullProgress[] = [];
+      const pull = rejection(
+        engine.pullImage(ref, (p) => progress.push({ ...p }), controller.signal),
+      );
+      // In flight: the engine is reading the layer, which never completes.
+      await waitFor('the engine to fetch the layer', async () =>
+        registry.requests.some((r) => r.url.includes('/blobs/')) ? true : undefined,
+      );
+      const t0 = Date.now();
+      controller.abort('gitdock is shutting down');
+      const err = await pull;
+      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(err.code).toBe('GITDOCK_E_PULL_FAILED');
+      expect(err.message).toContain(ref);
+      expect(err.message).toContain('cut before it finished: gitdock is shutting down');
+      expect(err.data).toMatchObject({ ref, aborted: true });
+      expect(err.data.stalled).toBeUndefined();
+      expect(await engine.imageId(ref)).toBeUndefined();
+      // dockerd 20.10 keeps its own request for the stalled layer open after its client has
+      // gone; closing the registry ends it.
+    } finally {
+      await registry.close();
+      await removeImage(ref);
+    }
+  });
+
+  it('cuts a pull whose registry stalls, after pullStallMs without progress', async () => {
+    const registry = await startFakeRegistry({ stallLayer: true });
+    const ref = `127.0.0.1:${registry.port}/gitdock-test/stall:2`;
+    const impatient = createDockerEngine({ dockerConfigDir: emptyConfigDir, pullStallMs: 1500 });
+    try {
+      const { value: err, ms } = await timed(rejection(impatient.pullImage(ref)));
+      expect(err.code).toBe('GITDOCK_E_PULL_FAILED');
+      expect(err.message).toContain(ref);
+      expect(err.message).toMatch(/cut after 1\.5 s without progress: the registry stalled/);
+      expect(err.data).toMatchObject({ ref, aborted: true, stalled: true, pullStallMs: 1500 });
+      expect(ms).toBeGreaterThanOrEqual(1500);
+      expect(ms).toBeLessThan(15_000);
+      expect(registry.requests.some((r) => r.url.includes('/blobs/'))).toBe(true);
+      expect(await engine.imageId(ref)).toBeUndefined();
+    } finally {
+      await registry.close();
+      await removeImage(ref);
+    }
+  });
+
+  it('rejects at once, without asking the engine, when the signal is already aborted', async () => {
+    const registry = await startFakeRegistry({});
+    const ref = `127.0.0.1:${registry.port}/gitdock-test/never:1`;
+    try {
+      const err = await rejection(engine.pullImage(ref, undefined, AbortSignal.abort()));
+      expect(err.code).toBe('GITDOCK_E_PULL_FAILED');
+      expect(err.message).toContain('cut before it finished: its caller aborted it');
+      expect(err.data).toMatchObject({ aborted: true });
+      expect(registry.requests).toEqual([]);
+    } finally {
+      await registry.close();
+    }
+  });
+});
+
+// -- gitdock labels inherited from an image ------------------------------------------
+
+describe('listContainers, imageGitdockLabels', () => {
+  it("shows an image's gitdock labels on a container run from a commit of a managed one", async () => {
+    const ref = `${PREFIX}/app:1.0`;
+    await engine.pullImage(ref);
+    const labels = { 'io.gitdock.host': 'ge-test', 'io.gitdock.service': 'orig' };
+    const original = await engine.createContainer({
+      name: `${RUN}-orig`,
+      image: ref,
+      spec: spec(),
+      labels,
+    });
+    await engine.startContainer(original);
+    const committed = (await docker
+      .getContainer(original)
+      .commit({ repo: `${NAME_PREFIX}committed`, tag: String(process.pid) })) as { Id: string };
+    try {
+      // As `docker run` of the commit would: no labels of its own, the image's are inherited.
+      const copy = await docker.createContainer({
+        name: `${RUN}-copy`,
+        Image: committed.Id,
+        HostConfig: { NetworkMode: 'none' },
+      });
+      await copy.start();
+
+      const listed = await engine.listContainers();
+      const orig = listed.find((c) => c.id === original);
+      const dup = listed.find((c) => c.id === copy.id);
+      expect(orig?.labels).toMatchObject(labels);
+      expect(orig && 'imageGitdockLabels' in orig).toBe(false);
+      expect(dup?.labels).toMatchObject(labels);
+      expect(dup?.imageId).toBe(committed.Id);
+      expect(dup?.imageGitdockLabels).toEqual(labels);
+
+      // Again, from the adapter's cache: the same answer.
+      const again = (await engine.listContainers()).find((c) => c.id === copy.id);
+      expect(again?.imageGitdockLabels).toEqual(labels);
+    } finally {
+      await removeTestContainers();
+      await removeImage(committed.Id);
+    }
+  });
+
+  it("inspects each labelled container's image once, and a failed inspect does not fail the listing", async () => {
+    const image = (c: string) => `sha256:${c.repeat(64)}`;
+    const containers = [
+      { Id: 'c1', Names: ['/broken'], Labels: { 'io.gitdock.service': 'a' }, ImageID: image('a') },
+      { Id: 'c2', Names: ['/copy'], Labels: { 'io.gitdock.service': 'b' }, ImageID: image('b') },
+      { Id: 'c3', Names: ['/gone'], Labels: { 'io.gitdock.service': 'c' }, ImageID: image('c') },
+      { Id: 'c4', Names: ['/plain'], Labels: { team: 'web' }, ImageID: image('d') },
+      { Id: 'c5', Names: ['/copy2'], Labels: { 'io.gitdock.service': 'b' }, ImageID: image('b') },
+    ].map((c) => ({ ...c, State: 'running' }));
+    const asked: string[] = [];
+    const fake = await startFakeEngine((req, res) => {
+      const url = req.url ?? '';
+      const json = (status: number, body: unknown) => {
+        res.writeHead(status, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (url.startsWith('/containers/json')) return json(200, containers);
+      const m = /^\/images\/(sha256:[0-9a-f]+)\/json$/.exec(url);
+      if (m) {
+        asked.push(m[1]!);
+        if (m[1] === image('a')) return json(500, { message: 'boom' });
+        if (m[1] === image('b')) {
+          return json(200, {
+            Id: image('b'),
+            Config: { Labels: { 'io.gitdock.service': 'b', 'io.gitdock.host': 'h', team: 'x' } },
+          });
+        }
+        return json(404, { message: 'no such image' });
+      }
+      json(404, { message: 'not here' });
+    });
+    try {
+      const list = await fake.engine.listContainers();
+      const byId = new Map(list.map((c) => [c.id, c]));
+      expect(list).toHaveLength(5);
+      expect(byId.get('c2')?.imageGitdockLabels).toEqual({
+        'io.gitdock.service': 'b',
+        'io.gitdock.host': 'h',
+      });
+      expect(byId.get('c5')?.imageGitdockLabels).toEqual(byId.get('c2')?.imageGitdockLabels);
+      for (const id of ['c1', 'c3', 'c4']) expect(byId.get(id)?.imageGitdockLabels).toBeUndefined();
+      // Each image once; none for the container without gitdock labels.
+      expect([...asked].sort()).toEqual([image('a'), image('b'), image('c')]);
+
+      asked.length = 0;
+      await fake.engine.listContainers();
+      // The failed and the missing image are asked again; the one with labels comes from the cache.
+      expect([...asked].sort()).toEqual([image('a'), image('c')]);
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
+/** An HTTP server on a unix socket playing the engine, and an adapter pointed at it. */
+async function startFakeEngine(
+  handler: http.RequestListener,
+): Promise<{ engine: Engine; close(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'ge-fake-'));
+  const socketPath = join(dir, 'docker.sock');
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return {
+    engine: createDockerEngine({
+      dockerHost: `unix://${socketPath}`,
+      dockerConfigDir: emptyConfigDir,
+      requestTimeoutMs: 5000,
+    }),
+    close: async () => {
+      await closeServer(server);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// -- locks -------------------------------------------------------------------------
+
+describe('locks', () => {
+  const lockName = (suffix: string) => `${RUN}-lock-${suffix}`;
+  const anyToken = expect.stringMatching(/^[0-9a-f-]{36}$/);
+
+  it('creates a lock once; a second create returns the holder', async () => {
+    const name = lockName('once');
+    const before = Date.now();
+    const first = await engine.createLock(name, { 'io.gitdock.host': 'ge-test', holder: 'a' });
+    try {
+      expect(first.created).toBe(true);
+      expect(first.lock).toEqual({
+        id: `${name}@${first.lock.labels['io.gitdock.lock-token']}`,
+        name,
+        labels: {
+          'io.gitdock.host': 'ge-test',
+          holder: 'a',
+          'io.gitdock.lock': '1',
+          'io.gitdock.lock-token': anyToken,
+        },
+        createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      });
+      const created = Date.parse(first.lock.createdAt);
+      expect(created).toBeGreaterThanOrEqual(before - 5000);
+      expect(created).toBeLessThanOrEqual(Date.now() + 5000);
+
+      // What the engine holds: a local volume with those labels.
+      const raw = await docker.getVolume(name).inspect();
+      expect(raw).toMatchObject({ Name: name, Driver: 'local', Labels: first.lock.labels });
+
+      const second = await engine.createLock(name, { 'io.gitdock.host': 'ge-test', holder: 'b' });
+      expect(second).toEqual({ created: false, lock: first.lock });
+      expect(await engine.findLock(name)).toEqual(first.lock);
+    } finally {
+      await engine.removeLock(first.lock.id);
+    }
+  });
+
+  it('finds a lock by its exact name only', async () => {
+    const longer = await engine.createLock(lockName('exact-ab'), {});
+    try {
+      expect(await engine.findLock(lockName('exact-a'))).toBeUndefined();
+      expect(await engine.findLock(lockName('exact'))).toBeUndefined();
+      expect((await engine.findLock(lockName('exact-ab')))?.id).toBe(longer.lock.id);
+    } finally {
+      await engine.removeLock(longer.lock.id);
+    }
+  });
+
+  it('gives exactly one winner among concurrent creates of one name', async () => {
+    const name = lockName('race');
+    for (let round = 0; round < 10; round++) {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => engine.createLock(name, { holder: `w${i}` })),
+      );
+      const winners = results.filter((r) => r.created);
+      expect(winners).toHaveLength(1);
+      const { lock } = winners[0]!;
+      // Every loser is told who holds it: the winner's labels, token and all.
+      for (const r of results) expect(r.lock).toEqual(lock);
+      await engine.removeLock(lock.id);
+      expect(await engine.findLock(name)).toBeUndefined();
+    }
+  });
+
+  it('removes a lock by ID; again, or one never made, is fine; never a lock taken since', async () => {
+    const name = lockName('remove');
+    const { lock } = await engine.createLock(name, {});
+    await engine.removeLock(lock.id);
+    expect(await engine.findLock(name)).toBeUndefined();
+    await engine.removeLock(lock.id);
+    await engine.removeLock(lockName('never'));
+    // Free again: the next create wins, under an ID of its own.
+    const again = await engine.createLock(name, {});
+    expect(again.created).toBe(true);
+    expect(again.lock.id).not.toBe(lock.id);
+    // The first lock's ID does not remove the one taken since.
+    await engine.removeLock(lock.id);
+    expect(await engine.findLock(name)).toEqual(again.lock);
+    await engine.removeLock(again.lock.id);
+    expect(await engine.findLock(name)).toBeUndefined();
+  });
+
+  it('does not take, or remove, a volume of that name that is not a lock', async () => {
+    const name = lockName('plain');
+    await docker.createVolume({ Name: name, Labels: { team: 'web' } });
+    try {
+      const taken = await engine.createLock(name, { holder: 'a' });
+      expect(taken).toEqual({
+        created: false,
+        lock: { id: name, name, labels: { team: 'web' }, createdAt: expect.any(String) },
+      });
+      const err = await rejection(engine.removeLock(name));
+      expect(err.code).toBe('GITDOCK_E_ENGINE_REQUEST');
+      expect(err.message).toContain('not a gitdock lock');
+      expect((await docker.getVolume(name).inspect()).Labels).toEqual({ team: 'web' });
+    } finally {
+      await docker.getVolume(name).remove();
+    }
+  });
+
+  it('keeps a lock across an engine restart (a private dockerd of this test)', async () => {
+    // Not the shared engine: restarting it would stop the containers of whoever else is using
+    // the stack. scripts/stack.sh restarts this one, since it is laid out the same way.
+    const second = await startSecondEngine();
+    try {
+      const there = createDockerEngine({
+        dockerHost: second.dockerHost,
+        dockerConfigDir: emptyConfigDir,
+      });
+      const name = 'ge-test-lock-restart';
+      const { created, lock } = await there.createLock(name, { holder: 'before' });
+      expect(created).toBe(true);
+
+      await stackSh(second.dir, 'engine-restart');
+
+      await there.ping();
+      expect(await there.findLock(name)).toEqual(lock);
+      expect(await there.createLock(name, { holder: 'after' })).toEqual({ created: false, lock });
+      await there.removeLock(lock.id);
+      expect(await there.findLock(name)).toBeUndefined();
+    } finally {
+      // The restarted dockerd is not the process second.stop() knows: stop it first.
+      try {
+        await stackSh(second.dir, 'down');
+      } finally {
+        await second.stop();
+      }
+    }
+  });
+});
+
+/**
+ * `bash scripts/stack.sh <cmd>` for the stack in `dir`, bounded. Not spawnSync: the dockerd
+ * being stopped is a child of this process, and only a running event loop reaps it; blocked in
+ * spawnSync, it would stay a zombie that the script sees as alive.
+ */
+function stackSh(dir: string, cmd: string, timeoutMs = 90_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [STACK_SH, cmd], {
+      env: { ...process.env, GITDOCK_STACK_DIR: dir },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else
+        reject(new Error(`stack.sh ${cmd} (${dir}) failed (${code ?? signal}): ${stderr.trim()}`));
+    });
+  });
+}

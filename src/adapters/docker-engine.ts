@@ -13,15 +13,37 @@
  * - The Modem reads `DOCKER_HOST` and friends from `process.env` itself and
  *   merges them under our options, so every connection field is set
  *   explicitly (see `resolveDockerHost`).
+ * - The Modem has no deadline (its `timeout` is an idle timer on the socket,
+ *   and DOCKER_CLIENT_TIMEOUT would cut long pulls), so an engine that
+ *   accepts a connection and never answers would hang every call. Each call
+ *   here has its own deadline (`call`): an AbortSignal handed to the request
+ *   (the `abortSignal` option, which `http.request` honours while connecting,
+ *   waiting and reading) and a race against it, so the call rejects on time
+ *   however the modem reports the abort. dockerode's `image.inspect` ignores
+ *   `abortSignal`; images are inspected through `modem.dial`.
+ * - A pull has no deadline (big images take long), but a registry that sends
+ *   headers and then nothing stalls it forever: `pullImage` cuts a pull that
+ *   streams no bytes for `pullStallMs`, and on its caller's signal. That
+ *   frees gitdock, not the engine: dockerd 20.10 keeps its own request for a
+ *   stalled layer open after its client has gone, until the registry closes it.
  * - The events stream is JSON lines in arbitrary chunks, and an engine that
  *   stops cuts it: `aborted`, an ECONNRESET `error` (only if someone listens),
  *   `close`, but never `end`, so code waiting for `end` waits forever.
  *   `watchEvents` splits lines itself and takes every way the stream stops
- *   as its end.
+ *   as its end. Only opening it has a deadline.
+ * - The host lock is a volume, not a network: `POST /networks/create` with
+ *   `CheckDuplicate` answers 409 to a second create of a name only when the
+ *   first has finished; concurrent creates of one name all succeed (dockerd
+ *   20.10: six at once made six networks of one name). The engine creates
+ *   volumes under a lock per name, and a create of an existing name answers
+ *   201 with the existing volume, so `createLock` puts a random token in the
+ *   labels and has won only if the volume that comes back carries it. A
+ *   volume's only ID is its name, so a lock's ID is `<name>@<token>`.
  *
  * dockerode is heavy to import (it pulls in ssh2); the CLI imports this
  * module lazily, only for commands that talk to an engine.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
@@ -33,6 +55,7 @@ import type {
   CreateContainerOptions,
   Engine,
   EngineEvent,
+  EngineLock,
   PullProgress,
 } from '../core/engine.js';
 import type { ActualContainer } from '../core/types.js';
@@ -45,9 +68,46 @@ export interface DockerEngineOptions {
   dockerHost?: string;
   /** Directory with `config.json` (registry logins, TLS certs); defaults like the docker CLI. */
   dockerConfigDir?: string;
+  /**
+   * Deadline of each engine request, in ms: list, inspect, create, start,
+   * rename, remove, logs, the lock objects, opening the events stream; a stop
+   * gets the container's grace period on top. Default `REQUEST_TIMEOUT_MS`.
+   */
+  requestTimeoutMs?: number;
+  /** A pull that streams no bytes for this long (ms) is cut. Default `PULL_STALL_MS`. */
+  pullStallMs?: number;
 }
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
+
+/**
+ * Deadline of one engine request. The engine answers these in milliseconds,
+ * seconds when busy (a remove that deletes a large writable layer, a create
+ * on a loaded host); no answer in 30 s means it hangs, and a hung engine must
+ * not hang the agent with it. A stop gets the grace period on top: the engine
+ * answers only once the container has exited or been killed.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * A pull is cut after this long without a byte from the engine. Not a
+ * deadline on the whole pull: a big image on a slow link takes long but keeps
+ * streaming progress (the engine reports at least every 512 KiB of a layer,
+ * so only links slower than about 4 KiB/s stay silent this long). Two
+ * minutes of silence means the registry, or the network to it, stalled.
+ */
+export const PULL_STALL_MS = 120_000;
+
+/** How long `ping` waits for the engine's answer (a health probe answers sooner than other calls). */
+const PING_TIMEOUT_MS = 10_000;
+
+/** setTimeout fires at once for delays above 2^31-1 ms; longer deadlines are clamped to that (24 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The label that marks a volume as a gitdock lock object (see `createLock`). */
+const LOCK_LABEL = 'io.gitdock.lock';
+/** A random value per `createLock` call: found on the volume only by the call that made it. */
+const LOCK_TOKEN_LABEL = 'io.gitdock.lock-token';
 
 /** Connection settings for dockerode's Modem, plus the address as the user wrote it, for messages. */
 export interface DockerConnection {
@@ -85,7 +145,7 @@ export function resolveDockerHost(
     cert: undefined,
     key: undefined,
     pathPrefix: '/',
-    // DOCKER_CLIENT_TIMEOUT would cut long pulls; waits are bounded by the callers.
+    // DOCKER_CLIENT_TIMEOUT would cut long pulls; DockerEngine gives each call its own deadline.
     timeout: undefined,
     username: undefined,
     version: undefined,
@@ -193,7 +253,10 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
       { cause: err },
     );
   }
-  return new DockerEngine(docker, connection, configDir);
+  return new DockerEngine(docker, connection, configDir, {
+    requestTimeoutMs: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+    pullStallMs: options.pullStallMs ?? PULL_STALL_MS,
+  });
 }
 
 /** The parts of a dockerode/modem error this module reads. */
@@ -333,12 +396,15 @@ class PullProgressTracker {
  */
 function readJsonLines(
   stream: NodeJS.ReadableStream,
+  signal: AbortSignal,
+  onChunk: () => void,
   onEvent: (event: PullEvent) => void,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     let buffered = '';
     let settled = false;
     const decoder = new TextDecoder();
+    const onAbort = () => fail(signal.reason);
     const handleLine = (line: string) => {
       const text = line.trim();
       if (text === '') return;
@@ -353,12 +419,14 @@ function readJsonLines(
     const fail = (err: unknown) => {
       if (settled) return;
       settled = true;
+      signal.removeEventListener('abort', onAbort);
       reject(err);
-      // Stop reading; the engine carries on with the pull on its own.
+      // Stop reading and close the connection; the engine may carry on with the pull on its own.
       (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
     };
     stream.on('data', (chunk: Buffer | string) => {
       if (settled) return;
+      onChunk();
       buffered += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
       // A throwing progress callback must reject the pull, not escape from this event handler.
       try {
@@ -381,10 +449,13 @@ function readJsonLines(
         return;
       }
       settled = true;
+      signal.removeEventListener('abort', onAbort);
       resolve();
     });
     stream.on('error', fail);
     stream.on('close', () => fail(new Error('the engine closed the stream before it ended')));
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
   });
 }
 
@@ -482,15 +553,119 @@ export function demuxLogs(buffer: Buffer): string {
   return Buffer.concat(parts).toString('utf8');
 }
 
-function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+/** Reads a stream to its end; a cut stream, or `signal` aborting, rejects (and destroys it). */
+function readAll(stream: IncomingMessage, signal: AbortSignal): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
+    let settled = false;
+    const settle = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      if (err === undefined) {
+        resolve(Buffer.concat(chunks));
+      } else {
+        stream.destroy();
+        reject(err);
+      }
+    };
+    const onAbort = () => settle(signal.reason);
     stream.on('data', (chunk: Buffer | string) => {
       chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     });
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
+    stream.on('end', () => settle());
+    stream.on('error', (err) => settle(err));
+    stream.on('close', () => settle(new Error('the engine closed the stream before it ended')));
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
   });
+}
+
+/**
+ * `work`, or a rejection with `signal.reason` as soon as the signal aborts,
+ * whichever comes first. A stream that `work` opens after the abort is
+ * destroyed, not left open.
+ */
+function raceAbort<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) {
+          (value as { destroy?: () => void } | undefined)?.destroy?.();
+          return;
+        }
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+    if (signal.aborted) onAbort();
+  });
+}
+
+/** `1.5 s`, `300 ms`: a duration for messages. */
+function formatDuration(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+/** Why a caller aborted, for a message: its reason when that is text, else a generic phrase. */
+function abortReason(reason: unknown): string {
+  if (typeof reason === 'string' && reason !== '') return reason;
+  if (reason instanceof Error && reason.name !== 'AbortError' && reason.message !== '') {
+    return reason.message;
+  }
+  return 'its caller aborted it';
+}
+
+/** The `io.gitdock.*` entries of a label set, or undefined when there are none. */
+function gitdockLabels(
+  labels: Record<string, string> | null | undefined,
+): Record<string, string> | undefined {
+  const entries = Object.entries(labels ?? {}).filter(([key]) => key.startsWith('io.gitdock.'));
+  return entries.length === 0 ? undefined : Object.fromEntries(entries);
+}
+
+/** A volume as `POST /volumes/create` and `GET /volumes/{name}` describe it (the fields read here). */
+interface RawVolume {
+  Name: string;
+  Labels?: Record<string, string> | null;
+  CreatedAt?: string;
+}
+
+/**
+ * A lock volume as a lock record. Its ID is `<volume name>@<token>`, not the
+ * name alone: unique per create, like an engine object ID, so a lock removed
+ * and taken again by another process never has the ID of the one before
+ * (callers compare IDs to know they still hold it, and remove by ID). A
+ * volume without a token (not made by `createLock`) has its name as ID.
+ */
+function toEngineLock(volume: RawVolume): EngineLock {
+  const labels = volume.Labels ?? {};
+  const token = labels[LOCK_TOKEN_LABEL];
+  return {
+    id: token === undefined ? volume.Name : `${volume.Name}@${token}`,
+    name: volume.Name,
+    labels,
+    createdAt: isoTime(volume.CreatedAt),
+  };
+}
+
+/** The volume name and token in a lock ID (see `toEngineLock`); `@` cannot occur in a volume name. */
+function parseLockId(id: string): { name: string; token?: string } {
+  const at = id.indexOf('@');
+  return at < 0 ? { name: id } : { name: id.slice(0, at), token: id.slice(at + 1) };
+}
+
+/** The engine's RFC 3339 time (nanoseconds, any offset) as an ISO time in UTC; as given when it does not parse. */
+function isoTime(value: string | undefined): string {
+  if (value === undefined) return '';
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? value : new Date(ms).toISOString();
 }
 
 /**
@@ -550,9 +725,6 @@ function readEvents(
   });
 }
 
-/** How long `ping` waits for the engine's answer. */
-const PING_TIMEOUT_MS = 10_000;
-
 /** Docker reports a never-started container's StartedAt as the zero time. */
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -578,29 +750,82 @@ export const CONTAINER_STATE_EVENTS = [
   'health_status',
 ] as const;
 
+/** The deadlines of one `DockerEngine` (see `DockerEngineOptions`). */
+interface Deadlines {
+  requestTimeoutMs: number;
+  pullStallMs: number;
+}
+
 class DockerEngine implements Engine {
+  /**
+   * `io.gitdock.*` labels by image ID (null: none). An image ID is the digest
+   * of the image's config, labels included, so an entry never goes stale;
+   * entries of images no longer in use by a labelled container are dropped
+   * at each listing.
+   */
+  private readonly imageLabels = new Map<string, Record<string, string> | null>();
+
   constructor(
     private readonly docker: Docker,
     private readonly connection: DockerConnection,
     private readonly configDir: string,
+    private readonly deadlines: Deadlines,
   ) {}
 
   async listContainers(): Promise<ActualContainer[]> {
-    const list = await this.call('list containers', {}, () =>
-      this.docker.listContainers({ all: true }),
+    const list = await this.call('list containers', {}, (abortSignal) =>
+      this.docker.listContainers({ all: true, abortSignal }),
     );
-    return list.map((c) => ({
-      id: c.Id,
-      name: primaryName(c.Names),
-      labels: c.Labels ?? {},
-      state: c.State,
-      imageId: c.ImageID,
-    }));
+    // Only containers that carry gitdock labels need their image's: the question is whether
+    // those labels are the container's own or inherited from a `docker commit` of one.
+    const labelled = list.filter((c) => gitdockLabels(c.Labels) !== undefined);
+    const imageIds = [...new Set(labelled.map((c) => c.ImageID).filter((id) => id))];
+    const byImage = new Map(
+      await Promise.all(
+        imageIds.map(async (id) => [id, await this.imageGitdockLabels(id)] as const),
+      ),
+    );
+    for (const id of this.imageLabels.keys()) {
+      if (!byImage.has(id)) this.imageLabels.delete(id);
+    }
+    return list.map((c) => {
+      const container: ActualContainer = {
+        id: c.Id,
+        name: primaryName(c.Names),
+        labels: c.Labels ?? {},
+        state: c.State,
+        imageId: c.ImageID,
+      };
+      const inherited = byImage.get(c.ImageID);
+      if (inherited !== undefined && gitdockLabels(c.Labels) !== undefined) {
+        container.imageGitdockLabels = { ...inherited };
+      }
+      return container;
+    });
+  }
+
+  /**
+   * The `io.gitdock.*` labels of an image, by ID; undefined when it has none,
+   * is gone, or cannot be inspected: a failed inspect must not fail the
+   * listing, and is asked again at the next one.
+   */
+  private async imageGitdockLabels(imageId: string): Promise<Record<string, string> | undefined> {
+    const cached = this.imageLabels.get(imageId);
+    if (cached !== undefined) return cached ?? undefined;
+    let info: { Config?: { Labels?: Record<string, string> | null } | null };
+    try {
+      info = await this.inspectImage(imageId);
+    } catch {
+      return undefined;
+    }
+    const labels = gitdockLabels(info.Config?.Labels);
+    this.imageLabels.set(imageId, labels ?? null);
+    return labels;
   }
 
   async inspectContainer(id: string): Promise<ContainerStatus> {
-    const info = await this.call('inspect container', { id }, () =>
-      this.docker.getContainer(id).inspect(),
+    const info = await this.call('inspect container', { id }, (abortSignal) =>
+      this.docker.getContainer(id).inspect({ abortSignal }),
     );
     const status: ContainerStatus = {
       id: info.Id,
@@ -620,18 +845,53 @@ class DockerEngine implements Engine {
 
   async imageId(ref: string): Promise<string | undefined> {
     try {
-      const info = await this.call('inspect image', { ref }, () =>
-        this.docker.getImage(ref).inspect(),
-      );
-      return info.Id;
+      return (await this.inspectImage(ref)).Id;
     } catch (err) {
       if (statusOf((err as GitdockError).cause) === 404) return undefined;
       throw err;
     }
   }
 
-  async pullImage(ref: string, onProgress?: (p: PullProgress) => void): Promise<void> {
+  /** `GET /images/{ref}/json` (the path as dockerode builds it): its `image.inspect` ignores `abortSignal`. */
+  private inspectImage(ref: string): Promise<Docker.ImageInspectInfo> {
+    return this.call('inspect image', { ref }, (abortSignal) =>
+      this.dial<Docker.ImageInspectInfo>({
+        path: `/images/${ref}/json`,
+        method: 'GET',
+        abortSignal,
+        statusCodes: { 200: true, 404: 'no such image', 500: 'server error' },
+      }),
+    );
+  }
+
+  async pullImage(
+    ref: string,
+    onProgress?: (p: PullProgress) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const parsed = parseImageRef(ref);
+    const fail = (
+      message: string,
+      cause?: unknown,
+      extra: Record<string, unknown> = {},
+      problem?: string,
+    ): GitdockError => {
+      const note = problem === undefined ? '' : ` (registry login not used: ${problem})`;
+      return new GitdockError(
+        'GITDOCK_E_PULL_FAILED',
+        `Cannot pull ${ref}: ${message}${note}`,
+        {
+          ref,
+          registry: parsed.registry,
+          dockerHost: this.connection.display,
+          ...extra,
+          ...(problem === undefined ? {} : { configProblem: problem }),
+        },
+        cause === undefined ? undefined : { cause },
+      );
+    };
+    const abortedMessage = () => `cut before it finished: ${abortReason(signal?.reason)}`;
+    if (signal?.aborted) throw fail(abortedMessage(), undefined, { aborted: true });
     const lookup = await readRegistryAuth(ref, {
       configDir: this.configDir,
       fs: { readFile },
@@ -643,27 +903,41 @@ class DockerEngine implements Engine {
     };
     const tracker = new PullProgressTracker(ref);
     let streamError: string | undefined;
-    const fail = (message: string, cause?: unknown, statusCode?: number): GitdockError => {
-      const note =
-        lookup.problem === undefined ? '' : ` (registry login not used: ${lookup.problem})`;
-      return new GitdockError(
-        'GITDOCK_E_PULL_FAILED',
-        `Cannot pull ${ref}: ${message}${note}`,
-        {
-          ref,
-          registry: parsed.registry,
-          dockerHost: this.connection.display,
-          ...(statusCode === undefined ? {} : { statusCode }),
-          ...(lookup.problem === undefined ? {} : { configProblem: lookup.problem }),
-        },
-        cause === undefined ? undefined : { cause },
-      );
+
+    // One signal for the request and its stream, aborted by the caller's signal or by the stall
+    // timer: it destroys the request while the engine has not answered yet (http.request), and
+    // the stream once it has (readJsonLines).
+    const { pullStallMs } = this.deadlines;
+    const cut = new AbortController();
+    let cutWhy: { message: string; stalled: boolean } | undefined;
+    const cutPull = (message: string, stalled: boolean) => {
+      if (cutWhy !== undefined) return;
+      cutWhy = { message, stalled };
+      cut.abort(new Error(message));
     };
+    const onAbort = () => cutPull(abortedMessage(), false);
+    const stall = setTimeout(
+      () =>
+        cutPull(
+          `cut after ${formatDuration(pullStallMs)} without progress: the registry stalled (or the engine stopped answering)`,
+          true,
+        ),
+      Math.min(pullStallMs, MAX_TIMER_MS),
+    );
+    // Any byte from the engine is progress; headers count too.
+    const progressed = () => stall.refresh();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort(); // while the registry login was read
     try {
-      const stream = await (lookup.auth === undefined
-        ? this.docker.createImage(query)
-        : this.docker.createImage(lookup.auth, query));
-      await readJsonLines(stream, (event) => {
+      const options = { ...query, abortSignal: cut.signal };
+      const stream = await raceAbort(
+        cut.signal,
+        lookup.auth === undefined
+          ? this.docker.createImage(options)
+          : this.docker.createImage(lookup.auth, options),
+      );
+      progressed();
+      await readJsonLines(stream, cut.signal, progressed, (event) => {
         if (event.error !== undefined || event.errorDetail !== undefined) {
           streamError ??= event.errorDetail?.message ?? event.error ?? 'unknown error';
           return;
@@ -671,21 +945,43 @@ class DockerEngine implements Engine {
         if (tracker.apply(event)) onProgress?.(tracker.snapshot());
       });
     } catch (err) {
+      if (cutWhy !== undefined) {
+        throw fail(
+          cutWhy.message,
+          err,
+          { aborted: true, ...(cutWhy.stalled ? { stalled: true, pullStallMs } : {}) },
+          lookup.problem,
+        );
+      }
       if (isUnreachable(err) && (err as ModemError).code !== 'ECONNRESET') {
         throw this.unreachable(err, 'pull image', { ref });
       }
       if (err instanceof Error) {
         // The engine answers 404 (no such tag/repository) or 500 (registry unreachable) with the
         // registry's message before streaming; a cut stream lands here too.
-        throw fail(engineMessage(err), err, statusOf(err));
+        const statusCode = statusOf(err);
+        throw fail(
+          engineMessage(err),
+          err,
+          statusCode === undefined ? {} : { statusCode },
+          lookup.problem,
+        );
       }
-      throw fail(String(err), err);
+      throw fail(String(err), err, {}, lookup.problem);
+    } finally {
+      clearTimeout(stall);
+      signal?.removeEventListener('abort', onAbort);
     }
-    if (streamError !== undefined) throw fail(streamError);
+    if (streamError !== undefined) throw fail(streamError, undefined, {}, lookup.problem);
     // A stream that ended without an error event and without the image is still a failed pull.
     const id = await this.imageId(ref);
     if (id === undefined) {
-      throw fail('the engine finished the pull but the image is not on the host');
+      throw fail(
+        'the engine finished the pull but the image is not on the host',
+        undefined,
+        {},
+        lookup.problem,
+      );
     }
     onProgress?.(tracker.snapshot());
   }
@@ -694,10 +990,11 @@ class DockerEngine implements Engine {
     const body = toCreateBody(options);
     // Through the modem: dockerode's createContainer also copies the whole body (environment
     // values included) into the query string; `_query`/`_body` keep them apart.
-    const result = await this.call('create container', { name: options.name }, () =>
+    const result = await this.call('create container', { name: options.name }, (abortSignal) =>
       this.dial<{ Id: string }>({
         path: '/containers/create?',
         method: 'POST',
+        abortSignal,
         options: { _query: { name: options.name }, _body: body },
         statusCodes: {
           200: true,
@@ -714,7 +1011,9 @@ class DockerEngine implements Engine {
 
   async startContainer(id: string): Promise<void> {
     try {
-      await this.call('start container', { id }, () => this.docker.getContainer(id).start());
+      await this.call('start container', { id }, (abortSignal) =>
+        this.docker.getContainer(id).start({ abortSignal }),
+      );
     } catch (err) {
       if (statusOf((err as GitdockError).cause) === 304) return; // already running
       throw err;
@@ -725,7 +1024,14 @@ class DockerEngine implements Engine {
     // The engine takes whole seconds; rounding down would cut the grace period short.
     const t = Math.ceil(Math.max(0, timeoutMs) / 1000);
     try {
-      await this.call('stop container', { id }, () => this.docker.getContainer(id).stop({ t }));
+      // The engine answers once the container has exited: after at most the grace period, then
+      // the kill; the deadline gives it that plus the usual time to answer.
+      await this.call(
+        'stop container',
+        { id },
+        (abortSignal) => this.docker.getContainer(id).stop({ t, abortSignal }),
+        t * 1000 + this.deadlines.requestTimeoutMs,
+      );
     } catch (err) {
       if (statusOf((err as GitdockError).cause) === 304) return; // already stopped
       throw err;
@@ -734,8 +1040,8 @@ class DockerEngine implements Engine {
 
   async removeContainer(id: string): Promise<void> {
     try {
-      await this.call('remove container', { id }, () =>
-        this.docker.getContainer(id).remove({ force: true, v: true }),
+      await this.call('remove container', { id }, (abortSignal) =>
+        this.docker.getContainer(id).remove({ force: true, v: true, abortSignal }),
       );
     } catch (err) {
       if (statusOf((err as GitdockError).cause) === 404) return; // already gone
@@ -744,48 +1050,148 @@ class DockerEngine implements Engine {
   }
 
   async renameContainer(id: string, name: string): Promise<void> {
-    await this.call('rename container', { id, name }, () =>
-      this.docker.getContainer(id).rename({ name }),
+    await this.call('rename container', { id, name }, (abortSignal) =>
+      this.docker.getContainer(id).rename({ name, abortSignal }),
     );
   }
 
   async logTail(id: string, lines: number): Promise<string> {
     const tail = Number.isFinite(lines) ? String(Math.max(0, Math.floor(lines))) : 'all';
-    // As a stream: a non-streaming GET is JSON-parsed by the modem when the body happens to be JSON.
-    const stream = await this.call('read container logs', { id }, () =>
-      this.dial<NodeJS.ReadableStream>({
+    // As a stream: a non-streaming GET is JSON-parsed by the modem when the body happens to be
+    // JSON. One deadline for asking and reading.
+    const buffer = await this.call('read container logs', { id }, async (abortSignal) => {
+      const stream = await this.dial<IncomingMessage>({
         path: `/containers/${encodeURIComponent(id)}/logs?`,
         method: 'GET',
         isStream: true,
+        abortSignal,
         options: { stdout: true, stderr: true, tail },
         statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
-      }),
-    );
-    const buffer = await this.call('read container logs', { id }, () => readAll(stream));
+      });
+      return readAll(stream, abortSignal);
+    });
     return demuxLogs(buffer);
   }
 
   async ping(): Promise<void> {
-    // Bounded: a health probe must answer even when the engine accepts connections but hangs.
-    const signal = AbortSignal.timeout(PING_TIMEOUT_MS);
-    try {
-      // Through the modem: dockerode's typings of `ping()` take no options, so no abort signal.
-      await this.call('ping', {}, () =>
+    // Through the modem: dockerode's typings of `ping()` take no options, so no abort signal.
+    await this.call(
+      'ping',
+      {},
+      (abortSignal) =>
         this.dial<unknown>({
           path: '/_ping',
           method: 'GET',
-          abortSignal: signal,
+          abortSignal,
           statusCodes: { 200: true, 500: 'server error' },
+        }),
+      Math.min(PING_TIMEOUT_MS, this.deadlines.requestTimeoutMs),
+    );
+  }
+
+  async createLock(
+    name: string,
+    labels: Record<string, string>,
+  ): Promise<{ created: true; lock: EngineLock } | { created: false; lock: EngineLock }> {
+    // A volume: the engine creates it under a lock per name and answers a create of an existing
+    // name with the existing volume (not a conflict), it survives engine restarts, and it needs
+    // no image. Only this call knows `token`, so the volume carries it only if this call made
+    // it. (A create that times out may still have made it: the lock is then held by a token no
+    // one knows, and shows as held until removed.)
+    const token = randomUUID();
+    const body = {
+      Name: name,
+      Driver: 'local',
+      Labels: { ...labels, [LOCK_LABEL]: '1', [LOCK_TOKEN_LABEL]: token },
+    };
+    let volume: RawVolume;
+    try {
+      volume = await this.call('create lock', { name }, (abortSignal) =>
+        this.dial<RawVolume>({
+          path: '/volumes/create',
+          method: 'POST',
+          abortSignal,
+          options: { _body: body },
+          statusCodes: {
+            200: true,
+            201: true,
+            400: 'bad parameter',
+            409: 'conflict',
+            500: 'server error',
+          },
         }),
       );
     } catch (err) {
-      if (!signal.aborted) throw err;
+      // 409: a volume of that name with another driver; it holds the name all the same.
+      if (statusOf((err as GitdockError).cause) !== 409) throw err;
+      const held = await this.findLock(name);
+      if (held === undefined) throw err;
+      return { created: false, lock: held };
+    }
+    const lock = toEngineLock(volume);
+    return volume.Labels?.[LOCK_TOKEN_LABEL] === token
+      ? { created: true, lock }
+      : { created: false, lock };
+  }
+
+  async findLock(name: string): Promise<EngineLock | undefined> {
+    return this.lockVolume('find lock', name);
+  }
+
+  async removeLock(id: string): Promise<void> {
+    const { name, token } = parseLockId(id);
+    const lock = await this.lockVolume('remove lock', name);
+    if (lock === undefined) return; // already gone
+    // Another token: the lock of that ID is gone and someone has taken the name since.
+    if (token !== undefined && lock.labels[LOCK_TOKEN_LABEL] !== token) return;
+    // A volume can hold data: only one that carries the lock label is removed, so the record of
+    // someone else's volume (createLock answers `created: false` with whatever holds the name)
+    // cannot delete it.
+    if (lock.labels[LOCK_LABEL] === undefined) {
       throw new GitdockError(
-        'GITDOCK_E_ENGINE_UNREACHABLE',
-        `Cannot reach the Docker engine at ${this.connection.display} (timeout) to ping: it did not answer within ${PING_TIMEOUT_MS / 1000}s; check that dockerd is healthy.`,
-        { operation: 'ping', dockerHost: this.connection.display, errno: 'ETIMEDOUT' },
-        { cause: (err as GitdockError).cause ?? err },
+        'GITDOCK_E_ENGINE_REQUEST',
+        `Refusing to remove lock ${id}: volume ${name} has no ${LOCK_LABEL} label, so it is not a gitdock lock.`,
+        { operation: 'remove lock', id, dockerHost: this.connection.display },
       );
+    }
+    // By name: volumes have no other ID. The check above and this delete are two requests; a
+    // lock removed and taken again by someone else between them would be removed too.
+    try {
+      await this.call('remove lock', { id }, (abortSignal) =>
+        this.dial<unknown>({
+          path: `/volumes/${encodeURIComponent(name)}`,
+          method: 'DELETE',
+          abortSignal,
+          statusCodes: {
+            200: true,
+            204: true,
+            404: 'no such volume',
+            409: 'volume is in use',
+            500: 'server error',
+          },
+        }),
+      );
+    } catch (err) {
+      if (statusOf((err as GitdockError).cause) === 404) return; // gone in between
+      throw err;
+    }
+  }
+
+  /** The volume of that exact name as a lock record, or undefined when there is none. */
+  private async lockVolume(operation: string, name: string): Promise<EngineLock | undefined> {
+    try {
+      const volume = await this.call(operation, { name }, (abortSignal) =>
+        this.dial<RawVolume>({
+          path: `/volumes/${encodeURIComponent(name)}`,
+          method: 'GET',
+          abortSignal,
+          statusCodes: { 200: true, 404: 'no such volume', 500: 'server error' },
+        }),
+      );
+      return toEngineLock(volume);
+    } catch (err) {
+      if (statusOf((err as GitdockError).cause) === 404) return undefined;
+      throw err;
     }
   }
 
@@ -803,17 +1209,22 @@ class DockerEngine implements Engine {
     };
     let stream: IncomingMessage;
     try {
-      // The signal goes to http.request: aborting destroys the request and its socket, also
-      // while connecting. The engine flushes the headers at once, so this resolves when open.
-      stream = await this.call('watch events', { host }, () =>
-        this.dial<IncomingMessage>({
-          path: '/events?',
-          method: 'GET',
-          isStream: true,
-          abortSignal: signal,
-          options: { filters },
-          statusCodes: { 200: true, 400: 'bad parameter', 500: 'server error' },
-        }),
+      // The deadline covers opening only; the engine flushes the headers at once, so this
+      // resolves when open, and the open stream is ended by `signal` (readEvents), not by it.
+      stream = await this.call(
+        'watch events',
+        { host },
+        (abortSignal) =>
+          this.dial<IncomingMessage>({
+            path: '/events?',
+            method: 'GET',
+            isStream: true,
+            abortSignal,
+            options: { filters },
+            statusCodes: { 200: true, 400: 'bad parameter', 500: 'server error' },
+          }),
+        this.deadlines.requestTimeoutMs,
+        signal,
       );
     } catch (err) {
       if (signal.aborted) return;
@@ -832,15 +1243,40 @@ class DockerEngine implements Engine {
     });
   }
 
-  /** Runs one engine request and turns its failure into a `GitdockError` (the original as `cause`). */
+  /**
+   * Runs one engine request under a deadline and turns its failure into a
+   * `GitdockError` (the original as `cause`). `request` gets the signal to
+   * hand to the modem as `abortSignal`: at the deadline it destroys the
+   * request and its socket, and the call rejects with
+   * GITDOCK_E_ENGINE_UNREACHABLE (`errno: 'ETIMEDOUT'`) whether or not the
+   * modem ever calls back. A clearable timer rather than
+   * `AbortSignal.timeout`: a stream opened under it (events) must not be cut
+   * when it fires later. `signal`, when given, aborts the request too (its
+   * failure is then mapped like any other).
+   */
   private async call<T>(
     operation: string,
     data: Record<string, unknown>,
-    request: () => Promise<T>,
+    request: (abortSignal: AbortSignal) => Promise<T>,
+    timeoutMs: number = this.deadlines.requestTimeoutMs,
+    signal?: AbortSignal,
   ): Promise<T> {
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        controller.abort(new Error(`no answer within ${formatDuration(timeoutMs)}`));
+      },
+      Math.min(timeoutMs, MAX_TIMER_MS),
+    );
+    const forward = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', forward, { once: true });
+    if (signal?.aborted) forward();
     try {
-      return await request();
+      return await raceAbort(controller.signal, request(controller.signal));
     } catch (err) {
+      if (timedOut) throw this.timedOut(err, operation, timeoutMs, data);
       if (isUnreachable(err)) throw this.unreachable(err, operation, data);
       const statusCode = statusOf(err);
       const message = err instanceof Error ? engineMessage(err) : String(err);
@@ -856,7 +1292,31 @@ class DockerEngine implements Engine {
         },
         { cause: err },
       );
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', forward);
     }
+  }
+
+  private timedOut(
+    err: unknown,
+    operation: string,
+    timeoutMs: number,
+    data: Record<string, unknown>,
+  ): GitdockError {
+    const target = typeof data.id === 'string' ? ` ${data.id}` : '';
+    return new GitdockError(
+      'GITDOCK_E_ENGINE_UNREACHABLE',
+      `Cannot reach the Docker engine at ${this.connection.display} (ETIMEDOUT) to ${operation}${target}: it did not answer within ${formatDuration(timeoutMs)}; check that dockerd is running and healthy (docker version, its log).`,
+      {
+        operation,
+        ...data,
+        dockerHost: this.connection.display,
+        errno: 'ETIMEDOUT',
+        timeoutMs,
+      },
+      { cause: err },
+    );
   }
 
   private unreachable(

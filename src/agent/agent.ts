@@ -1,21 +1,39 @@
-import type { Engine } from '../core/engine.js';
+import type { AgentStatus } from '../core/agent-status.js';
+import type { Engine, EngineEvent } from '../core/engine.js';
 import { resolveHost } from '../core/fleet.js';
-import { planHost } from '../core/plan.js';
 import type { HostState } from '../core/types.js';
-import { isGitdockError, messageOf } from '../errors.js';
+import { messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Clock } from '../reconcile/clock.js';
 import { readRevision } from '../reconcile/read-revision.js';
-import { type ReconcileResult, reconcileHost } from '../reconcile/reconcile-host.js';
-import { type BackoffPolicy, backoffDelay, withJitter } from './backoff.js';
-import { FailedSpecs } from './failed-specs.js';
-import { containerStatusMap } from './inspect.js';
-import { type AgentStatus, describeServices, manifestErrorsToStatus } from './status.js';
+import { type BackoffPolicy, backoffDelay } from './backoff.js';
+import { BackgroundPulls } from './background-pulls.js';
+import { type Hold, type HoldPolicy, Holds } from './holds.js';
+import { type PassOutcome, type PassWork, ReconcileLoop } from './loop.js';
+import { OwnEvents } from './own-events.js';
+import { type PassResult, reconcilePass } from './reconcile-pass.js';
+import { StatusStore } from './status-store.js';
 import { appliedRef, type BranchSource } from './types.js';
 
+/** The engine's event stream is reopened at most this long after it broke: the engine back means a pass at once. */
+const EVENTS_RECONNECT_CAP_MS = 2_000;
+
 export interface AgentObserver {
-  /** After every pass, with the status it produced. */
-  onPass?(pass: { status: AgentStatus; durationMs: number; convergedAfterMs?: number }): void;
+  /** After every pass, with its result and the status it produced. */
+  onPass?(pass: {
+    result: Exclude<PassResult['result'], never>;
+    status: AgentStatus;
+    durationMs: number;
+    convergedAfterMs?: number;
+  }): void;
+  /** The engine became reachable or unreachable. */
+  onEngine?(reachable: boolean): void;
+}
+
+/** Where holds are kept between runs of the agent. */
+export interface HoldStore {
+  load(): Promise<Hold[]>;
+  save(holds: readonly Hold[]): Promise<void>;
 }
 
 export interface AgentOptions {
@@ -26,120 +44,108 @@ export interface AgentOptions {
   log: Log;
   /** Periodic resync (and, for a remote, fetch) interval; jittered up to 10%. */
   intervalMs: number;
-  /** Backoff of a pass that failed for a reason outside any one spec (engine, git, registry). */
+  /** Backoff of a pass that failed for a reason outside any one spec (engine, git). */
   retry: BackoffPolicy;
-  /** Backoff before a spec that failed to come up is tried again. */
-  failedSpecRetry: BackoffPolicy;
+  /** How failed specs are held (see `Holds`). */
+  holdPolicy: HoldPolicy;
+  holdStore?: HoldStore;
   /** Quiet time after an engine event before a pass, so a burst of events makes one pass. */
   eventDebounceMs?: number;
   /** Move refs/gitdock/applied/<host> to each commit applied in full (`--report-ref`). */
   reportRef?: boolean;
   observer?: AgentObserver;
-}
-
-interface Pending {
-  reasons: Set<string>;
-  fetch: boolean;
-  /** When the oldest unserved trigger arrived: the start of push-to-converged time. */
-  since: number;
+  random?: () => number;
 }
 
 /**
- * The reconcile loop (DESIGN sections 3a and 4). Level-triggered and
- * single-flight: every trigger (ref change, webhook, engine event, timer)
- * only marks work pending; one pass at a time re-reads git and the engine
- * and runs plan + apply. A newer commit preempts a pass still waiting on a
- * new container; failures back off; a spec that failed is held back until
- * its backoff ends or a commit changes it.
+ * The agent: wires the generic loop (`loop.ts`) to one reconcile pass
+ * (`reconcile-pass.ts`), the triggers (the branch moved, engine events that
+ * are not the agent's own, a retry asked for), the holds and their store,
+ * the background pulls, and the status (`status-store.ts`).
  */
 export class Agent {
-  readonly status: AgentStatus;
-  private pending: Pending | undefined;
-  private wake: (() => void) | undefined;
-  private current: { commit: string; controller: AbortController } | undefined;
-  private readonly failedSpecs: FailedSpecs;
-  private passFailures = 0;
-  private retryAt: number | undefined;
-  private nextResyncAt = 0;
-  private eventTimer: NodeJS.Timeout | undefined;
-  /** The report of the applied commit running in the background (--report-ref), if any. */
-  private reporting: Promise<void> | undefined;
-  /** The commit to report once the running report is done. */
-  private reportWanted: string | undefined;
-  /** The desired state at the last valid commit a pass worked on: what drift is healed against under an invalid one. */
+  private readonly store: StatusStore;
+  private readonly loop: ReconcileLoop;
+  private readonly own: OwnEvents;
+  private readonly holds: Holds;
+  private readonly pulls: BackgroundPulls;
+  private readonly stopping = new AbortController();
+  /** The commit and desired state the pass in flight works toward. */
+  private inFlight: { commit: string; target: HostState } | undefined;
+  /** Services a newer commit changes: the pass in flight undoes their replacements. */
+  private superseded = new Set<string>();
   private lastValid: HostState | undefined;
+  private savedHolds = '[]';
+  private eventTimer: NodeJS.Timeout | undefined;
+  private reporting: Promise<void> | undefined;
+  private reportWanted: string | undefined;
 
   constructor(private readonly options: AgentOptions) {
-    this.failedSpecs = new FailedSpecs(options.failedSpecRetry);
-    this.status = {
+    const { source, clock, log } = options;
+    this.store = new StatusStore({
       host: options.host,
-      branch: options.source.branch,
-      source: options.source.description,
-      desiredCommit: null,
-      servicesCommit: null,
-      lastAttemptedCommit: null,
-      lastAppliedCommit: null,
-      lastReconcile: null,
-      engine: { reachable: true },
-      git: { reachable: true },
-      ...(options.reportRef
-        ? { appliedRef: { ref: appliedRef(options.host), reportedCommit: null } }
-        : {}),
-      errors: [],
-      services: [],
-    };
+      branch: source.branch,
+      source: source.description,
+      watched: !source.remote,
+      ...(options.reportRef ? { appliedRef: appliedRef(options.host) } : {}),
+    });
+    this.own = new OwnEvents(options.engine, clock);
+    this.holds = new Holds(options.holdPolicy);
+    this.pulls = new BackgroundPulls({
+      engine: this.own.engine,
+      log,
+      clock,
+      onDone: (ref) => this.loop.trigger(`image ${ref} pulled`),
+    });
+    this.loop = new ReconcileLoop({
+      clock,
+      resyncMs: options.intervalMs,
+      fetchOnResync: source.remote,
+      backoff: options.retry,
+      pass: (work) => this.pass(work),
+      nextDue: (now) => this.holds.nextRetryAt(now),
+      dueReason: 'held spec due for an automatic retry',
+      ...(options.random ? { random: options.random } : {}),
+    });
   }
 
-  /** Marks a pass as needed; `fetch` also updates a remote source first. */
-  trigger(reason: string, options: { fetch?: boolean } = {}): void {
-    if (this.pending) {
-      this.pending.reasons.add(reason);
-      this.pending.fetch ||= options.fetch === true;
-    } else {
-      this.pending = {
-        reasons: new Set([reason]),
-        fetch: options.fetch === true,
-        since: this.options.clock.now(),
-      };
-    }
-    this.wake?.();
+  get status(): AgentStatus {
+    this.store.tick(this.options.clock.now(), this.loop.nextWakeAt());
+    return this.store.status;
   }
 
   /**
    * The branch may have moved (a watched ref changed, a webhook arrived):
-   * trigger a pass, and if a pass is running at an older commit, preempt it.
+   * trigger a pass, and preempt the one in flight if the newer commit is
+   * valid and changes a service it works on. An invalid commit never
+   * preempts: it changes nothing.
    */
   sourceChanged(reason: string, options: { fetch?: boolean } = {}): void {
-    this.trigger(reason, options);
-    const running = this.current;
-    if (!running) return;
-    void (async () => {
-      try {
-        if (options.fetch && this.options.source.remote) await this.options.source.update();
-        const head = await this.options.source.head();
-        if (head !== running.commit && this.current === running) {
-          this.options.log.info(
-            { from: running.commit, to: head },
-            'newer commit: preempting the pass in progress',
-          );
-          running.controller.abort('preempted by a newer commit');
-        }
-      } catch {
-        // The next pass reads the source again and reports the error.
-      }
-    })();
+    this.loop.trigger(reason, options);
+    const running = this.inFlight;
+    if (running) void this.maybePreempt(running, options.fetch === true);
   }
 
-  /** An engine event: drift may have happened. Debounced so a burst makes one pass. */
-  engineEvent(reason: string): void {
+  /** An engine event: drift, unless it is the echo of the agent's own call. Debounced. */
+  engineEvent(event: EngineEvent): void {
+    if (this.own.isOwn(event)) return;
+    const reason = `engine: ${event.action} ${event.name ?? event.containerId.slice(0, 12)}`;
     clearTimeout(this.eventTimer);
-    this.eventTimer = setTimeout(() => this.trigger(reason), this.options.eventDebounceMs ?? 200);
+    this.eventTimer = setTimeout(() => this.loop.trigger(reason), this.options.eventDebounceMs ?? 200);
     this.eventTimer.unref?.();
   }
 
-  /** Aborts a pass in progress (a second SIGTERM): its half-done replacement is undone. */
+  /** An operator asks for one more try of held services (all when none named). */
+  requestRetry(services?: string[]): string[] {
+    const found = this.holds.requestRetry(services);
+    if (found.length > 0) this.loop.trigger(`retry asked for ${found.join(', ')}`);
+    return found;
+  }
+
+  /** Aborts the pass in flight (a second SIGTERM): its half-done replacement is undone. */
   abortCurrentPass(reason: string): void {
-    this.current?.controller.abort(reason);
+    this.superseded = new Set(this.inFlight?.target.services.map((s) => s.name));
+    this.loop.preempt(reason);
   }
 
   /**
@@ -148,29 +154,31 @@ export class Agent {
    * and skipped the rest: a shutdown never leaves a half-made container.
    */
   async run(signal: AbortSignal): Promise<void> {
-    const { source, log } = this.options;
-    const stopWatching = await source.watch((reason) => this.sourceChanged(`git: ${reason}`));
+    const { source, log, clock } = this.options;
+    const restored = (await this.options.holdStore?.load().catch(() => [])) ?? [];
+    this.holds.restore(restored);
+    if (restored.length > 0)
+      log.info({ services: restored.map((h) => h.service) }, 'held specs restored: a restart is not a retry');
+    this.savedHolds = JSON.stringify(this.holds.entries());
+    const onStop = () => {
+      this.stopping.abort('the agent is stopping');
+      this.pulls.abortAll('the agent is stopping');
+    };
+    signal.addEventListener('abort', onStop, { once: true });
+    const stopWatching = await source.watch(
+      (reason) => this.sourceChanged(`git: ${reason}`),
+      (state) => {
+        this.store.setWatch(state.watching, state.error, clock.now());
+        if (state.watching) this.sourceChanged('git: repository watch restored');
+      },
+    );
+    if (!source.remote) this.store.setWatch(true, undefined, clock.now());
     const events = this.followEngineEvents(signal);
-    this.trigger('startup', { fetch: true });
+    this.loop.trigger('startup', { fetch: true });
     try {
-      while (!signal.aborted) {
-        await this.waitForWork(signal);
-        if (signal.aborted) break;
-        const now = this.options.clock.now();
-        if (!this.pending) {
-          if (now >= this.nextResyncAt) this.trigger('periodic resync', { fetch: source.remote });
-          else if (this.retryAt !== undefined && now >= this.retryAt)
-            // After a failed fetch, the retry is what fetches again.
-            this.trigger('retry after failure', {
-              fetch: source.remote && !this.status.git.reachable,
-            });
-          else this.trigger('held spec may be retried');
-        }
-        const work = this.pending!;
-        this.pending = undefined;
-        await this.pass(work, signal);
-      }
+      await this.loop.run(signal);
     } finally {
+      signal.removeEventListener('abort', onStop);
       clearTimeout(this.eventTimer);
       await stopWatching();
       await events;
@@ -180,196 +188,98 @@ export class Agent {
     }
   }
 
-  private waitForWork(signal: AbortSignal): Promise<void> {
-    if (this.pending) return Promise.resolve();
-    const now = this.options.clock.now();
-    const deadlines = [this.nextResyncAt, this.retryAt, this.failedSpecs.nextRetryAt()].filter(
-      (d): d is number => d !== undefined,
+  private async pass(work: PassWork): Promise<PassOutcome> {
+    const { clock, log } = this.options;
+    const startedAt = clock.now();
+    this.store.passStarted(work, startedAt);
+    this.superseded = new Set();
+    const result = await reconcilePass(
+      {
+        host: this.options.host,
+        source: this.options.source,
+        engine: this.own.engine,
+        clock,
+        log,
+        holds: this.holds,
+        pulls: this.pulls,
+      },
+      {
+        reasons: work.reasons,
+        fetch: work.fetch,
+        signal: work.signal,
+        stopping: this.stopping.signal,
+        superseded: (service) => this.superseded.has(service),
+        lastValid: this.lastValid,
+        onTarget: (commit, target) => {
+          this.inFlight = { commit, target };
+        },
+      },
     );
-    const delay = Math.max(0, Math.min(...deadlines) - now);
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, delay);
-      signal.addEventListener('abort', done, { once: true });
-      this.wake = done;
+    this.inFlight = undefined;
+    this.own.passEnded();
+    if (result.target && result.result !== 'invalid') this.lastValid = result.target;
+    await this.saveHolds();
+    const finishedAt = clock.now();
+    const { news, convergedAfterMs } = this.store.passFinished(work, result, { startedAt, finishedAt });
+    const fields = {
+      result: result.result,
+      commit: result.commit,
+      trigger: work.reasons.join(', '),
+      durationMs: finishedAt - startedAt,
+    };
+    if (news) log.info(fields, 'reconcile finished');
+    else log.debug(fields, 'reconcile finished');
+    this.options.observer?.onPass?.({
+      result: result.result,
+      status: this.store.status,
+      durationMs: finishedAt - startedAt,
+      ...(convergedAfterMs !== undefined ? { convergedAfterMs } : {}),
     });
+    if (result.result === 'success' && result.commit) this.scheduleReport(result.commit);
+    return {
+      failed: result.transient,
+      fetchOnRetry: result.fetchFailed,
+      ...(result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : {}),
+    };
   }
 
-  /** One level-triggered pass: fetch (if asked), read the branch, validate, reconcile, report. */
-  private async pass(work: Pending, stopping: AbortSignal): Promise<void> {
-    const { source, engine, clock, log, host } = this.options;
-    const startedAt = clock.now();
-    const trigger = [...work.reasons].join(', ');
-    this.status.lastReconcile = {
-      startedAt: iso(startedAt),
-      finishedAt: null,
-      result: 'running',
-      trigger,
-    };
-    this.nextResyncAt = startedAt + withJitter(this.options.intervalMs, 0.1);
-    this.retryAt = undefined;
-    const errors: AgentStatus['errors'] = [];
-
-    let result: 'success' | 'failure' | 'refused' | 'invalid' = 'failure';
-    let transientFailure = false;
-    let fetchFailed = false;
-    let convergedAfterMs: number | undefined;
+  private async maybePreempt(
+    running: { commit: string; target: HostState },
+    fetch: boolean,
+  ): Promise<void> {
+    const { source, log, host } = this.options;
     try {
-      if (work.fetch && source.remote) {
-        try {
-          await source.update();
-          this.status.git = { reachable: true, lastFetchAt: iso(clock.now()) };
-        } catch (err) {
-          // Keep healing drift against the commit already fetched; report git as away.
-          this.status.git = { ...this.status.git, reachable: false, error: messageOf(err) };
-          errors.push({ message: messageOf(err) });
-          log.warn(
-            { err: messageOf(err) },
-            'fetch failed; going on with the commit already fetched',
-          );
-          transientFailure = true;
-          fetchFailed = true;
-        }
+      if (fetch && source.remote) await source.update();
+      const head = await source.head();
+      if (head === running.commit || this.inFlight !== running) return;
+      const { fleet } = await readRevision({ git: source.git, rev: head });
+      const next = fleet.ok ? resolveHost(fleet.value, host, head) : fleet;
+      if (this.inFlight !== running) return;
+      if (!next.ok) {
+        log.info({ commit: head }, 'newer commit is invalid; the pass in progress goes on');
+        return;
       }
-      const commit = await source.head();
-      const previousAttempt = this.status.lastAttemptedCommit;
-      this.status.desiredCommit = commit;
-      const { fleet } = await readRevision({ git: source.git, rev: commit });
-      const desired = fleet.ok ? resolveHost(fleet.value, host, commit) : fleet;
-      let target: HostState;
-      if (desired.ok) {
-        target = desired.value;
-        this.lastValid = desired.value;
-      } else {
-        // A bad commit is never applied: everything keeps running as it is.
-        this.status.lastAttemptedCommit = commit;
-        errors.push(...manifestErrorsToStatus(desired.errors));
-        result = 'invalid';
-        log.error(
-          { commit, errors: desired.errors.length },
-          'revision is invalid; nothing applied',
-        );
-        for (const e of desired.errors)
-          log.error({ commit, file: e.file, line: e.line, column: e.column }, e.message);
-        // Drift is still healed, against the last valid commit this agent
-        // worked on: a container stopped by hand while a fix is on its way
-        // is started again. (None yet after a restart: then nothing is done.)
-        if (!this.lastValid) return;
-        target = this.lastValid;
-      }
-
-      const controller = new AbortController();
-      this.current = { commit, controller };
-      let outcome: ReconcileResult;
-      try {
-        outcome = await reconcileHost({
-          engine,
-          desired: target,
-          clock,
-          log,
-          signal: controller.signal,
-          stopping,
-          hold: (action) =>
-            'desired' in action
-              ? this.failedSpecs.holdReason(action.service, action.desired.specHash, clock.now())
-              : undefined,
-        });
-      } finally {
-        this.current = undefined;
-      }
-      this.status.engine = { reachable: true };
-      this.status.lastAttemptedCommit = commit;
-      // Skipped services (held, or not begun because the agent is stopping) are
-      // never recorded as failures; neither is what a preempted pass undid.
-      const preempted = controller.signal.aborted;
-      for (const o of outcome.outcomes) {
-        if (o.ok && o.action !== 'in-sync') this.failedSpecs.recordSuccess(o.service);
-        const action = outcome.plan.actions.find(
-          (a) => a.service === o.service && a.type === o.action,
-        );
-        if (
-          !o.ok &&
-          !o.skipped &&
-          !o.pullFailed &&
-          action &&
-          'desired' in action &&
-          o.action !== 'conflict' &&
-          !preempted
-        ) {
-          this.failedSpecs.recordFailure(
-            o.service,
-            action.desired.specHash,
-            target.commit,
-            o.error ?? 'failed',
-            clock.now(),
-            o.lastLogLines,
-          );
-        }
-        if (!o.ok && !o.skipped) errors.push({ message: `${o.service}: ${o.error ?? 'failed'}` });
-        if (o.pullFailed) transientFailure = true;
-      }
-      this.failedSpecs.retain(new Set(target.services.map((s) => s.name)));
-      if (!desired.ok) {
-        // Healing only: the result stays `invalid`, nothing new was applied.
-      } else if (outcome.plan.refused) {
-        errors.push({ message: outcome.plan.refused });
-        result = 'refused';
-      } else if (outcome.ok && !preempted) {
-        result = 'success';
-        this.status.lastAppliedCommit = commit;
-        if (commit !== previousAttempt || previousAttempt === null)
-          convergedAfterMs = clock.now() - work.since;
-      }
-      await this.refreshServices(target);
-      if (result === 'success') this.scheduleReport(commit);
-    } catch (err) {
-      transientFailure = true;
-      if (
-        isGitdockError(err, 'GITDOCK_E_ENGINE_UNREACHABLE') ||
-        isGitdockError(err, 'GITDOCK_E_ENGINE_REQUEST')
-      ) {
-        this.status.engine = { reachable: false, error: messageOf(err) };
-      }
-      errors.push({ message: messageOf(err) });
-      log.error({ err: messageOf(err) }, 'reconcile failed');
-    } finally {
-      // An invalid commit is not retried (only a new commit changes it), but a
-      // failed fetch is: it may be what brings the fix.
-      if (fetchFailed || (transientFailure && result !== 'invalid')) {
-        this.passFailures++;
-        this.retryAt = clock.now() + backoffDelay(this.options.retry, this.passFailures);
-        if (result === 'success') result = 'failure';
-      } else {
-        this.passFailures = 0;
-      }
-      const finishedAt = clock.now();
-      this.status.errors = errors;
-      this.status.lastReconcile = {
-        startedAt: iso(startedAt),
-        finishedAt: iso(finishedAt),
-        result,
-        trigger,
-      };
+      const changed = changedServices(running.target, next.value);
+      if (changed.size === 0) return;
+      this.superseded = changed;
       log.info(
-        {
-          result,
-          commit: this.status.desiredCommit,
-          trigger,
-          durationMs: finishedAt - startedAt,
-          ...(this.retryAt ? { retryInMs: this.retryAt - finishedAt } : {}),
-        },
-        'reconcile finished',
+        { from: running.commit, to: head, services: [...changed] },
+        'newer commit: preempting the pass in progress',
       );
-      this.options.observer?.onPass?.({
-        status: this.status,
-        durationMs: finishedAt - startedAt,
-        ...(convergedAfterMs !== undefined ? { convergedAfterMs } : {}),
-      });
+      this.loop.preempt('preempted by a newer commit');
+    } catch {
+      // The next pass reads the source again and reports the error.
+    }
+  }
+
+  private async saveHolds(): Promise<void> {
+    const text = JSON.stringify(this.holds.entries());
+    if (text === this.savedHolds || !this.options.holdStore) return;
+    try {
+      await this.options.holdStore.save(this.holds.entries());
+      this.savedHolds = text;
+    } catch (err) {
+      this.options.log.warn({ err: messageOf(err) }, 'saving the held specs failed; a restart would retry them');
     }
   }
 
@@ -380,7 +290,7 @@ export class Agent {
    * latest commit asked for waits its turn.
    */
   private scheduleReport(commit: string): void {
-    if (!this.status.appliedRef) return;
+    if (!this.store.status.appliedRef) return;
     this.reportWanted = commit;
     if (this.reporting) return;
     this.reporting = (async () => {
@@ -399,87 +309,93 @@ export class Agent {
    * /status and tried again after the next successful pass.
    */
   private async reportApplied(commit: string): Promise<void> {
-    const report = this.status.appliedRef;
+    const report = this.store.status.appliedRef;
     if (!report || report.reportedCommit === commit) return;
     // Only the branch tip is reported: a remote whose branch has moved past
     // `commit` would make the push walk all of history to find a common
     // commit. The newer commit is reported once applied.
-    if (
-      this.options.source.remote &&
-      (await this.options.source.head().catch(() => commit)) !== commit
-    )
-      return;
+    const { source, log } = this.options;
+    if (source.remote && (await source.head().catch(() => commit)) !== commit) return;
     try {
-      await this.options.source.reportApplied(report.ref, commit);
-      this.status.appliedRef = { ref: report.ref, reportedCommit: commit };
-      this.options.log.info({ ref: report.ref, commit }, 'applied commit recorded');
+      await source.reportApplied(report.ref, commit);
+      this.store.setAppliedRef({ reportedCommit: commit });
+      log.info({ ref: report.ref, commit }, 'applied commit recorded');
     } catch (err) {
-      this.status.appliedRef = { ...report, error: messageOf(err) };
-      this.options.log.warn(
-        { ref: report.ref, commit, err: messageOf(err) },
-        'recording the applied commit failed',
-      );
+      this.store.setAppliedRef({ error: messageOf(err) });
+      log.warn({ ref: report.ref, commit, err: messageOf(err) }, 'recording the applied commit failed');
     }
   }
 
-  /** Per-service sync and health, from a fresh look at the engine after the pass. */
-  private async refreshServices(desired: HostState): Promise<void> {
-    const { engine, clock } = this.options;
-    const actual = await engine.listContainers();
-    const plan = planHost({ desired, actual });
-    const inspected = await containerStatusMap(engine, plan);
-    this.status.servicesCommit = desired.commit;
-    this.status.services = describeServices(plan, inspected, (service, specHash) => {
-      const failure = this.failedSpecs.get(service, specHash);
-      if (!failure) return undefined;
-      const wait = Math.max(0, Math.ceil((failure.retryAt - clock.now()) / 1000));
-      return {
-        reason: `failed at ${failure.commit.slice(0, 12)}: ${failure.reason} (next try in ${wait}s, or on a new commit)`,
-        ...(failure.lastLogLines ? { lastLogLines: failure.lastLogLines } : {}),
-      };
-    });
-  }
-
-  /** Follows the engine's event stream for this host, reconnecting with backoff. */
+  /**
+   * Follows the engine's event stream for this host. While it is broken the
+   * engine is reported unreachable (service health Unknown); it is reopened
+   * within a couple of seconds, and a pass then finds whatever happened.
+   */
   private async followEngineEvents(signal: AbortSignal): Promise<void> {
     const { engine, host, log, clock } = this.options;
     let failures = 0;
     while (!signal.aborted) {
       const opened = clock.now();
+      let broke: string | undefined;
       try {
         await engine.watchEvents({
           host,
           signal,
-          onEvent: (e) =>
-            this.engineEvent(`engine: ${e.action} ${e.name ?? e.containerId.slice(0, 12)}`),
+          onEvent: (e) => {
+            if (failures > 0 || !this.store.status.engine.reachable) this.engineBack();
+            failures = 0;
+            this.engineEvent(e);
+          },
         });
-        // The stream ended: the engine restarted or the connection was cut.
-        failures = clock.now() - opened > 10_000 ? 0 : failures + 1;
+        broke = 'the event stream ended';
       } catch (err) {
-        failures++;
-        this.status.engine = { reachable: false, error: messageOf(err) };
+        broke = messageOf(err);
       }
       if (signal.aborted) break;
-      log.warn({ failures }, 'engine event stream ended; reconnecting');
-      await sleep(backoffDelay(this.options.retry, failures), signal);
-      // Whatever happened while the stream was down is found by a full pass.
-      if (!signal.aborted) this.trigger('engine event stream reconnected');
+      // A stream that stayed open a while was fine: start counting again.
+      failures = clock.now() - opened > 10_000 ? 1 : failures + 1;
+      if (failures > 1 || !(await this.engineAnswers())) {
+        if (this.store.status.engine.reachable) {
+          log.warn({ err: broke }, 'engine unreachable; services show health Unknown until it is back');
+          this.options.observer?.onEngine?.(false);
+        }
+        this.store.setEngine(false, broke, clock.now());
+      }
+      await clock.sleep(
+        Math.min(EVENTS_RECONNECT_CAP_MS, backoffDelay(this.options.retry, failures)),
+        signal,
+      );
+      if (!signal.aborted && (await this.engineAnswers())) this.engineBack();
     }
+  }
+
+  private async engineAnswers(): Promise<boolean> {
+    try {
+      await this.options.engine.ping();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The engine answers again: say so, and let a pass find what happened meanwhile. */
+  private engineBack(): void {
+    const { clock, log } = this.options;
+    const wasAway = !this.store.status.engine.reachable;
+    if (wasAway) {
+      log.info('engine reachable again');
+      this.options.observer?.onEngine?.(true);
+    }
+    this.store.setEngine(true, undefined, clock.now());
+    this.loop.trigger(wasAway ? 'engine reachable again' : 'engine event stream reconnected');
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
+/** Services whose desired spec differs between two desired states (added and removed ones too). */
+function changedServices(before: HostState, after: HostState): Set<string> {
+  const old = new Map(before.services.map((s) => [s.name, s.specHash]));
+  const changed = new Set<string>();
+  for (const s of after.services) if (old.get(s.name) !== s.specHash) changed.add(s.name);
+  for (const name of old.keys()) if (!after.services.some((s) => s.name === name)) changed.add(name);
+  return changed;
 }

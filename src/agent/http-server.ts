@@ -9,13 +9,21 @@
  * Other paths answer 404 and other methods 405, both as JSON. It listens on
  * 127.0.0.1 unless told otherwise: /status names images and commits, and the
  * webhook only triggers a fetch, so nothing here needs to be public.
+ *
+ * Slow clients are cut by timers of our own, one per connection, not by
+ * node's `headersTimeout` / `requestTimeout`, which are checked only every
+ * `connectionsCheckingInterval` (30 s): a request's header section must be
+ * complete within `headerTimeoutMs` of its first byte and the whole request
+ * within `bodyTimeoutMs` of it, however the bytes are spread; a connection
+ * with no request under way is closed after `keepAliveTimeoutMs`; and at most
+ * `maxConnections` are open at once, more are closed as soon as accepted.
  */
 import http, {
   type IncomingHttpHeaders,
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { isIP } from 'node:net';
 import { GitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
@@ -45,6 +53,31 @@ export interface AgentHttpServerOptions {
   log: Log;
   /** How long `close()` lets requests in flight finish before cutting them; default 2 s. */
   closeGraceMs?: number;
+  /**
+   * A request's header section must be complete within this many ms of its
+   * first byte, however the bytes are spread, or the connection is cut;
+   * default 10 s. Until that byte, `keepAliveTimeoutMs` applies.
+   */
+  headerTimeoutMs?: number;
+  /**
+   * The whole request, body included, must be in within this many ms of its
+   * first byte, or the connection is cut; default 30 s. Not less than
+   * `headerTimeoutMs`.
+   */
+  bodyTimeoutMs?: number;
+  /**
+   * A connection with no request under way (a new one, or a kept-alive one
+   * after its answer) is closed when no byte has come for this many ms;
+   * default 5 s.
+   */
+  keepAliveTimeoutMs?: number;
+  /** Connections open at once; one more is closed as soon as it is accepted. Default 64. */
+  maxConnections?: number;
+  /**
+   * Connections cut (deadline or cap) are logged at warn: the first at once,
+   * the ones after it as one summary line per this many ms; default 60 s.
+   */
+  cutLogIntervalMs?: number;
 }
 
 export interface AgentHttpServer {
@@ -53,12 +86,44 @@ export interface AgentHttpServer {
   port: number;
   /** Stops listening and closes every connection, idle keep-alive ones at once, busy ones after the grace time. */
   close(): Promise<void>;
+  /** Connections open now, as the server counts them. */
+  openConnections(): number;
 }
 
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 const DEFAULT_CLOSE_GRACE_MS = 2000;
+const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+const DEFAULT_BODY_TIMEOUT_MS = 30_000;
+const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5000;
+const DEFAULT_MAX_CONNECTIONS = 64;
+const DEFAULT_CUT_LOG_INTERVAL_MS = 60_000;
 const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Why a connection was cut; also the field names of the summary line. */
+type CutReason = 'headerDeadline' | 'bodyDeadline' | 'connectionCap';
+
+/**
+ * Where a connection is:
+ * - `waiting`: no request under way (new, or kept alive after an answer); the idle timer runs;
+ * - `headers`: a request's first byte has come, its header section is not complete; the header timer runs;
+ * - `body`: its headers are in, its body is not complete; the body timer runs;
+ * - `handling`: the request is in, its answer is not finished; no timer (a route may take its time).
+ */
+type Phase = 'waiting' | 'headers' | 'body' | 'handling';
+
+interface Connection {
+  socket: Socket;
+  phase: Phase;
+  /** `performance.now()` at the first byte of the request under way. */
+  requestStart: number;
+  timer: NodeJS.Timeout | undefined;
+  /** Requests received whose answer has not finished (more than one only when pipelined). */
+  active: number;
+  /** The latest request and its answer, while its body is not complete. */
+  req: IncomingMessage | undefined;
+  res: ServerResponse | undefined;
+}
 
 /**
  * Parses a listen address: `127.0.0.1:9420`, `[::1]:9420`, `:9420`,
@@ -112,11 +177,45 @@ export async function startAgentHttpServer(
   const { host, port } = parseListenAddress(options.listen);
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
+  const headerTimeoutMs = positive(
+    'headerTimeoutMs',
+    options.headerTimeoutMs,
+    DEFAULT_HEADER_TIMEOUT_MS,
+  );
+  const bodyTimeoutMs = positive('bodyTimeoutMs', options.bodyTimeoutMs, DEFAULT_BODY_TIMEOUT_MS);
+  const keepAliveTimeoutMs = positive(
+    'keepAliveTimeoutMs',
+    options.keepAliveTimeoutMs,
+    DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  );
+  const maxConnections = positive(
+    'maxConnections',
+    options.maxConnections,
+    DEFAULT_MAX_CONNECTIONS,
+  );
+  const cutLog = createCutLog(
+    log,
+    positive('cutLogIntervalMs', options.cutLogIntervalMs, DEFAULT_CUT_LOG_INTERVAL_MS),
+  );
+  if (bodyTimeoutMs < headerTimeoutMs) {
+    throw new RangeError(
+      `bodyTimeoutMs (${bodyTimeoutMs}) is less than headerTimeoutMs (${headerTimeoutMs}); both count from the request's first byte`,
+    );
+  }
+  const connections = new Map<Socket, Connection>();
 
   const server = http.createServer(
-    // A webhook body is small: a client that trickles one is cut, not waited for.
-    { requestTimeout: 30_000, headersTimeout: 10_000 },
+    {
+      // Our timers below cut slow clients. Node's own checks run only every
+      // `connectionsCheckingInterval`; they stay as a backstop, set well
+      // beyond ours so that they never act first.
+      headersTimeout: 2 * headerTimeoutMs + keepAliveTimeoutMs,
+      requestTimeout: 2 * bodyTimeoutMs + keepAliveTimeoutMs,
+      // Also what the `Keep-Alive: timeout=N` header tells clients; our idle timer is as long.
+      keepAliveTimeout: keepAliveTimeoutMs,
+    },
     (req, res) => {
+      requestArrived(req, res);
       const started = performance.now();
       const path = (req.url ?? '/').split('?')[0]!;
       res.on('finish', () => {
@@ -131,12 +230,138 @@ export async function startAgentHttpServer(
         );
       });
       handle(req, res, path).catch((err: unknown) => {
+        if (req.socket.destroyed) {
+          // The client went away, or was cut for a deadline, before its body was in.
+          log.debug({ method: req.method, path, err: messageOf(err) }, 'http client error');
+          return;
+        }
         log.error({ method: req.method, path, err: messageOf(err) }, 'http handler failed');
         if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
         else res.destroy();
       });
     },
   );
+  server.maxConnections = maxConnections;
+
+  // --- Per-connection deadlines --------------------------------------------
+
+  server.on('connection', (socket: Socket) => {
+    const conn: Connection = {
+      socket,
+      phase: 'waiting',
+      requestStart: performance.now(),
+      timer: undefined,
+      active: 0,
+      req: undefined,
+      res: undefined,
+    };
+    connections.set(socket, conn);
+    wait(conn);
+    // Node's own 'data' listener, added before this one, has already parsed
+    // the chunk: a chunk that completed a request has moved the connection
+    // on, so only the first byte of a request still incomplete is seen here
+    // while `waiting`. (Listening to 'data' makes node parse from the
+    // socket's 'data' events rather than straight from its handle.)
+    socket.on('data', () => {
+      if (conn.phase !== 'waiting' || socket.destroyed) return;
+      conn.phase = 'headers';
+      conn.requestStart = performance.now();
+      arm(conn, headerTimeoutMs, () => cut(conn, 'headerDeadline'));
+    });
+    socket.once('close', () => {
+      clearTimeout(conn.timer);
+      conn.timer = undefined;
+      connections.delete(socket);
+    });
+  });
+
+  server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
+    cutLog.add('connectionCap', {
+      maxConnections,
+      remote: remoteOf(data?.remoteAddress, data?.remotePort),
+    });
+  });
+
+  function arm(conn: Connection, ms: number, fire: () => void): void {
+    clearTimeout(conn.timer);
+    conn.timer = setTimeout(fire, Math.max(0, ms));
+    // Never what keeps the process up: the socket does that while it is open.
+    conn.timer.unref();
+  }
+
+  /** No request under way: closed when no byte comes within the keep-alive timeout. */
+  function wait(conn: Connection): void {
+    conn.phase = 'waiting';
+    conn.req = undefined;
+    conn.res = undefined;
+    if (conn.socket.destroyed) return;
+    arm(conn, keepAliveTimeoutMs, () => {
+      // Ordinary for a kept-alive connection: not worth a warning.
+      if (conn.phase === 'waiting') conn.socket.destroy();
+    });
+  }
+
+  /** The headers of a request are in: from now on its body is timed, from the request's first byte. */
+  function requestArrived(req: IncomingMessage, res: ServerResponse): void {
+    const conn = connections.get(req.socket);
+    if (!conn) return;
+    // A request that came whole in one chunk, or pipelined behind another, starts now.
+    if (conn.phase !== 'headers') conn.requestStart = performance.now();
+    conn.phase = 'body';
+    conn.active += 1;
+    conn.req = req;
+    conn.res = res;
+    const bodyDone = () => {
+      if (conn.req !== req) return;
+      clearTimeout(conn.timer);
+      conn.timer = undefined;
+      conn.req = undefined;
+      conn.res = undefined;
+      if (conn.active > 0) conn.phase = 'handling';
+      else wait(conn);
+    };
+    arm(conn, bodyTimeoutMs - (performance.now() - conn.requestStart), () => {
+      // `complete` is set when the parser has the whole message, read or not.
+      if (req.complete) bodyDone();
+      else cut(conn, 'bodyDeadline');
+    });
+    req.once('end', bodyDone);
+    let answered = false;
+    const answerDone = () => {
+      if (answered) return;
+      answered = true;
+      conn.active -= 1;
+      // Still `body` when the answer went out before the body was in (404, 413): the body timer goes on.
+      if (conn.active === 0 && conn.phase === 'handling') wait(conn);
+    };
+    res.once('finish', answerDone);
+    res.once('close', answerDone);
+  }
+
+  /** Answers 408 when nothing has been answered on the request yet, then closes the connection at once. */
+  function cut(conn: Connection, reason: 'headerDeadline' | 'bodyDeadline'): void {
+    const { socket } = conn;
+    if (socket.destroyed) return;
+    const deadlineMs = reason === 'headerDeadline' ? headerTimeoutMs : bodyTimeoutMs;
+    const nothingAnswered =
+      reason === 'headerDeadline' ? conn.active === 0 : conn.active === 1 && !conn.res?.headersSent;
+    if (nothingAnswered && socket.writable) {
+      const what = reason === 'headerDeadline' ? 'request headers' : 'request';
+      const body = `${JSON.stringify({ error: `${what} not complete within ${deadlineMs} ms` })}\n`;
+      // Written straight to the socket (a small write goes out at once), before it is destroyed.
+      socket.write(
+        `HTTP/1.1 408 Request Timeout\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+    cutLog.add(reason, {
+      deadlineMs,
+      elapsedMs: Math.round(performance.now() - conn.requestStart),
+      remote: remoteOf(socket.remoteAddress, socket.remotePort),
+    });
+    clearTimeout(conn.timer);
+    conn.timer = undefined;
+    socket.destroy();
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const method = req.method ?? 'GET';
@@ -217,18 +442,87 @@ export async function startAgentHttpServer(
   return {
     url: `http://${urlHost}:${bound}`,
     port: bound,
+    openConnections: () => connections.size,
     close() {
       closing ??= new Promise<void>((resolve) => {
         const timer = setTimeout(() => server.closeAllConnections(), closeGraceMs);
         timer.unref();
         server.close(() => {
           clearTimeout(timer);
+          cutLog.stop();
           resolve();
         });
         // Idle keep-alive connections would hold `close` open until their own timeout.
         server.closeIdleConnections();
       });
       return closing;
+    },
+  };
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new RangeError(`${name} must be a positive integer, not ${value}`);
+  }
+  return value;
+}
+
+function remoteOf(address: string | undefined, port: number | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/**
+ * Logs cut connections at warn without letting a flood flood the log: the
+ * first cut is logged at once (`http connection cut`, with its details);
+ * the ones in the next `intervalMs` are counted and logged as one line
+ * (`http connections cut`, a count per reason), and so on while they go on.
+ */
+function createCutLog(log: Log, intervalMs: number) {
+  const counts: Record<CutReason, number> = {
+    headerDeadline: 0,
+    bodyDeadline: 0,
+    connectionCap: 0,
+  };
+  let window: NodeJS.Timeout | undefined;
+  let windowStart = 0;
+
+  function flush(): boolean {
+    const total = counts.headerDeadline + counts.bodyDeadline + counts.connectionCap;
+    if (total === 0) return false;
+    log.warn(
+      { ...counts, total, overMs: Math.round(performance.now() - windowStart) },
+      'http connections cut',
+    );
+    counts.headerDeadline = counts.bodyDeadline = counts.connectionCap = 0;
+    return true;
+  }
+
+  function open(): void {
+    windowStart = performance.now();
+    window = setTimeout(() => {
+      window = undefined;
+      // A line was due: keep counting for another interval; a quiet interval ends the window.
+      if (flush()) open();
+    }, intervalMs);
+    window.unref();
+  }
+
+  return {
+    add(reason: CutReason, fields: Record<string, unknown>): void {
+      if (window) {
+        counts[reason] += 1;
+        return;
+      }
+      log.warn({ reason, ...fields }, 'http connection cut');
+      open();
+    },
+    /** Logs what is counted and not yet logged. */
+    stop(): void {
+      clearTimeout(window);
+      window = undefined;
+      flush();
     },
   };
 }
@@ -256,6 +550,8 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined
     req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
+    // Cut, or the client went away, before the body was in (a no-op once settled).
+    req.on('close', () => reject(new Error('connection closed before the body was complete')));
   });
 }
 

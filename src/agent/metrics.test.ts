@@ -31,6 +31,8 @@ describe('createAgentMetrics', () => {
       'gitdock_reconcile_total{result="failure"} 0',
       'gitdock_reconcile_total{result="refused"} 0',
       'gitdock_reconcile_total{result="invalid"} 1',
+      'gitdock_reconcile_total{result="preempted"} 0',
+      'gitdock_reconcile_total{result="stopped"} 0',
     ]);
   });
 
@@ -51,6 +53,7 @@ describe('createAgentMetrics', () => {
     ['OutOfSync', 'Progressing'],
     ['Failed', 'Degraded'],
     ['OutOfSync', 'Missing'],
+    ['Synced', 'Unknown'],
   ] as const)('sets 1 for %s/%s and 0 for the other statuses', async (sync, health) => {
     const m = createAgentMetrics();
     m.setServices([{ name: 'web', sync, health }]);
@@ -58,7 +61,7 @@ describe('createAgentMetrics', () => {
     const syncLines = samples(text, 'gitdock_service_sync_status');
     const healthLines = samples(text, 'gitdock_service_health_status');
     expect(syncLines).toHaveLength(3);
-    expect(healthLines).toHaveLength(4);
+    expect(healthLines).toHaveLength(5);
     expect(syncLines.filter((l) => l.endsWith(' 1'))).toEqual([
       `gitdock_service_sync_status{service="web",status="${sync}"} 1`,
     ]);
@@ -88,7 +91,7 @@ describe('createAgentMetrics', () => {
     const text = await m.render();
     expect(text).not.toContain('service="cache"');
     expect(samples(text, 'gitdock_service_sync_status')).toHaveLength(3);
-    expect(samples(text, 'gitdock_service_health_status')).toHaveLength(4);
+    expect(samples(text, 'gitdock_service_health_status')).toHaveLength(5);
     m.setServices([]);
     const empty = await m.render();
     expect(samples(empty, 'gitdock_service_sync_status')).toEqual([]);
@@ -116,18 +119,14 @@ describe('createAgentMetrics', () => {
   it('records a pass: result, duration, services, commit, convergence', async () => {
     const m = createAgentMetrics();
     m.observePass({
+      result: 'success',
       status: {
-        lastReconcile: { result: 'success' },
         lastAppliedCommit: 'c0ffee',
         services: [{ name: 'web', sync: 'Synced', health: 'Healthy' }],
+        engine: { reachable: true },
       },
       durationMs: 1500,
       convergedAfterMs: 4000,
-    });
-    // A pass still running (or none yet) counts nothing.
-    m.observePass({
-      status: { lastReconcile: { result: 'running' }, lastAppliedCommit: 'c0ffee', services: [] },
-      durationMs: 10,
     });
     const text = await m.render();
     expect(samples(text, 'gitdock_reconcile_total')).toContain(
@@ -148,7 +147,85 @@ describe('createAgentMetrics', () => {
     expect(samples(text, 'gitdock_applied_commit_info')).toEqual([
       'gitdock_applied_commit_info{commit="c0ffee"} 1',
     ]);
+    expect(samples(text, 'gitdock_service_sync_status')).toContain(
+      'gitdock_service_sync_status{service="web",status="Synced"} 1',
+    );
+    expect(samples(text, 'gitdock_service_health_status')).toContain(
+      'gitdock_service_health_status{service="web",status="Healthy"} 1',
+    );
+    expect(samples(text, 'gitdock_engine_reachable')).toEqual(['gitdock_engine_reachable 1']);
+  });
+
+  it('counts a pass under the result it is given, and only a converging one as converged', async () => {
+    const m = createAgentMetrics();
+    const status = {
+      lastAppliedCommit: 'c0ffee',
+      services: [{ name: 'web', sync: 'Synced', health: 'Healthy' }] as const,
+      engine: { reachable: true },
+    };
+    m.observePass({ result: 'preempted', status, durationMs: 10 });
+    m.observePass({ result: 'stopped', status, durationMs: 10 });
+    m.observePass({ result: 'preempted', status, durationMs: 10 });
+    const text = await m.render();
+    expect(samples(text, 'gitdock_reconcile_total')).toEqual([
+      'gitdock_reconcile_total{result="success"} 0',
+      'gitdock_reconcile_total{result="failure"} 0',
+      'gitdock_reconcile_total{result="refused"} 0',
+      'gitdock_reconcile_total{result="invalid"} 0',
+      'gitdock_reconcile_total{result="preempted"} 2',
+      'gitdock_reconcile_total{result="stopped"} 1',
+    ]);
+    expect(samples(text, 'gitdock_reconcile_duration_seconds_count')).toEqual([
+      'gitdock_reconcile_duration_seconds_count 3',
+    ]);
+    expect(samples(text, 'gitdock_push_to_converged_seconds_count')).toEqual([
+      'gitdock_push_to_converged_seconds_count 0',
+    ]);
+  });
+
+  it('a pass with no services left removes their series', async () => {
+    const m = createAgentMetrics();
+    const pass = (services: { name: string; sync: 'Synced'; health: 'Healthy' }[]) =>
+      m.observePass({
+        result: 'success',
+        status: { lastAppliedCommit: 'c0ffee', services, engine: { reachable: true } },
+        durationMs: 10,
+      });
+    pass([{ name: 'web', sync: 'Synced', health: 'Healthy' }]);
+    pass([]);
+    const text = await m.render();
     expect(samples(text, 'gitdock_service_sync_status')).toEqual([]);
+    expect(samples(text, 'gitdock_service_health_status')).toEqual([]);
+  });
+
+  it('gitdock_engine_reachable is 1 from the start, 0 while the engine is away, 1 again when back', async () => {
+    const m = createAgentMetrics();
+    expect(await m.render()).toContain('# TYPE gitdock_engine_reachable gauge');
+    expect(samples(await m.render(), 'gitdock_engine_reachable')).toEqual([
+      'gitdock_engine_reachable 1',
+    ]);
+    m.observePass({
+      result: 'failure',
+      status: {
+        lastAppliedCommit: 'c0ffee',
+        services: [{ name: 'web', sync: 'Synced', health: 'Unknown' }],
+        engine: { reachable: false },
+      },
+      durationMs: 10,
+    });
+    const away = await m.render();
+    expect(samples(away, 'gitdock_engine_reachable')).toEqual(['gitdock_engine_reachable 0']);
+    expect(samples(away, 'gitdock_service_health_status')).toContain(
+      'gitdock_service_health_status{service="web",status="Unknown"} 1',
+    );
+    m.engineReachable.set(true);
+    expect(samples(await m.render(), 'gitdock_engine_reachable')).toEqual([
+      'gitdock_engine_reachable 1',
+    ]);
+    m.engineReachable.set(false);
+    expect(samples(await m.render(), 'gitdock_engine_reachable')).toEqual([
+      'gitdock_engine_reachable 0',
+    ]);
   });
 
   it('reports process CPU, resident memory and start time, and no default metrics', async () => {

@@ -14,24 +14,27 @@
  * metrics worth having are read at scrape time instead, for nothing.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  HEALTH_STATUSES,
+  type HealthStatus,
+  type ReconcileResultKind,
+  SYNC_STATUSES,
+  type SyncStatus,
+} from '../core/agent-status.js';
 
-export type ReconcileResultLabel = 'success' | 'failure' | 'refused' | 'invalid';
-export type SyncStatusLabel = 'Synced' | 'OutOfSync' | 'Failed';
-export type HealthStatusLabel = 'Healthy' | 'Progressing' | 'Degraded' | 'Missing';
+export type ReconcileResultLabel = Exclude<ReconcileResultKind, 'running'>;
+export type SyncStatusLabel = SyncStatus;
+export type HealthStatusLabel = HealthStatus;
 
 export const RECONCILE_RESULTS: readonly ReconcileResultLabel[] = [
   'success',
   'failure',
   'refused',
   'invalid',
+  'preempted',
+  'stopped',
 ];
-export const SYNC_STATUSES: readonly SyncStatusLabel[] = ['Synced', 'OutOfSync', 'Failed'];
-export const HEALTH_STATUSES: readonly HealthStatusLabel[] = [
-  'Healthy',
-  'Progressing',
-  'Degraded',
-  'Missing',
-];
+export { HEALTH_STATUSES, SYNC_STATUSES };
 
 /** A pass takes from a no-op (tens of ms) to a pull plus a health wait (minutes). */
 const RECONCILE_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120];
@@ -47,10 +50,11 @@ export interface ServiceMetricsInput {
 
 /** What the agent reports after a pass (`AgentObserver.onPass`); only these fields are read. */
 export interface PassMetricsInput {
+  result: ReconcileResultLabel;
   status: {
-    lastReconcile: { result: ReconcileResultLabel | 'running' } | null;
     lastAppliedCommit: string | null;
     services: readonly ServiceMetricsInput[];
+    engine: { reachable: boolean };
   };
   durationMs: number;
   convergedAfterMs?: number;
@@ -71,6 +75,8 @@ export interface AgentMetrics {
   readonly serviceHealth: { set(service: string, status: HealthStatusLabel): void };
   /** `gitdock_applied_commit_info{commit}`: 1 for the last applied commit; no series before one. */
   readonly appliedInfo: { set(commit: string | null): void };
+  /** `gitdock_engine_reachable`: 1 while the engine answers, 0 while it is away. */
+  readonly engineReachable: { set(reachable: boolean): void };
   /** `gitdock_push_to_converged_seconds`: from the trigger that brought a commit to it converged. */
   readonly pushToConvergedSeconds: { observe(seconds: number): void };
   /**
@@ -91,7 +97,7 @@ export function createAgentMetrics(): AgentMetrics {
 
   const reconcileCounter = new Counter({
     name: 'gitdock_reconcile_total',
-    help: 'Reconcile passes by result (success, failure, refused, invalid).',
+    help: 'Reconcile passes by result (success, failure, refused, invalid, preempted, stopped).',
     labelNames: ['result'] as const,
     registers,
   });
@@ -114,7 +120,7 @@ export function createAgentMetrics(): AgentMetrics {
 
   const healthGauge = new Gauge({
     name: 'gitdock_service_health_status',
-    help: 'Health of each service: 1 for the current status (Healthy, Progressing, Degraded, Missing), 0 for the others.',
+    help: 'Health of each service: 1 for the current status (Healthy, Progressing, Degraded, Missing, Unknown), 0 for the others.',
     labelNames: ['service', 'status'] as const,
     registers,
   });
@@ -125,6 +131,13 @@ export function createAgentMetrics(): AgentMetrics {
     labelNames: ['commit'] as const,
     registers,
   });
+
+  const engineGauge = new Gauge({
+    name: 'gitdock_engine_reachable',
+    help: 'Whether the Docker engine answered the last pass or event stream (1) or is unreachable (0).',
+    registers,
+  });
+  engineGauge.set(1);
 
   const convergedHistogram = new Histogram({
     name: 'gitdock_push_to_converged_seconds',
@@ -197,6 +210,7 @@ export function createAgentMetrics(): AgentMetrics {
       },
     },
     pushToConvergedSeconds: { observe: (seconds) => convergedHistogram.observe(seconds) },
+    engineReachable: { set: (reachable) => engineGauge.set(reachable ? 1 : 0) },
     setServices(list) {
       const keep = new Set(list.map((s) => s.name));
       for (const service of [...services]) if (!keep.has(service)) removeService(service);
@@ -206,12 +220,10 @@ export function createAgentMetrics(): AgentMetrics {
       }
     },
     observePass(pass) {
-      const result = pass.status.lastReconcile?.result;
-      if (result !== undefined && result !== 'running') {
-        metrics.reconcileTotal.inc(result);
-        metrics.reconcileDuration.observe(pass.durationMs / 1000);
-      }
+      metrics.reconcileTotal.inc(pass.result);
+      metrics.reconcileDuration.observe(pass.durationMs / 1000);
       metrics.setServices(pass.status.services);
+      metrics.engineReachable.set(pass.status.engine.reachable);
       metrics.appliedInfo.set(pass.status.lastAppliedCommit);
       if (pass.convergedAfterMs !== undefined) {
         metrics.pushToConvergedSeconds.observe(pass.convergedAfterMs / 1000);

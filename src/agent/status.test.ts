@@ -11,9 +11,10 @@ import {
   yaml,
 } from '../core/test-fixtures.js';
 import type { ActualContainer, DesiredService, ManifestError } from '../core/types.js';
+import type { ErrorCode } from '../errors.js';
 import { describeServices, manifestErrorsToStatus, type ServiceStatus } from './status.js';
 
-type Failure = { reason: string; lastLogLines?: string[] };
+type Failure = { reason: string; code: ErrorCode; lastLogLines?: string[] };
 
 interface Scenario {
   desired: DesiredService[];
@@ -83,6 +84,7 @@ const SYNCED: ServiceStatus = {
 
 const FAILURE: Failure = {
   reason: 'failed at c0ffee000000: app exited with code 1 (next try in 30s, or on a new commit)',
+  code: 'GITDOCK_E_ROLLOUT_FAILED',
   lastLogLines: ['starting app 2.0', 'panic: DATABASE_URL is not set'],
 };
 
@@ -177,6 +179,7 @@ describe('describeServices: failures the agent holds', () => {
         sync: 'Failed',
         desiredImage: 'registry.example.com/app:2.0',
         reason: FAILURE.reason,
+        code: 'GITDOCK_E_ROLLOUT_FAILED',
         lastLogLines: ['starting app 2.0', 'panic: DATABASE_URL is not set'],
       },
     ]);
@@ -187,13 +190,16 @@ describe('describeServices: failures the agent holds', () => {
       statusOf({
         desired: [appV2],
         actual: [managedContainer(app)],
-        failures: { app: { specHash: appV2.specHash, reason: 'pull failed' } },
+        failures: {
+          app: { specHash: appV2.specHash, reason: 'pull failed', code: 'GITDOCK_E_PULL_FAILED' },
+        },
       }),
     ).toStrictEqual({
       ...SYNCED,
       sync: 'Failed',
       desiredImage: 'registry.example.com/app:2.0',
       reason: 'pull failed',
+      code: 'GITDOCK_E_PULL_FAILED',
     });
   });
 
@@ -212,6 +218,7 @@ describe('describeServices: failures the agent holds', () => {
       containerId: null,
       commit: null,
       reason: FAILURE.reason,
+      code: 'GITDOCK_E_ROLLOUT_FAILED',
       lastLogLines: FAILURE.lastLogLines,
     });
   });
@@ -254,6 +261,7 @@ describe('describeServices: conflicts', () => {
         commit: null,
         reason:
           'container "app" (617070000000) is not managed by gitdock; rename or remove it to let gitdock run app',
+        code: 'GITDOCK_E_NAME_CONFLICT',
       },
     ]);
   });
@@ -276,6 +284,7 @@ describe('describeServices: conflicts', () => {
       containerId: null,
       commit: null,
       reason: 'container "app" (617070000000) belongs to gitdock host web-2, not web-1',
+      code: 'GITDOCK_E_NAME_CONFLICT',
     });
   });
 
@@ -289,6 +298,15 @@ describe('describeServices: conflicts', () => {
     expect(status.reason).toBe(
       'container "app" (617070000000) is not managed by gitdock; rename or remove it to let gitdock run app',
     );
+  });
+
+  it("the conflict's code, not a held failure's, is the code", () => {
+    const status = statusOf({
+      desired: [app],
+      actual: [unmanaged],
+      failures: { app: { specHash: app.specHash, ...FAILURE } },
+    });
+    expect(status.code).toBe('GITDOCK_E_NAME_CONFLICT');
   });
 
   // `lastLogLines` belong to a failed rollout, not to a conflict that hides it.
@@ -440,17 +458,23 @@ describe('manifestErrorsToStatus', () => {
     [
       'with a position',
       { file: 'hosts/web-1/app.yaml', line: 3, column: 1, path: '/enviroment', message: 'm' },
-      { file: 'hosts/web-1/app.yaml', line: 3, column: 1, message: 'm' },
+      {
+        code: 'GITDOCK_E_INVALID_MANIFESTS',
+        file: 'hosts/web-1/app.yaml',
+        line: 3,
+        column: 1,
+        message: 'm',
+      },
     ],
     [
       'without a position: no line or column keys',
       { file: 'gitdock.yaml', path: '', message: 'not a YAML mapping' },
-      { file: 'gitdock.yaml', message: 'not a YAML mapping' },
+      { code: 'GITDOCK_E_INVALID_MANIFESTS', file: 'gitdock.yaml', message: 'not a YAML mapping' },
     ],
     [
       'a line without a column',
       { file: 'a.yaml', line: 7, path: '/tag', message: 'm' },
-      { file: 'a.yaml', line: 7, message: 'm' },
+      { code: 'GITDOCK_E_INVALID_MANIFESTS', file: 'a.yaml', line: 7, message: 'm' },
     ],
   ])('%s', (_what, error, expected) => {
     expect(manifestErrorsToStatus([error])).toStrictEqual([expected]);
@@ -477,6 +501,7 @@ describe('manifestErrorsToStatus', () => {
     });
     expect(manifestErrorsToStatus(errors)).toStrictEqual([
       {
+        code: 'GITDOCK_E_INVALID_MANIFESTS',
         file: 'hosts/web-1/app.yaml',
         line: 3,
         column: 1,

@@ -1,64 +1,19 @@
+import type {
+  HealthStatus,
+  ServiceStatus,
+  StatusError,
+  SyncStatus,
+} from '../core/agent-status.js';
 import type { ContainerStatus } from '../core/engine.js';
 import type { Plan } from '../core/plan.js';
 import type { ManifestError } from '../core/types.js';
+import type { ErrorCode } from '../errors.js';
 
-export type SyncStatus = 'Synced' | 'OutOfSync' | 'Failed';
-export type HealthStatus = 'Healthy' | 'Progressing' | 'Degraded' | 'Missing';
-
-export interface ServiceStatus {
-  name: string;
-  sync: SyncStatus;
-  health: HealthStatus;
-  desiredImage: string;
-  runningImage: string | null;
-  containerId: string | null;
-  /** Commit that created the running container (its io.gitdock.commit label). */
-  commit: string | null;
-  /** Why it is not Synced, or not Healthy. */
-  reason?: string;
-  /** When Failed because a new container did not come up: its last log lines. */
-  lastLogLines?: string[];
-}
-
-export interface StatusError {
-  message: string;
-  file?: string;
-  line?: number;
-  column?: number;
-}
-
-/** The agent's view, served at /status and mirrored in /metrics. */
-export interface AgentStatus {
-  host: string;
-  branch: string;
-  source: string;
-  /** What the branch points at, as last read. */
-  desiredCommit: string | null;
-  /**
-   * The commit `services` was computed against: behind `desiredCommit` while
-   * a pass at a new commit runs, so a reader can tell stale verdicts.
-   */
-  servicesCommit: string | null;
-  /** The last commit a reconcile was attempted at. */
-  lastAttemptedCommit: string | null;
-  /** The last commit at which every service converged. */
-  lastAppliedCommit: string | null;
-  lastReconcile: {
-    startedAt: string;
-    finishedAt: string | null;
-    result: 'success' | 'failure' | 'refused' | 'invalid' | 'running';
-    trigger: string;
-  } | null;
-  engine: { reachable: boolean; error?: string };
-  git: { reachable: boolean; error?: string; lastFetchAt?: string };
-  /** With --report-ref: the ref moved to each applied commit, and how that went. */
-  appliedRef?: { ref: string; reportedCommit: string | null; error?: string };
-  errors: StatusError[];
-  services: ServiceStatus[];
-}
+export type { AgentStatus, HealthStatus, ServiceStatus, StatusError, SyncStatus } from '../core/agent-status.js';
 
 export function manifestErrorsToStatus(errors: readonly ManifestError[]): StatusError[] {
   return errors.map((e) => ({
+    code: 'GITDOCK_E_INVALID_MANIFESTS' as const,
     message: e.message,
     file: e.file,
     ...(e.line !== undefined ? { line: e.line } : {}),
@@ -78,7 +33,9 @@ export function describeServices(
   failureOf: (
     service: string,
     specHash: string,
-  ) => { reason: string; lastLogLines?: string[] } | undefined,
+  ) => { reason: string; code: ErrorCode; lastLogLines?: string[] } | undefined,
+  /** Why a service waits (its image is being pulled), by name. */
+  pendingOf: (service: string) => string | undefined = () => undefined,
 ): ServiceStatus[] {
   const out: ServiceStatus[] = [];
   for (const action of plan.actions) {
@@ -87,8 +44,11 @@ export function describeServices(
     const container = 'container' in action ? action.container : undefined;
     const status = container ? inspected.get(container.id) : undefined;
     const failure = failureOf(desired.name, desired.specHash);
-    let sync: SyncStatus = action.type === 'in-sync' ? 'Synced' : 'OutOfSync';
-    let reason: string | undefined;
+    // Listed as running but, by the time it was inspected, being removed (a `docker rm -f`
+    // under way): not in sync, whatever the listing said.
+    const vanishing = status?.state === 'removing' || status?.state === 'dead';
+    let sync: SyncStatus = action.type === 'in-sync' && !vanishing ? 'Synced' : 'OutOfSync';
+    let reason: string | undefined = vanishing ? `container is ${status?.state}` : undefined;
     if (action.type === 'conflict') {
       sync = 'Failed';
       reason = action.reasons.join('; ');
@@ -96,7 +56,8 @@ export function describeServices(
       sync = 'Failed';
       reason = failure.reason;
     } else if (action.type !== 'in-sync') {
-      reason = `${action.type}: ${action.reasons.join(', ')}`;
+      const pending = pendingOf(desired.name);
+      reason = `${action.type}: ${action.reasons.join(', ')}${pending ? ` (${pending})` : ''}`;
     }
     const health = healthOf(action.type === 'conflict' ? undefined : status);
     // A pending change hides the health reason otherwise (a stopped container plans as
@@ -119,6 +80,7 @@ export function describeServices(
           ? (container.labels['io.gitdock.commit'] ?? null)
           : null,
       ...((reason ?? health.reason) ? { reason: reason ?? health.reason } : {}),
+      ...(sync === 'Failed' ? { code: failure?.code ?? 'GITDOCK_E_NAME_CONFLICT' } : {}),
       ...(sync === 'Failed' && action.type !== 'conflict' && failure?.lastLogLines
         ? { lastLogLines: failure.lastLogLines }
         : {}),
@@ -145,4 +107,13 @@ function healthOf(status: ContainerStatus | undefined): { status: HealthStatus; 
   if (status.health === 'starting')
     return { status: 'Progressing', reason: 'health check starting' };
   return { status: 'Healthy' };
+}
+
+/**
+ * The services as last seen, while the engine cannot be asked: their sync
+ * verdict stands, their health is Unknown (an engine that is away says
+ * nothing about its containers).
+ */
+export function withUnknownHealth(services: readonly ServiceStatus[], why: string): ServiceStatus[] {
+  return services.map((s) => ({ ...s, health: 'Unknown', reason: `engine unreachable: ${why}` }));
 }

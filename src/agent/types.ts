@@ -23,10 +23,23 @@ export interface BranchSource {
   /**
    * Starts watching for changes that need no network (a push into a local
    * repository). Calls `onChange` (possibly more than once per change:
-   * callers coalesce). Resolves to a function that stops watching.
+   * callers coalesce). Resolves to a function that stops watching (calling
+   * it again is harmless).
+   *
+   * A watch that breaks (the repository directory moved away, deleted and
+   * recreated, a watcher error) is re-established by the source itself;
+   * `onState` hears `{ watching: false, error }` when it is lost and
+   * `{ watching: true }` when it is back, and `onChange` is called then,
+   * since the branch may have moved meanwhile. `onState` is called only on
+   * such changes: when `watch` resolves the source is watching, unless
+   * `onState` has already heard `watching: false` (the repository could not
+   * be watched yet; it keeps trying).
    * A remote source has nothing to watch and returns a no-op stopper.
    */
-  watch(onChange: (reason: string) => void): Promise<() => Promise<void>>;
+  watch(
+    onChange: (reason: string) => void,
+    onState?: (state: WatchState) => void,
+  ): Promise<() => Promise<void>>;
   /** Whether `update` talks to the network (and so is driven by the interval and the webhook). */
   readonly remote: boolean;
   /**
@@ -36,6 +49,13 @@ export interface BranchSource {
    * GITDOCK_E_GIT_REPORT.
    */
   reportApplied(ref: string, commit: string): Promise<void>;
+}
+
+/** Whether a {@link BranchSource.watch} currently sees changes as they happen. */
+export interface WatchState {
+  watching: boolean;
+  /** Why it is not watching (only with `watching: false`). */
+  error?: string;
 }
 
 /** The ref the agent moves to the commit a host runs, with `--report-ref`. */

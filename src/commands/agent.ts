@@ -16,8 +16,12 @@ to what the branch says. \`git push\` deploys; \`git revert\` + push rolls back.
 
 A commit with invalid manifests is never applied (everything keeps running;
 /status names the file and line). A release whose new container does not
-come up never takes over: the old one keeps serving, the service is Failed,
-and that spec is retried only after a growing backoff or a new commit.
+come up never takes over: the old one keeps serving and the service is
+Failed. It is not tried again on its own (that would stop the healthy old
+container again): push a fix or \`git revert\`, or ask for one more try
+with \`curl -X POST 127.0.0.1:9420/retry\`. A failed pull touches nothing
+and is retried with a growing backoff. Failures are remembered in
+--state-dir, so restarting the agent is not a retry.
 
 Sources:
   a local path     a bare repo that receives \`git push\`, or a clone; a push
@@ -35,10 +39,14 @@ Options:
   --webhook-secret-file F   secret for /hooks/git (GitHub, Gitea, GitLab);
                             without it the webhook endpoint answers 404
   --token-file F            password/token for an http(s) remote
-  --state-dir DIR           where a remote is cached (default: /var/lib/gitdock)
+  --state-dir DIR           where a remote is cached and failed releases are
+                            remembered (default: /var/lib/gitdock)
   --retry-max DURATION      cap of the backoff after a failed pass (default: 60s)
-  --failed-retry DURATION   first wait before a failed spec is retried; it
-                            doubles up to 16x (default: 30s)
+  --failed-retry DURATION   opt in to retrying a failed release on its own:
+                            first after DURATION, doubling up to 16x, always
+                            start-first (the old container keeps serving), and
+                            never for a service with fixed host ports, where a
+                            retry would have to stop it (default: never)
   --report-ref              after each commit applied in full, move
                             refs/gitdock/applied/HOST to it: in the local repo,
                             or pushed to the remote (needs push rights). Never
@@ -68,7 +76,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     'token-file': { type: 'string' },
     'state-dir': { type: 'string', default: '/var/lib/gitdock' },
     'retry-max': { type: 'string', default: '60s' },
-    'failed-retry': { type: 'string', default: '30s' },
+    'failed-retry': { type: 'string', default: 'never' },
     'report-ref': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   });
@@ -85,7 +93,11 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   }
   const intervalMs = durationFlag('--interval', values.interval);
   const retryMaxMs = durationFlag('--retry-max', values['retry-max']);
-  const failedRetryMs = durationFlag('--failed-retry', values['failed-retry']);
+  const failedRetryMs =
+    values['failed-retry'] === 'never'
+      ? undefined
+      : durationFlag('--failed-retry', values['failed-retry']);
+  const stateDir = path.resolve(io.cwd, values['state-dir']);
 
   const log = createLog({ format: 'json', stream: io.stdout });
   const isRemote = /^https?:\/\//.test(values.repo);
@@ -93,7 +105,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     ? await (await import('../agent/remote-source.js')).openRemoteSource({
         url: values.repo,
         branch: values.branch,
-        stateDir: path.resolve(io.cwd, values['state-dir']),
+        stateDir,
         log,
         ...(values['token-file'] ? { tokenFile: path.resolve(io.cwd, values['token-file']) } : {}),
       })
@@ -104,6 +116,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       });
   const engine = await openEngine(io);
   const { Agent } = await import('../agent/agent.js');
+  const { holdFile } = await import('../agent/hold-file.js');
   const { createAgentMetrics } = await import('../agent/metrics.js');
   const metrics = createAgentMetrics();
 
@@ -115,8 +128,18 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     log,
     intervalMs,
     retry: { baseMs: Math.min(1000, retryMaxMs), capMs: retryMaxMs },
-    failedSpecRetry: { baseMs: failedRetryMs, capMs: failedRetryMs * 16 },
-    observer: { onPass: (pass) => metrics.observePass(pass) },
+    holdPolicy: {
+      // A failed pull touched nothing: retried like any transient failure, a little slower.
+      transient: { baseMs: 5_000, capMs: Math.max(retryMaxMs, 5_000) * 5 },
+      ...(failedRetryMs !== undefined
+        ? { rollout: { baseMs: failedRetryMs, capMs: failedRetryMs * 16 } }
+        : {}),
+    },
+    holdStore: holdFile(stateDir, host),
+    observer: {
+      onPass: (pass) => metrics.observePass(pass),
+      onEngine: (reachable) => metrics.engineReachable.set(reachable),
+    },
     reportRef: values['report-ref'],
   });
 
@@ -179,9 +202,23 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     { host, source: source.description, branch: values.branch, intervalMs },
     'agent started',
   );
+  // One writer per host: a second agent, or an apply, for this host is refused while this one runs.
+  const { acquireHostLock } = await import('../reconcile/host-lock.js');
+  const { readProcessIdentity } = await import('../adapters/process-identity.js');
+  const { VERSION } = await import('../cli.js');
+  let lock: { release(): Promise<void> } | undefined;
   try {
+    lock = await acquireHostLock({
+      engine,
+      host,
+      kind: 'agent',
+      identity: await readProcessIdentity(VERSION),
+      log,
+      recheckMs: 30_000,
+    });
     await agent.run(shutdown.signal);
   } finally {
+    await lock?.release();
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
     await server?.close();

@@ -1,7 +1,10 @@
+import { readProcessIdentity } from '../adapters/process-identity.js';
+import { VERSION } from '../cli.js';
 import { createLog } from '../log.js';
 import { applyToJson, formatApplyText, formatPlanText, planToJson } from '../output/format-plan.js';
 import { createProgressRenderer } from '../output/progress.js';
 import { systemClock } from '../reconcile/clock.js';
+import { acquireHostLock, releaseOnSignals } from '../reconcile/host-lock.js';
 import { reconcileHost } from '../reconcile/reconcile-host.js';
 import { type CommandIO, useColor } from './io.js';
 import { loadHostState, openEngine } from './load.js';
@@ -27,6 +30,11 @@ one host at one revision:
 
 A failing service does not stop the others. Ends with a summary; exit 1 if
 anything failed.
+
+One writer per host: while a gitdock agent manages the host, or another
+apply runs for it, apply changes nothing and exits 1 (GITDOCK_E_HOST_LOCKED);
+with an agent, deploy by pushing to the branch it follows. \`--dry-run\` takes
+no lock.
 
 Options:
 ${COMMON_HELP.host}
@@ -63,18 +71,36 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   const log = createLog({
     format: tty ? 'pretty' : 'json',
     stream: io.stderr,
-    // Results go to stdout; stderr carries warnings and errors unless asked for more.
-    level: io.env.GITDOCK_LOG_LEVEL ?? 'warn',
+    // Results, errors included, go to stdout once; the log repeats them only when asked
+    // (GITDOCK_LOG_LEVEL) or for machines (--output json: warnings and errors on stderr).
+    level: io.env.GITDOCK_LOG_LEVEL ?? (output === 'json' ? 'warn' : 'silent'),
     color: useColor(io.stderr, io.env),
   });
-  const result = await reconcileHost({
-    engine,
-    desired: loaded.state,
-    clock: systemClock,
-    log,
-    dryRun: values['dry-run'],
-    ...(tty && output === 'text' ? { onProgress: createProgressRenderer(io.stderr) } : {}),
-  });
+  // One writer per host: refused while an agent manages it or another apply runs.
+  const lock = values['dry-run']
+    ? undefined
+    : await acquireHostLock({
+        engine,
+        host,
+        kind: 'apply',
+        identity: await readProcessIdentity(VERSION),
+        log,
+      });
+  const undoSignals = lock ? releaseOnSignals(lock) : () => {};
+  let result: Awaited<ReturnType<typeof reconcileHost>>;
+  try {
+    result = await reconcileHost({
+      engine,
+      desired: loaded.state,
+      clock: systemClock,
+      log,
+      dryRun: values['dry-run'],
+      ...(tty && output === 'text' ? { onProgress: createProgressRenderer(io.stderr) } : {}),
+    });
+  } finally {
+    undoSignals();
+    await lock?.release();
+  }
   const style = { color: useColor(io.stdout, io.env) };
   if (values['dry-run']) {
     io.stdout.write(

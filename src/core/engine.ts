@@ -41,7 +41,10 @@ export interface ContainerStatus {
  * Engine API (`adapters/docker-engine.ts`); tests of the pure core use fakes.
  *
  * Every method resolves only when the engine has finished the operation, and
- * rejects with an `GitdockError` (see `errors.ts`) naming what failed.
+ * rejects with an `GitdockError` (see `errors.ts`) naming what failed. Every
+ * call has a deadline: an engine that accepts a request and never answers
+ * fails it (GITDOCK_E_ENGINE_UNREACHABLE, `data.errno: 'ETIMEDOUT'`) instead
+ * of holding up the caller.
  * Operations that are already done (start a running container, stop a stopped
  * one) succeed.
  */
@@ -51,8 +54,17 @@ export interface Engine {
   inspectContainer(id: string): Promise<ContainerStatus>;
   /** The local image ID a reference resolves to, or undefined when not on the host. */
   imageId(ref: string): Promise<string | undefined>;
-  /** Pull until the stream ends; rejects when the registry reports an error in the stream. */
-  pullImage(ref: string, onProgress?: (p: PullProgress) => void): Promise<void>;
+  /**
+   * Pull until the stream ends; rejects when the registry reports an error in
+   * the stream. Aborting `signal` cuts the pull at once (rejects with
+   * GITDOCK_E_PULL_FAILED, `data.aborted: true`); a pull that makes no
+   * progress for the adapter's stall time is cut the same way.
+   */
+  pullImage(
+    ref: string,
+    onProgress?: (p: PullProgress) => void,
+    signal?: AbortSignal,
+  ): Promise<void>;
   createContainer(options: CreateContainerOptions): Promise<string>;
   startContainer(id: string): Promise<void>;
   stopContainer(id: string, timeoutMs: number): Promise<void>;
@@ -63,6 +75,20 @@ export interface Engine {
   logTail(id: string, lines: number): Promise<string>;
   /** Resolves when the engine answers; rejects with GITDOCK_E_ENGINE_UNREACHABLE otherwise. */
   ping(): Promise<void>;
+  /**
+   * The host lock (one writer per host): an engine object named `name`
+   * created only if none of that name exists, atomically on the engine, so
+   * two writers on any DOCKER_HOST cannot both hold it. It survives an
+   * engine restart. `created: false` returns the holder's record.
+   */
+  createLock(
+    name: string,
+    labels: Record<string, string>,
+  ): Promise<{ created: true; lock: EngineLock } | { created: false; lock: EngineLock }>;
+  /** The lock object of that name, or undefined. */
+  findLock(name: string): Promise<EngineLock | undefined>;
+  /** Removes the lock object by ID; missing is not an error. */
+  removeLock(id: string): Promise<void>;
   /**
    * Streams events of containers labelled `io.gitdock.host=<host>` until the
    * stream ends or `signal` aborts, then resolves (an engine restart or a
@@ -87,4 +113,13 @@ export interface EngineEvent {
   service?: string;
   /** Unix milliseconds, from the engine. */
   time: number;
+}
+
+/** A lock object on the engine (see `Engine.createLock`). */
+export interface EngineLock {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  /** ISO time the engine created it. */
+  createdAt: string;
 }

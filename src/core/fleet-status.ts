@@ -5,11 +5,18 @@
  * names. Sync is decided on desired state, not on commit ids: a commit that
  * changes nothing for a host does not make that host out of sync.
  */
+import {
+  HEALTH_STATUSES,
+  type HealthStatus,
+  SYNC_STATUSES,
+  type SyncStatus,
+} from './agent-status.js';
 import { plural } from './fleet-diff.js';
 import type { DesiredService, HostState } from './types.js';
 
-export type FleetSync = 'Synced' | 'OutOfSync' | 'Failed' | 'Unknown';
-export type FleetHealth = 'Healthy' | 'Progressing' | 'Degraded' | 'Missing' | 'Unknown';
+/** An agent's sync verdict, or Unknown where no agent could be asked. */
+export type FleetSync = SyncStatus | 'Unknown';
+export type FleetHealth = HealthStatus;
 
 /** One service as an agent's `/status` reports it (the fields status reads). */
 export interface AgentServiceReport {
@@ -33,7 +40,8 @@ export interface AgentReport {
   lastAppliedCommit: string | null;
   lastReconcile: { startedAt: string; finishedAt: string | null; result: string } | null;
   engine: { reachable: boolean; error?: string };
-  errors: { message: string }[];
+  /** `code` and `service` come from agents of this release on; older ones send only `message`. */
+  errors: { message: string; code?: string; service?: string }[];
   services: AgentServiceReport[];
 }
 
@@ -135,8 +143,8 @@ export interface FleetStatus {
 }
 
 const RANK: Record<FleetSync, number> = { Synced: 0, Unknown: 1, OutOfSync: 2, Failed: 3 };
-const AGENT_SYNC = new Set<string>(['Synced', 'OutOfSync', 'Failed']);
-const AGENT_HEALTH = new Set<string>(['Healthy', 'Progressing', 'Degraded', 'Missing']);
+const AGENT_SYNC = new Set<string>(SYNC_STATUSES);
+const AGENT_HEALTH = new Set<string>(HEALTH_STATUSES);
 /** Agent errors shown per host; the agent's /status has them all. */
 const ERRORS_SHOWN = 3;
 
@@ -533,7 +541,11 @@ export function parseAgentStatus(body: unknown, host: string): AgentAnswer {
         ...(typeof engine.error === 'string' ? { error: engine.error } : {}),
       },
       errors: Array.isArray(body.errors)
-        ? body.errors.filter(isObject).map((e) => ({ message: stringOr(e.message, '') }))
+        ? body.errors.filter(isObject).map((e) => ({
+            message: stringOr(e.message, ''),
+            ...(typeof e.code === 'string' ? { code: e.code } : {}),
+            ...(typeof e.service === 'string' ? { service: e.service } : {}),
+          }))
         : [],
       services,
     },

@@ -538,6 +538,155 @@ describe('planHost: adopting a left-over replacement', () => {
   });
 });
 
+describe('planHost: containers being removed, and dead ones', () => {
+  it('a container in state removing: wait, it is created again once gone', () => {
+    const container = managedContainer(app, { state: 'removing' });
+    const plan = planHost({ desired: hostState([app]), actual: [container] });
+    expect(plan.actions).toEqual([
+      {
+        type: 'wait',
+        service: 'app',
+        desired: app,
+        container,
+        reasons: ['container is being removed; it is created again once it is gone'],
+      },
+    ]);
+  });
+
+  it('a container being removed waits even when its spec changed or its image moved', () => {
+    const container = managedContainer(app, { state: 'removing', imageId: IMAGE_OLD });
+    expect(
+      summary({
+        desired: hostState([desiredService('app', { spec: { tag: '1.5' } })]),
+        actual: [container],
+      }),
+    ).toEqual(['wait app: container is being removed; it is created again once it is gone']);
+    expect(
+      summary({
+        desired: hostState([app]),
+        actual: [container],
+        imageIds: new Map([[app.imageRef, IMAGE_NEW]]),
+      }),
+    ).toEqual(['wait app: container is being removed; it is created again once it is gone']);
+  });
+
+  // The engine refuses a second removal (409 "removal of container ... is already in progress").
+  it('a container already being removed is never removed again', () => {
+    const actual = [
+      managedContainer(app),
+      managedContainer(db, { state: 'removing' }),
+      managedContainer(app, { name: nextName('app'), state: 'removing' }),
+    ];
+    const removed = planHost({ desired: hostState([app]), actual }).actions.filter(
+      (a) => a.type === 'remove',
+    );
+    expect(removed.map((a) => 'container' in a && a.container.name)).toEqual([]);
+  });
+
+  it('a dead container is recreated: "container is dead"', () => {
+    const container = managedContainer(app, { state: 'dead' });
+    const plan = planHost({ desired: hostState([app]), actual: [container] });
+    expect(plan.actions).toEqual([
+      {
+        type: 'recreate',
+        service: 'app',
+        desired: app,
+        container,
+        reasons: ['container is dead'],
+      },
+    ]);
+  });
+
+  it('a dead container whose spec changed is recreated for the change', () => {
+    expect(
+      summary({
+        desired: hostState([desiredService('app', { spec: { tag: '1.5' } })]),
+        actual: [managedContainer(app, { state: 'dead' })],
+      }),
+    ).toEqual(['recreate app: tag 1.0 -> 1.5']);
+  });
+
+  it('a dead orphan is removed', () => {
+    expect(
+      summary({
+        desired: hostState([app]),
+        actual: [managedContainer(app), managedContainer(db, { state: 'dead' })],
+      }),
+    ).toEqual(['remove db: service no longer in git for host web-1', 'in-sync app']);
+  });
+});
+
+describe('planHost: gitdock labels inherited from an image (docker commit)', () => {
+  /** A container run by hand from a `docker commit` of `app`'s container: its labels come from the image. */
+  function committedCopy(name: string) {
+    const original = managedContainer(app);
+    const inherited = Object.fromEntries(
+      Object.entries(original.labels).filter(([k]) => k.startsWith('io.gitdock.')),
+    );
+    return {
+      ...managedContainer(app, { name, id: `c0${'d'.repeat(62)}` }),
+      imageId: `sha256:${'c'.repeat(64)}`,
+      imageGitdockLabels: inherited,
+    };
+  }
+
+  it("a copy under another name is not gitdock's: never removed", () => {
+    const copy = committedCopy('app-debug');
+    const plan = planHost({ desired: hostState([app]), actual: [managedContainer(app), copy] });
+    expect(plan.actions.map((a) => a.type)).toEqual(['in-sync']);
+    // Nor when the service is gone from git, or the host allowed empty.
+    for (const desired of [hostState([db]), hostState([], { allowEmpty: true })]) {
+      const actions = planHost({ desired, actual: [copy] }).actions;
+      expect(actions.filter((a) => a.type === 'remove')).toEqual([]);
+    }
+  });
+
+  it('a copy alone does not count as a service the host runs (no empty-host refusal)', () => {
+    const plan = planHost({ desired: hostState([]), actual: [committedCopy('app-debug')] });
+    expect(plan.refused).toBeUndefined();
+    expect(plan.actions).toEqual([]);
+  });
+
+  it("a copy under the service's name is a conflict whose reason names the image", () => {
+    const copy = committedCopy('app');
+    const plan = planHost({ desired: hostState([app]), actual: [copy] });
+    expect(plan.actions).toHaveLength(1);
+    const [action] = plan.actions;
+    expect(action).toMatchObject({ type: 'conflict', service: 'app', container: copy });
+    const reason = action!.type === 'conflict' ? action!.reasons.join('; ') : '';
+    expect(reason).toContain('image');
+    expect(reason).toBe(
+      'container "app" (c0dddddddddd) was not made by gitdock: its gitdock labels come from its image (a `docker commit` of a managed container?); rename or remove it to let gitdock run app',
+    );
+  });
+
+  it('a managed container whose image carries other gitdock labels stays managed', () => {
+    // Its image was committed from an older container of the service: another spec hash.
+    const imageLabels = { ...managedContainer(app).labels, [LABELS.specHash]: 'f'.repeat(64) };
+    const container = { ...managedContainer(app), imageGitdockLabels: imageLabels };
+    expect(summary({ desired: hostState([app]), actual: [container] })).toEqual(['in-sync app']);
+    // Still gitdock's: changed, it is recreated; gone from git, it is removed.
+    expect(
+      summary({
+        desired: hostState([desiredService('app', { spec: { tag: '1.5' } })]),
+        actual: [container],
+      }),
+    ).toEqual(['recreate app: tag 1.0 -> 1.5']);
+    const orphan = { ...managedContainer(db), imageGitdockLabels: imageLabels };
+    expect(summary({ desired: hostState([app]), actual: [managedContainer(app), orphan] })).toEqual(
+      ['remove db: service no longer in git for host web-1', 'in-sync app'],
+    );
+  });
+
+  it('image gitdock labels without a spec hash do not make a container unmanaged', () => {
+    const container = {
+      ...managedContainer(app),
+      imageGitdockLabels: { [LABELS.host]: 'web-1', [LABELS.service]: 'app' },
+    };
+    expect(summary({ desired: hostState([app]), actual: [container] })).toEqual(['in-sync app']);
+  });
+});
+
 describe('hasChanges', () => {
   it.each<[Action['type'][], boolean]>([
     [[], false],

@@ -45,6 +45,18 @@ export type Action =
       reasons: string[];
     }
   | { type: 'remove'; service: string; container: ActualContainer; reasons: string[] }
+  /**
+   * The service's container is being removed (`docker rm -f` in progress,
+   * state `removing`): nothing can be done to it; it is created again once
+   * the engine has finished (a pass soon after looks again).
+   */
+  | {
+      type: 'wait';
+      service: string;
+      desired: DesiredService;
+      container: ActualContainer;
+      reasons: string[];
+    }
   | { type: 'in-sync'; service: string; desired: DesiredService; container: ActualContainer }
   /** A container gitdock does not manage holds the service's name: reported, never touched. */
   | {
@@ -90,7 +102,7 @@ export function hasChanges(plan: Plan): boolean {
  */
 export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
   const host = desired.host;
-  const managed = actual.filter((c) => c.labels[LABELS.host] === host && c.labels[LABELS.service]);
+  const managed = actual.filter((c) => isManagedBy(c, host));
   const byName = new Map(actual.map((c) => [c.name, c]));
   const desiredNames = new Set(desired.services.map((s) => s.name));
 
@@ -172,7 +184,7 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
       });
       continue;
     }
-    if (container.labels[LABELS.host] !== host || !container.labels[LABELS.service]) {
+    if (!isManagedBy(container, host)) {
       const owner = container.labels[LABELS.host];
       actions.push({
         type: 'conflict',
@@ -180,9 +192,11 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
         desired: service,
         container,
         reasons: [
-          owner && owner !== host
-            ? `container "${container.name}" (${short(container.id)}) belongs to gitdock host ${owner}, not ${host}`
-            : `container "${container.name}" (${short(container.id)}) is not managed by gitdock; rename or remove it to let gitdock run ${service.name}`,
+          labelsInheritedFromImage(container)
+            ? `container "${container.name}" (${short(container.id)}) was not made by gitdock: its gitdock labels come from its image (a \`docker commit\` of a managed container?); rename or remove it to let gitdock run ${service.name}`
+            : owner && owner !== host
+              ? `container "${container.name}" (${short(container.id)}) belongs to gitdock host ${owner}, not ${host}`
+              : `container "${container.name}" (${short(container.id)}) is not managed by gitdock; rename or remove it to let gitdock run ${service.name}`,
         ],
       });
       continue;
@@ -200,7 +214,19 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
       });
       continue;
     }
+    if (container.state === 'removing') {
+      actions.push({
+        type: 'wait',
+        service: service.name,
+        desired: service,
+        container,
+        reasons: ['container is being removed; it is created again once it is gone'],
+      });
+      continue;
+    }
     const reasons = recreateReasons(service, container, imageIds);
+    // A dead container (its removal failed half-way) can never be started again: replace it.
+    if (reasons.length === 0 && container.state === 'dead') reasons.push('container is dead');
     if (reasons.length > 0) {
       actions.push({
         type: 'recreate',
@@ -223,6 +249,33 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
     }
   }
   return { host, commit: desired.commit, actions };
+}
+
+/**
+ * Whether gitdock made this container for `host`: it carries the host and
+ * service labels, and they are its own, not inherited from its image. An
+ * image made by `docker commit` of a managed container carries that
+ * container's labels, so a copy run from it by hand would otherwise look
+ * managed, and be removed as a stray with its writable layer.
+ */
+export function isManagedBy(container: ActualContainer, host: string): boolean {
+  return (
+    container.labels[LABELS.host] === host &&
+    Boolean(container.labels[LABELS.service]) &&
+    !labelsInheritedFromImage(container)
+  );
+}
+
+/**
+ * True when the container's spec-hash label is the one its image carries:
+ * gitdock always sets the spec hash of the spec it creates from, which
+ * names the image itself, so no container gitdock made has its image's.
+ */
+function labelsInheritedFromImage(container: ActualContainer): boolean {
+  const fromImage = container.imageGitdockLabels;
+  if (!fromImage) return false;
+  const hash = container.labels[LABELS.specHash];
+  return hash !== undefined && fromImage[LABELS.specHash] === hash;
 }
 
 function recreateReasons(

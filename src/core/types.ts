@@ -117,6 +117,13 @@ export interface ActualContainer {
   /** Docker state: created, running, paused, restarting, removing, exited, dead. */
   state: string;
   imageId: string;
+  /**
+   * The `io.gitdock.*` labels of the container's image, when it has any: a
+   * container whose gitdock labels are only inherited from its image (run
+   * from a `docker commit` of a managed container) is not gitdock's.
+   * Undefined when the image has none (or is gone).
+   */
+  imageGitdockLabels?: Record<string, string>;
 }
 
 /** A position in a manifest, 1-based. */

@@ -8,6 +8,7 @@ const SYMBOL: Record<ActionType, string> = {
   remove: '-',
   'in-sync': '=',
   conflict: '!',
+  wait: '.',
 };
 
 export interface Style {
@@ -27,6 +28,7 @@ const ACTION_COLOR: Record<ActionType, keyof typeof COLORS> = {
   remove: 'red',
   'in-sync': 'dim',
   conflict: 'red',
+  wait: 'yellow',
 };
 
 /** Counts of actions by type, in a fixed order. */
@@ -38,6 +40,7 @@ export function countActions(actions: readonly { type: ActionType }[]): Record<A
     remove: 0,
     'in-sync': 0,
     conflict: 0,
+    wait: 0,
   };
   for (const a of actions) counts[a.type]++;
   return counts;

@@ -1,17 +1,20 @@
 import type { Engine, PullProgress } from '../core/engine.js';
-import { DEFAULTS } from '../core/normalize.js';
-import { type Action, type ActionType, nextName, type Plan, planHost } from '../core/plan.js';
-import { decodeSpecLabel, encodeSpecLabel } from '../core/spec-hash.js';
-import { type DesiredService, type HostState, LABELS } from '../core/types.js';
-import { type ErrorCode, isGitdockError } from '../errors.js';
+import { type Action, type ActionType, type Plan, planHost } from '../core/plan.js';
+import type { DesiredService, HostState, RolloutPolicy } from '../core/types.js';
+import { type ErrorCode, isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Clock } from './clock.js';
-import { abortReason, waitUntilUp } from './wait-until-up.js';
-
-/** Pulls run in parallel, a few at a time: layers already present never travel. */
-const PULL_CONCURRENCY = 3;
-/** Lines of a failed container's log quoted in its failure report. */
-const LOG_TAIL_LINES = 10;
+import { createPullRegistry, ensureImage } from './ensure-image.js';
+import {
+  adoptReplacement,
+  createService,
+  removeContainer,
+  replaceService,
+  type StepContext,
+  type StepResult,
+  startService,
+} from './replace.js';
+import { abortReason } from './wait-until-up.js';
 
 export type ProgressEvent =
   | { type: 'pull-progress'; progress: PullProgress }
@@ -28,22 +31,43 @@ export interface ReconcileOptions {
   dryRun?: boolean;
   onProgress?: (event: ProgressEvent) => void;
   /**
-   * Aborted when a newer commit arrives: a replacement still waiting to
-   * come up is undone (old container started again), actions not begun are
-   * skipped, and the result says so.
+   * Aborted when a newer commit arrives: pulls in flight are cut, actions
+   * not begun are skipped, and a replacement still waiting to come up is
+   * undone (old container started again) when `superseded` says the newer
+   * commit changes that service; otherwise it is let finish.
    */
   signal?: AbortSignal;
+  /** With `signal` aborted: does the newer commit change this service? Default: yes. */
+  superseded?: (service: string) => boolean;
   /**
-   * Aborted when the agent is asked to stop: actions in progress finish
-   * (a replacement comes up or is undone), actions not begun are skipped.
+   * Aborted when the agent is asked to stop: pulls are cut, actions in
+   * progress finish (a replacement comes up or is undone), actions not
+   * begun are skipped.
    */
   stopping?: AbortSignal;
   /**
    * Asked before a service is created, recreated or started: a reason
-   * string holds the action back (the agent's backoff for a spec that
-   * failed), undefined lets it run.
+   * string holds the action back (the agent's hold on a spec that failed),
+   * undefined lets it run.
    */
   hold?: (action: Action) => string | undefined;
+  /** How this action's service is rolled out, when not as its manifest says (a start-first retry). */
+  rolloutFor?: (action: Action) => RolloutPolicy | undefined;
+  /**
+   * Where images come from. Default: pulled inline (a missing image is
+   * pulled, then the service goes on). The agent pulls in the background
+   * instead, so a pass never waits on a registry.
+   */
+  images?: ImageProvider;
+}
+
+/** Makes a service's image available on the host. */
+export interface ImageProvider {
+  /**
+   * The local image ID to run, or `pending` while a pull is under way (the
+   * service waits for a later pass). Rejects with GITDOCK_E_PULL_FAILED.
+   */
+  ensure(desired: DesiredService, signal: AbortSignal): Promise<{ id: string } | { pending: string }>;
 }
 
 export interface ServiceOutcome {
@@ -57,6 +81,10 @@ export interface ServiceOutcome {
   containerId?: string;
   /** Not attempted: held back by `hold`, or preempted or stopped before it began. */
   skipped?: boolean;
+  /** Cut short or undone because a newer commit arrived or the agent is stopping. */
+  preempted?: boolean;
+  /** The container is being removed by the engine: look again soon. */
+  waiting?: boolean;
   /** Failed because its image could not be pulled (a registry problem, not the release). */
   pullFailed?: boolean;
   /** The error code of a failure, from `errors.ts`, for lookup in docs/errors.md. */
@@ -79,14 +107,16 @@ export interface ReconcileResult {
 
 /**
  * One convergence of one host: list what runs, plan against the desired
- * state, pull what is needed, then execute the plan. Every failure is
- * confined to its service: the others go on, the old container of a failed
- * service keeps running, and the result says what failed and why.
+ * state, then converge every service on its own: pull its image (before
+ * anything of it is stopped), then create, replace or start it. Every
+ * failure is confined to its service: a stalled pull or an engine refusal
+ * holds up that service alone, the others go on, the old container of a
+ * failed service keeps running, and the result says what failed and why.
+ * Only a failure to list the containers (the engine away) fails the whole.
  */
 export async function reconcileHost(options: ReconcileOptions): Promise<ReconcileResult> {
   const { engine, desired, log, dryRun = false } = options;
-  const emit = options.onProgress ?? (() => {});
-  let plan = planHost({ desired, actual: await engine.listContainers() });
+  const plan = planHost({ desired, actual: await engine.listContainers() });
   const result = (outcomes: ServiceOutcome[], pulled: string[] = []): ReconcileResult => ({
     host: desired.host,
     commit: desired.commit,
@@ -100,76 +130,16 @@ export async function reconcileHost(options: ReconcileOptions): Promise<Reconcil
     return result([]);
   }
   if (dryRun) return result([]);
-
-  // Pull before anything is stopped: a missing image must never cost a running service.
-  const toPull = await imagesToPull(engine, plan);
-  const pullErrors = await pullAll(options, toPull, emit);
-  const pulledAlways = toPull.filter(
-    (ref) =>
-      !pullErrors.has(ref) &&
-      desired.services.some((s) => s.imageRef === ref && s.rollout.pull === 'always'),
-  );
-  if (pulledAlways.length > 0) {
-    // A tag may have moved: re-plan with what each pulled reference resolves to now.
-    const imageIds = new Map<string, string>();
-    for (const ref of pulledAlways) {
-      const id = await engine.imageId(ref);
-      if (id) imageIds.set(ref, id);
-    }
-    plan = planHost({ desired, actual: await engine.listContainers(), imageIds });
-  }
-
-  const outcomes = await executePlan(options, plan, pullErrors, emit);
-  return result(
-    outcomes,
-    toPull.filter((ref) => !pullErrors.has(ref)),
-  );
-}
-
-/** References the plan needs that must be pulled: missing ones, and all `pull: always` ones. */
-async function imagesToPull(engine: Engine, plan: Plan): Promise<string[]> {
-  const refs = new Set<string>();
-  for (const action of plan.actions) {
-    if (!('desired' in action) || action.type === 'conflict') continue;
-    const { imageRef, rollout } = action.desired;
-    if (rollout.pull === 'always') refs.add(imageRef);
-    else if (
-      (action.type === 'create' || action.type === 'recreate') &&
-      !(await engine.imageId(imageRef))
-    ) {
-      refs.add(imageRef);
-    }
-  }
-  return [...refs].sort();
-}
-
-async function pullAll(
-  options: ReconcileOptions,
-  refs: string[],
-  emit: (e: ProgressEvent) => void,
-): Promise<Map<string, string>> {
-  const { engine, log } = options;
-  const errors = new Map<string, string>();
-  const queue = [...refs];
-  const worker = async () => {
-    for (let ref = queue.shift(); ref !== undefined; ref = queue.shift()) {
-      // Stopping: pulls under way finish, the rest wait for the next start.
-      if (options.stopping?.aborted) return;
-      log.info({ image: ref }, 'pulling image');
-      try {
-        await engine.pullImage(ref, (progress) => emit({ type: 'pull-progress', progress }));
-        log.info({ image: ref }, 'image pulled');
-        emit({ type: 'pull-done', ref });
-      } catch (err) {
-        const message = (err as Error).message;
-        log.error({ image: ref, err: message }, 'image pull failed');
-        errors.set(ref, message);
-        emit({ type: 'pull-done', ref, error: message });
-      }
-    }
+  const emit = options.onProgress ?? (() => {});
+  const pulls = createPullRegistry(engine, log, {
+    onProgress: (progress) => emit({ type: 'pull-progress', progress }),
+    onDone: (ref, error) => emit({ type: 'pull-done', ref, ...(error ? { error } : {}) }),
+  });
+  const images: ImageProvider = options.images ?? {
+    ensure: async (service, signal) => ({ id: await ensureImage(pulls, service, signal) }),
   };
-  await Promise.all(Array.from({ length: Math.min(PULL_CONCURRENCY, refs.length) }, worker));
-  return errors;
+  const outcomes = await executePlan(options, plan, images, emit);
+  return result(outcomes, [...pulls.pulled].sort());
 }
 
 /**
@@ -180,18 +150,17 @@ async function pullAll(
 async function executePlan(
   options: ReconcileOptions,
   plan: Plan,
-  pullErrors: Map<string, string>,
+  images: ImageProvider,
   emit: (e: ProgressEvent) => void,
 ): Promise<ServiceOutcome[]> {
   const outcomes = new Map<Action, ServiceOutcome>();
   const run = async (action: Action) => {
     emit({ type: 'action-start', service: action.service, action: action.type });
-    const outcome = await runAction(options, action, pullErrors);
+    const outcome = await runAction(options, action, images);
     outcomes.set(action, outcome);
     emit({ type: 'action-done', outcome });
   };
-  const removals = plan.actions.filter((a) => a.type === 'remove');
-  for (const action of removals) await run(action);
+  for (const action of plan.actions.filter((a) => a.type === 'remove')) await run(action);
 
   const done = new Map<string, Promise<void>>();
   for (const action of plan.actions) {
@@ -209,7 +178,7 @@ async function executePlan(
 async function runAction(
   options: ReconcileOptions,
   action: Action,
-  pullErrors: Map<string, string>,
+  images: ImageProvider,
 ): Promise<ServiceOutcome> {
   const { engine, clock, log } = options;
   const started = clock.now();
@@ -218,21 +187,37 @@ async function runAction(
     action: action.type,
     reasons: 'reasons' in action ? action.reasons : [],
   };
-  const finish: Finish = (ok, extra = {}) => {
+  const finish = (ok: boolean, extra: Partial<ServiceOutcome> = {}): ServiceOutcome => {
     const outcome = { ...base, ok, ...extra, durationMs: clock.now() - started };
-    const fields = {
-      service: action.service,
-      action: action.type,
-      reasons: base.reasons,
-      ...extra,
-    };
+    const { lastLogLines: _lines, ...fields } = { ...base, ...extra };
     if (ok && action.type === 'in-sync') log.debug(fields, 'service in sync');
     else if (ok) log.info(fields, 'service converged');
+    // Skipped, preempted or waiting: nothing failed; the next pass takes it up.
+    else if (extra.skipped || extra.preempted || extra.waiting) log.info(fields, 'service not converged yet');
     else log.error(fields, 'service failed');
     return outcome;
   };
+  const fromStep = (step: StepResult, extra: Partial<ServiceOutcome> = {}): ServiceOutcome => {
+    const preempted = !step.ok && serviceSignal.aborted;
+    return step.ok
+      ? finish(true, { containerId: step.containerId, ...extra })
+      : finish(false, {
+          error: step.error,
+          code: step.code,
+          ...(step.containerId ? { containerId: step.containerId } : {}),
+          ...(step.lastLogLines ? { lastLogLines: step.lastLogLines } : {}),
+          ...(preempted ? { preempted: true } : {}),
+          ...extra,
+        });
+  };
 
-  if (action.type !== 'in-sync' && action.type !== 'conflict') {
+  if (action.type === 'conflict') {
+    return finish(false, { error: action.reasons.join('; '), code: 'GITDOCK_E_NAME_CONFLICT' });
+  }
+  if (action.type === 'wait') {
+    return finish(false, { error: action.reasons.join('; '), waiting: true });
+  }
+  if (action.type !== 'in-sync') {
     const held = options.signal?.aborted
       ? `${abortReason(options.signal)} before it began`
       : options.stopping?.aborted
@@ -240,218 +225,129 @@ async function runAction(
         : action.type !== 'remove'
           ? options.hold?.(action)
           : undefined;
-    if (held) return { ...finish(false, { error: held }), skipped: true };
+    if (held) return finish(false, { error: held, skipped: true });
   }
+  const serviceSignal = serviceAbortSignal(options, action.service);
+  const ctx: StepContext = {
+    engine,
+    clock,
+    log,
+    commit: options.desired.commit,
+    signal: serviceSignal,
+  };
+  const pullSignal = AbortSignal.any(
+    [options.signal, options.stopping].filter((s): s is AbortSignal => s !== undefined),
+  );
   try {
     switch (action.type) {
-      case 'in-sync':
-        return finish(true, { containerId: action.container.id });
-      case 'conflict':
-        return finish(false, { error: action.reasons.join('; '), code: 'GITDOCK_E_NAME_CONFLICT' });
       case 'remove':
-        await engine.stopContainer(
-          action.container.id,
-          recordedGracePeriod(action.container.labels),
-        );
-        await engine.removeContainer(action.container.id);
+        await removeContainer(engine, action.container);
         return finish(true);
+      case 'in-sync':
       case 'start': {
-        await engine.startContainer(action.container.id);
-        const up = await waitUntilUp(
-          engine,
-          action.container.id,
-          action.desired.rollout,
-          clock,
-          options.signal,
-        );
-        if (up.up) return finish(true, { containerId: action.container.id });
-        const lines = await lastLogLines(engine, action.container.id);
-        return finish(false, {
-          error: `${up.reason}${formatLogLines(lines)}`,
-          code: 'GITDOCK_E_ROLLOUT_FAILED',
-          ...(lines.length > 0 ? { lastLogLines: lines } : {}),
-        });
+        const rollout = options.rolloutFor?.(action) ?? action.desired.rollout;
+        // `pull: always`: the tag may have moved; a new image means a replacement.
+        const moved = await movedImage(images, action.desired, action.container, pullSignal);
+        if (moved && 'pending' in moved) {
+          if (action.type === 'in-sync') return finish(true, { containerId: action.container.id });
+        } else if (moved) {
+          if (options.hold?.(action)) return finish(false, { error: options.hold(action)!, skipped: true });
+          const reasons = [...base.reasons.filter(() => action.type === 'start'), moved.moved];
+          log.info({ service: action.service, reasons }, 'image moved; replacing the container');
+          return fromStep(
+            await replaceService(ctx, action.desired, rollout, action.container, false),
+            { action: 'recreate', reasons },
+          );
+        }
+        if (action.type === 'in-sync') return finish(true, { containerId: action.container.id });
+        return fromStep(await startService(ctx, rollout, action.container.id));
       }
       case 'create':
       case 'recreate': {
-        const pullError = pullErrors.get(action.desired.imageRef);
-        if (pullError) {
+        const rollout = options.rolloutFor?.(action) ?? action.desired.rollout;
+        try {
+          const image = await images.ensure(action.desired, pullSignal);
+          if ('pending' in image) return finish(false, { error: image.pending, waiting: true });
+        } catch (err) {
+          const aborted = isGitdockError(err) && err.data.aborted === true;
           return finish(false, {
-            pullFailed: true,
+            ...(aborted ? { preempted: true } : { pullFailed: true }),
             code: 'GITDOCK_E_PULL_FAILED',
             error:
-              `${pullError}` +
+              messageOf(err) +
               (action.type === 'recreate' ? '; the running container was left as it is' : ''),
           });
         }
-        return action.type === 'create'
-          ? action.adopt
-            ? await adopt(options, action.desired, action.adopt.id, finish)
-            : await create(options, action.desired, finish)
-          : await replace(
-              options,
+        if (action.type === 'recreate') {
+          return fromStep(
+            await replaceService(
+              ctx,
               action.desired,
+              rollout,
               action.container,
               action.interrupted === true,
-              finish,
-            );
+            ),
+          );
+        }
+        return fromStep(
+          action.adopt
+            ? await adoptReplacement(ctx, action.desired, rollout, action.adopt.id)
+            : await createService(ctx, action.desired, rollout),
+        );
       }
     }
   } catch (err) {
     return isGitdockError(err)
-      ? finish(false, { error: err.message, code: err.code })
-      : finish(false, { error: String(err) });
+      ? finish(false, {
+          error: err.message,
+          code: err.code,
+          ...(err.code === 'GITDOCK_E_PULL_FAILED'
+            ? err.data.aborted === true
+              ? { preempted: true }
+              : { pullFailed: true }
+            : {}),
+        })
+      : finish(false, { error: String(err), code: 'GITDOCK_E_ENGINE_REQUEST' });
   }
-}
-
-type Finish = (
-  ok: boolean,
-  extra?: {
-    error?: string;
-    containerId?: string;
-    pullFailed?: boolean;
-    code?: ErrorCode;
-    lastLogLines?: string[];
-  },
-) => ServiceOutcome;
-
-async function create(options: ReconcileOptions, desired: DesiredService, finish: Finish) {
-  const { engine, clock } = options;
-  const id = await engine.createContainer(
-    createOptions(desired, desired.name, options.desired.commit),
-  );
-  const up = await startAndWait(engine, id, desired, clock, options.signal);
-  if (up.up) return finish(true, { containerId: id });
-  // Nothing ran before: remove the failed container so the next apply retries cleanly.
-  const lines = await lastLogLines(engine, id);
-  await engine.removeContainer(id);
-  return finish(false, {
-    error: `${up.reason}${formatLogLines(lines)}`,
-    code: 'GITDOCK_E_ROLLOUT_FAILED',
-    ...(lines.length > 0 ? { lastLogLines: lines } : {}),
-  });
 }
 
 /**
- * Finishes an update cut short after the old container was removed: the
- * replacement, already made to this spec, is started if it is not running,
- * must come up like any new container, and takes the service's name. If it
- * does not come up it is removed and a container is made afresh.
+ * Under `pull: always`, pulls the reference again and says why the running
+ * container must be replaced when the reference now names another image.
  */
-async function adopt(
-  options: ReconcileOptions,
+async function movedImage(
+  images: ImageProvider,
   desired: DesiredService,
-  id: string,
-  finish: Finish,
-) {
-  const { engine, clock, log } = options;
-  const up = await startAndWait(engine, id, desired, clock, options.signal);
-  if (!up.up) {
-    log.warn(
-      { service: desired.name, reason: up.reason },
-      'left-over replacement did not come up; making a new container',
-    );
-    await engine.removeContainer(id);
-    return create(options, desired, finish);
-  }
-  await engine.renameContainer(id, desired.name);
-  return finish(true, { containerId: id });
-}
-
-/**
- * The replace sequence (DESIGN section 3): the new container is created
- * under a temporary name while the old one still runs; the old one is only
- * stopped (stop-first) or kept running (start-first) until the new one is up;
- * then the old one is removed and the new one takes the service's name. If
- * the new one does not come up it is removed and the old one started again.
- */
-async function replace(
-  options: ReconcileOptions,
-  desired: DesiredService,
-  old: { id: string; state: string; labels: Record<string, string> },
-  interrupted: boolean,
-  finish: Finish,
-) {
-  const { engine, clock, log } = options;
-  // After an interrupted update the old container may be stopped only
-  // because the update stopped it: it counts as running, so a failure
-  // starts it again.
-  const wasRunning = old.state === 'running' || old.state === 'restarting' || interrupted;
-  const gracePeriod = recordedGracePeriod(old.labels);
-  const id = await engine.createContainer(
-    createOptions(desired, nextName(desired.name), options.desired.commit),
-  );
-  const startFirst = desired.rollout.order === 'start-first';
-  if (!startFirst && wasRunning) await engine.stopContainer(old.id, gracePeriod);
-  const up = await startAndWait(engine, id, desired, clock, options.signal);
-  if (!up.up) {
-    const lines = await lastLogLines(engine, id);
-    await engine.removeContainer(id);
-    if (wasRunning) await engine.startContainer(old.id);
-    log.warn(
-      { service: desired.name, reason: up.reason },
-      'new container failed; old container kept',
-    );
-    return finish(false, {
-      error: `new container ${up.reason}; ${wasRunning ? 'the old container was started again' : 'the old container was left as it was'}${formatLogLines(lines)}`,
-      containerId: old.id,
-      code: 'GITDOCK_E_ROLLOUT_FAILED',
-      ...(lines.length > 0 ? { lastLogLines: lines } : {}),
-    });
-  }
-  if (startFirst && wasRunning) await engine.stopContainer(old.id, gracePeriod);
-  await engine.removeContainer(old.id);
-  await engine.renameContainer(id, desired.name);
-  return finish(true, { containerId: id });
-}
-
-async function startAndWait(
-  engine: Engine,
-  id: string,
-  desired: DesiredService,
-  clock: Clock,
-  signal: AbortSignal | undefined,
-): ReturnType<typeof waitUntilUp> {
-  try {
-    await engine.startContainer(id);
-  } catch (err) {
-    if (!isGitdockError(err)) throw err;
-    return { up: false, reason: `could not start: ${err.message}` };
-  }
-  return waitUntilUp(engine, id, desired.rollout, clock, signal);
-}
-
-function createOptions(desired: DesiredService, name: string, commit: string) {
+  container: { imageId: string },
+  signal: AbortSignal,
+): Promise<{ moved: string } | { pending: string } | undefined> {
+  if (desired.rollout.pull !== 'always') return undefined;
+  const image = await images.ensure(desired, signal);
+  if ('pending' in image) return image;
+  if (image.id === container.imageId) return undefined;
   return {
-    name,
-    image: desired.imageRef,
-    spec: desired.spec,
-    labels: {
-      [LABELS.host]: desired.host,
-      [LABELS.service]: desired.name,
-      [LABELS.specHash]: desired.specHash,
-      [LABELS.image]: desired.imageRef,
-      [LABELS.commit]: commit,
-      [LABELS.spec]: encodeSpecLabel(desired.spec),
-      [LABELS.dependsOn]: desired.dependsOn.join(','),
-    },
+    moved: `image ${desired.imageRef} now resolves to ${short(image.id)} (running ${short(container.imageId)})`,
   };
 }
 
-function recordedGracePeriod(labels: Record<string, string>): number {
-  return decodeSpecLabel(labels[LABELS.spec])?.stopGracePeriodMs ?? DEFAULTS.stopGracePeriodMs;
+/**
+ * The signal that undoes this service's replacement: the pass's own, but
+ * only once a newer commit is known to change this service (a replacement
+ * toward a spec that stays wanted is let finish: undoing it would cost one
+ * more stop of the service).
+ */
+function serviceAbortSignal(options: ReconcileOptions, service: string): AbortSignal {
+  const controller = new AbortController();
+  const pass = options.signal;
+  if (!pass) return controller.signal;
+  const check = () => {
+    if (options.superseded?.(service) ?? true) controller.abort(pass.reason);
+  };
+  if (pass.aborted) check();
+  else pass.addEventListener('abort', check, { once: true });
+  return controller.signal;
 }
 
-/** The container's last log lines; none when the engine cannot give them (never fatal). */
-async function lastLogLines(engine: Engine, id: string): Promise<string[]> {
-  try {
-    const text = (await engine.logTail(id, LOG_TAIL_LINES)).trimEnd();
-    return text ? text.split('\n').map((line) => line.trimEnd()) : [];
-  } catch {
-    return [];
-  }
-}
-
-function formatLogLines(lines: readonly string[]): string {
-  return lines.length > 0 ? `\n  last log lines:\n${lines.map((l) => `    ${l}`).join('\n')}` : '';
+function short(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
 }

@@ -2,6 +2,7 @@
 // send it SIGTERM or SIGKILL, read its JSON logs and poll its HTTP status.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { AgentStatus } from '../../src/core/agent-status.js';
 import { stackEnv } from './stack.js';
 
 const BIN = fileURLToPath(new URL('../../bin/gitdock.js', import.meta.url));
@@ -16,28 +17,8 @@ export interface AgentProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export interface AgentStatusView {
-  host: string;
-  desiredCommit: string | null;
-  servicesCommit: string | null;
-  lastAttemptedCommit: string | null;
-  lastAppliedCommit: string | null;
-  lastReconcile: { result: string; startedAt: string; finishedAt: string | null } | null;
-  errors: { message: string; file?: string; line?: number }[];
-  services: {
-    name: string;
-    sync: string;
-    health: string;
-    reason?: string;
-    lastLogLines?: string[];
-    containerId: string | null;
-    desiredImage: string;
-    runningImage: string | null;
-  }[];
-  engine: { reachable: boolean };
-  git: { reachable: boolean; error?: string; lastFetchAt?: string };
-  appliedRef?: { ref: string; reportedCommit: string | null; error?: string };
-}
+/** What the agent serves at /status: the one wire type. */
+export type AgentStatusView = AgentStatus;
 
 export async function startAgent(
   args: string[],

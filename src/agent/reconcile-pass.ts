@@ -1,0 +1,246 @@
+import type {
+  ReconcileResultKind,
+  ServiceStatus,
+  StatusError,
+} from '../core/agent-status.js';
+import type { Engine } from '../core/engine.js';
+import { resolveHost } from '../core/fleet.js';
+import type { Action } from '../core/plan.js';
+import type { HostState, Result } from '../core/types.js';
+import { type ErrorCode, isGitdockError, messageOf } from '../errors.js';
+import type { Log } from '../log.js';
+import type { Clock } from '../reconcile/clock.js';
+import { readRevision } from '../reconcile/read-revision.js';
+import { type ReconcileResult, reconcileHost, type ServiceOutcome } from '../reconcile/reconcile-host.js';
+import type { BackgroundPulls } from './background-pulls.js';
+import type { Holds } from './holds.js';
+import { readServiceStatuses } from './service-status.js';
+import { manifestErrorsToStatus } from './status.js';
+import type { BranchSource } from './types.js';
+
+/** How soon a pass looks again at a container the engine is still removing. */
+const WAIT_REQUEUE_MS = 500;
+
+export interface PassDeps {
+  host: string;
+  source: BranchSource;
+  /** The engine as the agent calls it (its own calls' events are recognised). */
+  engine: Engine;
+  clock: Clock;
+  log: Log;
+  holds: Holds;
+  pulls: BackgroundPulls;
+}
+
+export interface PassInput {
+  reasons: string[];
+  fetch: boolean;
+  /** Aborted by a newer commit. */
+  signal: AbortSignal;
+  /** Aborted when the agent is stopping. */
+  stopping: AbortSignal;
+  /** With `signal` aborted: does the newer commit change this service? */
+  superseded: (service: string) => boolean;
+  /** The desired state at the last valid commit: what drift is healed against under an invalid one. */
+  lastValid: HostState | undefined;
+  /** Told what the pass works toward, once known (so a newer commit can be compared with it). */
+  onTarget?: (commit: string, target: HostState) => void;
+}
+
+export interface PassResult {
+  result: Exclude<ReconcileResultKind, 'running'>;
+  /** What the branch pointed at (null when it could not be read). */
+  commit: string | null;
+  /** The valid desired state this pass worked toward, if any. */
+  target: HostState | undefined;
+  /** Whether the pass attempted anything on the engine (not only in sync or held). */
+  acted: boolean;
+  errors: StatusError[];
+  /** Per-service state after the pass; undefined when the engine could not be read. */
+  services: ServiceStatus[] | undefined;
+  engine: { reachable: boolean; error?: string };
+  git?: { reachable: boolean; error?: string; fetchedAt?: number };
+  /** A failure outside any one spec (engine away, fetch failed): the loop backs off. */
+  transient: boolean;
+  fetchFailed: boolean;
+  requeueAfterMs?: number;
+}
+
+/**
+ * One reconcile pass (controller-runtime's `Reconcile`): fetch if asked,
+ * read the branch, validate the whole revision, converge the engine toward
+ * it (or, under an invalid commit, heal drift toward the last valid one),
+ * update the holds, and read back every service's state. It re-reads git
+ * and the engine every time and trusts nothing that woke it. No timers, no
+ * flags: what the loop needs next is in the result.
+ */
+export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<PassResult> {
+  const { source, log } = deps;
+  const errors: StatusError[] = [];
+  let git: PassResult['git'];
+  if (input.fetch && source.remote) {
+    try {
+      await source.update(input.stopping);
+      git = { reachable: true, fetchedAt: deps.clock.now() };
+    } catch (err) {
+      // Keep healing drift against the commit already fetched; report git as away.
+      git = { reachable: false, error: messageOf(err) };
+      errors.push(errorOf(err, 'GITDOCK_E_GIT_FETCH'));
+      log.warn({ err: messageOf(err) }, 'fetch failed; going on with the commit already fetched');
+    }
+  }
+  const fetchFailed = git?.reachable === false;
+  const base = { errors, fetchFailed, ...(git ? { git } : {}) };
+  let commit: string | null = null;
+  let desired: Result<HostState>;
+  try {
+    commit = await source.head();
+    const { fleet } = await readRevision({ git: source.git, rev: commit });
+    desired = fleet.ok ? resolveHost(fleet.value, deps.host, commit) : fleet;
+  } catch (err) {
+    errors.push(errorOf(err, 'GITDOCK_E_GIT_READ'));
+    log.error({ err: messageOf(err) }, 'reading the branch failed');
+    return { ...base, result: 'failure', commit, target: undefined, acted: false, services: undefined, engine: { reachable: true }, transient: true };
+  }
+
+  if (!desired.ok) {
+    errors.push(...manifestErrorsToStatus(desired.errors));
+    log.error({ commit, errors: desired.errors.length }, 'revision is invalid; nothing applied');
+    for (const e of desired.errors)
+      log.error({ commit, file: e.file, line: e.line, column: e.column }, e.message);
+  }
+  // An invalid commit is never applied; drift is still healed against the
+  // last valid commit (none yet after a restart: then nothing is done).
+  const target = desired.ok ? desired.value : input.lastValid;
+  const invalid = !desired.ok;
+  if (!target) {
+    return { ...base, result: 'invalid', commit, target, acted: false, services: undefined, engine: { reachable: true }, transient: fetchFailed };
+  }
+
+  input.onTarget?.(commit, target);
+  deps.holds.retain(target.services);
+  deps.pulls.retain(new Set(target.services.map((s) => s.imageRef)), 'no longer wanted by the newest commit');
+  let outcome: ReconcileResult;
+  try {
+    outcome = await converge(deps, input, target);
+  } catch (err) {
+    const unreachable = isGitdockError(err, 'GITDOCK_E_ENGINE_UNREACHABLE');
+    errors.push(errorOf(err, 'GITDOCK_E_ENGINE_REQUEST'));
+    log.error({ err: messageOf(err) }, 'reconcile failed');
+    return {
+      ...base,
+      result: invalid ? 'invalid' : 'failure',
+      commit,
+      target,
+      acted: false,
+      services: undefined,
+      engine: unreachable ? { reachable: false, error: messageOf(err) } : { reachable: true },
+      transient: true,
+    };
+  }
+
+  recordHolds(deps, target, outcome.outcomes);
+  for (const o of outcome.outcomes) {
+    if (!o.ok && !o.skipped && !o.preempted && !o.waiting)
+      errors.push({ code: o.code ?? 'GITDOCK_E_APPLY_FAILED', message: `${o.service}: ${o.error ?? 'failed'}`, service: o.service });
+  }
+  if (outcome.plan.refused)
+    errors.push({ code: 'GITDOCK_E_EMPTY_HOST_REFUSED', message: outcome.plan.refused });
+
+  let services: ServiceStatus[] | undefined;
+  let engine: PassResult['engine'] = { reachable: true };
+  try {
+    services = await readServiceStatuses(deps, target);
+  } catch (err) {
+    if (isGitdockError(err, 'GITDOCK_E_ENGINE_UNREACHABLE')) engine = { reachable: false, error: messageOf(err) };
+  }
+  const preempted = input.signal.aborted;
+  const stopped = input.stopping.aborted && outcome.outcomes.some((o) => o.skipped || o.preempted);
+  const acted = outcome.outcomes.some((o) => o.action !== 'in-sync' && !o.skipped);
+  const waiting = outcome.outcomes.some((o) => o.waiting && o.action === 'wait');
+  const result: PassResult['result'] = invalid
+    ? 'invalid'
+    : outcome.plan.refused
+      ? 'refused'
+      : preempted
+        ? 'preempted'
+        : stopped
+          ? 'stopped'
+          : outcome.ok
+            ? 'success'
+            : 'failure';
+  return {
+    ...base,
+    result,
+    commit,
+    target,
+    acted,
+    services,
+    engine,
+    // A failed pull backs off through its hold; a failed fetch or an engine gone, through the loop.
+    transient: fetchFailed || !engine.reachable,
+    ...(waiting ? { requeueAfterMs: WAIT_REQUEUE_MS } : {}),
+  };
+}
+
+function converge(deps: PassDeps, input: PassInput, target: HostState): Promise<ReconcileResult> {
+  const { holds, clock } = deps;
+  const startFirstRetries = new Set<string>();
+  return reconcileHost({
+    engine: deps.engine,
+    desired: target,
+    clock,
+    log: deps.log,
+    signal: input.signal,
+    stopping: input.stopping,
+    superseded: input.superseded,
+    images: deps.pulls,
+    hold: (action: Action) => {
+      if (!('desired' in action)) return undefined;
+      const verdict = holds.verdict(action.desired, clock.now());
+      if (verdict.type === 'hold') return verdict.reason;
+      if (verdict.type === 'retry') {
+        deps.log.info({ service: action.service, startFirst: verdict.startFirst }, 'retrying a held spec');
+        if (verdict.startFirst) startFirstRetries.add(action.service);
+      }
+      return undefined;
+    },
+    rolloutFor: (action: Action) =>
+      'desired' in action && startFirstRetries.has(action.service)
+        ? { ...action.desired.rollout, order: 'start-first' }
+        : undefined,
+  });
+}
+
+/** Successes and in-sync services end their holds; a failed attempt starts or extends one. */
+function recordHolds(deps: PassDeps, target: HostState, outcomes: readonly ServiceOutcome[]): void {
+  const now = deps.clock.now();
+  for (const o of outcomes) {
+    const desired = target.services.find((s) => s.name === o.service);
+    if (!desired) continue;
+    if (o.ok) {
+      deps.holds.clear(o.service);
+      continue;
+    }
+    // Held, preempted, stopping, waiting on the engine or a pull, or a name conflict: no new attempt failed.
+    if (o.skipped || o.preempted || o.waiting || o.action === 'conflict') continue;
+    const transient = o.pullFailed === true || o.code === 'GITDOCK_E_ENGINE_UNREACHABLE';
+    deps.holds.recordFailure(
+      {
+        service: o.service,
+        specHash: desired.specHash,
+        commit: target.commit,
+        kind: transient ? 'transient' : 'rollout',
+        code: o.code ?? 'GITDOCK_E_APPLY_FAILED',
+        reason: o.error ?? 'failed',
+        ...(o.lastLogLines ? { lastLogLines: o.lastLogLines } : {}),
+      },
+      now,
+      desired,
+    );
+  }
+}
+
+function errorOf(err: unknown, fallback: ErrorCode): StatusError {
+  return { code: isGitdockError(err) ? err.code : fallback, message: messageOf(err) };
+}

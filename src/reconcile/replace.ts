@@ -1,0 +1,197 @@
+import type { Engine } from '../core/engine.js';
+import { DEFAULTS } from '../core/normalize.js';
+import { nextName } from '../core/plan.js';
+import { decodeSpecLabel, encodeSpecLabel } from '../core/spec-hash.js';
+import { type DesiredService, LABELS, type RolloutPolicy } from '../core/types.js';
+import { type ErrorCode, isGitdockError } from '../errors.js';
+import type { Log } from '../log.js';
+import type { Clock } from './clock.js';
+import { waitUntilUp } from './wait-until-up.js';
+
+/** Lines of a failed container's log quoted in its failure report. */
+const LOG_TAIL_LINES = 10;
+
+/** What one container step needs; `signal` undoes a replacement still waiting to come up. */
+export interface StepContext {
+  engine: Engine;
+  clock: Clock;
+  log: Log;
+  commit: string;
+  signal: AbortSignal | undefined;
+}
+
+/** The result of one container step, before it becomes a `ServiceOutcome`. */
+export type StepResult =
+  | { ok: true; containerId: string }
+  | {
+      ok: false;
+      error: string;
+      code: ErrorCode;
+      containerId?: string;
+      lastLogLines?: string[];
+    };
+
+/** Creates and starts the service's container where none runs; removed again if it does not come up. */
+export async function createService(
+  ctx: StepContext,
+  desired: DesiredService,
+  rollout: RolloutPolicy,
+): Promise<StepResult> {
+  const { engine } = ctx;
+  const id = await engine.createContainer(createOptions(desired, desired.name, ctx.commit));
+  const up = await startAndWait(ctx, id, rollout);
+  if (up.up) return { ok: true, containerId: id };
+  // Nothing ran before: remove the failed container so the next attempt starts cleanly.
+  const lines = await lastLogLines(engine, id);
+  await engine.removeContainer(id);
+  return failed(up.reason, lines);
+}
+
+/**
+ * Finishes an update cut short after the old container was removed: the
+ * replacement, already made to this spec, is started if it is not running,
+ * must come up like any new container, and takes the service's name. If it
+ * does not come up it is removed and a container is made afresh.
+ */
+export async function adoptReplacement(
+  ctx: StepContext,
+  desired: DesiredService,
+  rollout: RolloutPolicy,
+  id: string,
+): Promise<StepResult> {
+  const { engine, log } = ctx;
+  const up = await startAndWait(ctx, id, rollout);
+  if (!up.up) {
+    log.warn(
+      { service: desired.name, reason: up.reason },
+      'left-over replacement did not come up; making a new container',
+    );
+    await engine.removeContainer(id);
+    return createService(ctx, desired, rollout);
+  }
+  await engine.renameContainer(id, desired.name);
+  return { ok: true, containerId: id };
+}
+
+/** Starts a stopped container of an unchanged spec and waits for it to come up. */
+export async function startService(
+  ctx: StepContext,
+  rollout: RolloutPolicy,
+  id: string,
+): Promise<StepResult> {
+  const up = await startAndWait(ctx, id, rollout);
+  if (up.up) return { ok: true, containerId: id };
+  return { ...failed(up.reason, await lastLogLines(ctx.engine, id)), containerId: id };
+}
+
+/**
+ * The replace sequence (DESIGN section 3): the new container is created under
+ * a temporary name while the old one still runs; the old one is stopped
+ * (stop-first) or kept running (start-first) until the new one is up; then
+ * the old one is removed and the new one takes the service's name. If the new
+ * one does not come up it is removed and the old one started again.
+ */
+export async function replaceService(
+  ctx: StepContext,
+  desired: DesiredService,
+  rollout: RolloutPolicy,
+  old: { id: string; state: string; labels: Record<string, string> },
+  interrupted: boolean,
+): Promise<StepResult> {
+  const { engine, log } = ctx;
+  // After an interrupted update the old container may be stopped only
+  // because the update stopped it: it counts as running, so a failure
+  // starts it again.
+  const wasRunning = old.state === 'running' || old.state === 'restarting' || interrupted;
+  const gracePeriod = recordedGracePeriod(old.labels);
+  const id = await engine.createContainer(
+    createOptions(desired, nextName(desired.name), ctx.commit),
+  );
+  const startFirst = rollout.order === 'start-first';
+  if (!startFirst && wasRunning) await engine.stopContainer(old.id, gracePeriod);
+  const up = await startAndWait(ctx, id, rollout);
+  if (!up.up) {
+    const lines = await lastLogLines(engine, id);
+    await engine.removeContainer(id);
+    if (wasRunning) await engine.startContainer(old.id);
+    log.warn({ service: desired.name, reason: up.reason }, 'new container failed; old container kept');
+    return {
+      ...failed(
+        `new container ${up.reason}; ${wasRunning ? (startFirst ? 'the old container kept running' : 'the old container was started again') : 'the old container was left as it was'}`,
+        lines,
+      ),
+      containerId: old.id,
+    };
+  }
+  if (startFirst && wasRunning) await engine.stopContainer(old.id, gracePeriod);
+  await engine.removeContainer(old.id);
+  await engine.renameContainer(id, desired.name);
+  return { ok: true, containerId: id };
+}
+
+/** Removes a container gitdock no longer wants, within its recorded grace period. */
+export async function removeContainer(
+  engine: Engine,
+  container: { id: string; labels: Record<string, string> },
+): Promise<void> {
+  await engine.stopContainer(container.id, recordedGracePeriod(container.labels));
+  await engine.removeContainer(container.id);
+}
+
+async function startAndWait(
+  ctx: StepContext,
+  id: string,
+  rollout: RolloutPolicy,
+): ReturnType<typeof waitUntilUp> {
+  try {
+    await ctx.engine.startContainer(id);
+  } catch (err) {
+    if (!isGitdockError(err)) throw err;
+    return { up: false, reason: `could not start: ${err.message}` };
+  }
+  return waitUntilUp(ctx.engine, id, rollout, ctx.clock, ctx.signal);
+}
+
+function failed(reason: string, lines: string[]): StepResult {
+  return {
+    ok: false,
+    error: `${reason}${formatLogLines(lines)}`,
+    code: 'GITDOCK_E_ROLLOUT_FAILED',
+    ...(lines.length > 0 ? { lastLogLines: lines } : {}),
+  };
+}
+
+function createOptions(desired: DesiredService, name: string, commit: string) {
+  return {
+    name,
+    image: desired.imageRef,
+    spec: desired.spec,
+    labels: {
+      [LABELS.host]: desired.host,
+      [LABELS.service]: desired.name,
+      [LABELS.specHash]: desired.specHash,
+      [LABELS.image]: desired.imageRef,
+      [LABELS.commit]: commit,
+      [LABELS.spec]: encodeSpecLabel(desired.spec),
+      [LABELS.dependsOn]: desired.dependsOn.join(','),
+    },
+  };
+}
+
+function recordedGracePeriod(labels: Record<string, string>): number {
+  return decodeSpecLabel(labels[LABELS.spec])?.stopGracePeriodMs ?? DEFAULTS.stopGracePeriodMs;
+}
+
+/** The container's last log lines; none when the engine cannot give them (never fatal). */
+async function lastLogLines(engine: Engine, id: string): Promise<string[]> {
+  try {
+    const text = (await engine.logTail(id, LOG_TAIL_LINES)).trimEnd();
+    return text ? text.split('\n').map((line) => line.trimEnd()) : [];
+  } catch {
+    return [];
+  }
+}
+
+function formatLogLines(lines: readonly string[]): string {
+  return lines.length > 0 ? `\n  last log lines:\n${lines.map((l) => `    ${l}`).join('\n')}` : '';
+}
