@@ -10,13 +10,15 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts'],
+          // `*.unit.test.ts` under test/ need no engine: the agent on a fake one, in fake time.
+          include: ['src/**/*.test.ts', 'test/**/*.unit.test.ts'],
         },
       },
       {
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          exclude: ['test/**/*.unit.test.ts'],
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 120_000,

@@ -144,19 +144,80 @@ show_containers() {
     --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}\t{{printf "%.12s" (.Label "io.gitdock.commit")}}'
 }
 
-# The agent's /status as a short table (node is there: gitdock needs it).
+# Two small helpers in $DEMO for the walkthrough (node is there: gitdock needs it).
+#   status-table   the agent's /status, read on stdin, as a short table
+#   wait-agent     waits (at most 60 s) until the agent is done with the clone's
+#                  HEAD (applied, failed or found invalid, its image pulls over);
+#                  `wait-agent heal`: until a pass that an engine event started
+#                  (drift) has ended. `gitdock status --wait 60s` waits for a whole
+#                  fleet, but here web-2 and web-3 run no agent, so it never would.
+write_helpers() {
+  cat >"$DEMO/status-table" <<'JS'
+#!/usr/bin/env node
+// The gitdock agent's /status, read on stdin, as a short table.
+let text = '';
+process.stdin.on('data', (d) => (text += d)).on('end', () => {
+  let s;
+  try {
+    s = JSON.parse(text);
+  } catch {
+    console.error('status-table: no /status on stdin; is the agent running?');
+    process.exit(1);
+  }
+  const short = (c) => (c ? c.slice(0, 12) : '-');
+  const last = s.lastReconcile;
+  console.log(
+    `host ${s.host}  desired ${short(s.desiredCommit)}  applied ${short(s.lastAppliedCommit)}  last reconcile: ${last ? `${last.result} (${last.trigger})` : '-'}`,
+  );
+  for (const v of s.services)
+    console.log(
+      `  ${v.name.padEnd(12)} ${v.sync.padEnd(10)} ${v.health.padEnd(11)} ${v.runningImage ?? '-'}${v.reason ? `  (${v.reason})` : ''}`,
+    );
+  for (const e of s.errors)
+    console.log(`  error ${e.code ?? ''}: ${e.file ? `${e.file}:${e.line ?? ''} ` : ''}${e.message}`);
+});
+JS
+  {
+    printf '#!/usr/bin/env node\n'
+    printf 'const url = %s;\nconst logFile = %s;\n' "'$AGENT_URL/status'" "'$AGENT_LOG'"
+    cat <<'JS'
+// Waits (at most 60 s) until the demo agent is done with the commit at HEAD
+// of the current directory's repository: a pass at it has ended, no pass
+// runs, and no service waits for an image pull (the pass that the end of
+// the pull starts is the one that applies it). With `heal`: until a pass
+// that an engine event started after this command (drift) has ended.
+const heal = process.argv[2] === 'heal';
+const head = heal
+  ? null
+  : require('node:child_process').execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+const since = Date.now() - 500;
+const deadline = Date.now() + 60_000;
+const done = (s) => {
+  const last = s.lastReconcile;
+  if (s.running !== null || !last) return false;
+  if (heal) return last.trigger.startsWith('engine: ') && Date.parse(last.startedAt) >= since;
+  return last.commit === head && !s.services.some((v) => (v.reason ?? '').includes('(pulling '));
+};
+(async () => {
+  for (;;) {
+    const s = await fetch(url).then((r) => r.json()).catch(() => null);
+    if (s && done(s)) return;
+    if (Date.now() > deadline) {
+      console.error(`wait-agent: the agent was not done within 60 s; see ${logFile}`);
+      process.exit(1);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+})();
+JS
+  } >"$DEMO/wait-agent"
+  chmod +x "$DEMO/status-table" "$DEMO/wait-agent"
+}
+
+# The agent's /status as a short table: the command shown is the one run.
 show_status() {
-  printf '+ curl -s %s/status\n' "$AGENT_URL"
-  curl -sf --max-time 5 "$AGENT_URL/status" | node -e '
-    let text = "";
-    process.stdin.on("data", (d) => (text += d)).on("end", () => {
-      const s = JSON.parse(text);
-      const short = (c) => (c ? c.slice(0, 12) : "-");
-      console.log(`host ${s.host}  desired ${short(s.desiredCommit)}  applied ${short(s.lastAppliedCommit)}  last reconcile: ${s.lastReconcile?.result ?? "-"}`);
-      for (const v of s.services)
-        console.log(`  ${v.name.padEnd(12)} ${v.sync.padEnd(10)} ${v.health.padEnd(11)} ${v.runningImage ?? "-"}${v.reason ? "  (" + v.reason + ")" : ""}`);
-      for (const e of s.errors) console.log(`  error: ${e.file ? e.file + ":" + (e.line ?? "") + " " : ""}${e.message}`);
-    });'
+  printf '+ curl -s %s/status | %s/status-table\n' "$AGENT_URL" "$DEMO"
+  curl -s "$AGENT_URL/status" | "$DEMO/status-table"
 }
 
 # Waits (bounded) until the agent reports every service Synced at the bare repo's HEAD.
@@ -185,10 +246,11 @@ wait_converged() {
 start_agent() {
   stop_agent
   : >"$AGENT_LOG"
-  printf '+ gitdock agent --host %s --repo %s --listen %s --interval 30s --report-ref >%s &\n' \
-    "$HOST" "$BARE" "$LISTEN" "$AGENT_LOG"
+  printf '+ gitdock agent --host %s --repo %s --listen %s --interval 30s --report-ref --state-dir %s >%s &\n' \
+    "$HOST" "$BARE" "$LISTEN" "$DEMO/state" "$AGENT_LOG"
   # setsid: the agent outlives this script and the terminal's Ctrl-C.
   # --report-ref: refs/gitdock/applied/web-1 in the bare repo follows what runs.
+  # --state-dir: its held releases are kept in $DEMO/state, removed with the demo.
   setsid node "$ROOT/bin/gitdock.js" agent --host "$HOST" --repo "$BARE" --listen "$LISTEN" \
     --interval 30s --report-ref --state-dir "$DEMO/state" >"$AGENT_LOG" 2>&1 </dev/null &
   echo $! >"$AGENT_PID"
@@ -210,7 +272,10 @@ cd $CLONE
 
 # The agent (pid $(<"$AGENT_PID")) watches $BARE: a push is the deploy.
 # Follow what it decides:   tail -f $AGENT_LOG
-# What it runs, and why:    curl -s $AGENT_URL/status
+# What it runs, and why:    curl -s $AGENT_URL/status | $DEMO/status-table
+# $DEMO/wait-agent waits (at most 60 s) until the agent is done with the commit
+# just pushed. (For a fleet whose hosts all run an agent, \`gitdock status --wait 60s\`
+# does that; web-2 and web-3 run none in this demo.)
 
 # 1. Release appserver 1.5.0: change the tag, commit, push. That is all.
 #    web-1 has its own appserver file (it overrides services/appserver.yaml),
@@ -219,21 +284,22 @@ sed -i 's/tag: "1.4.2"/tag: "1.5.0"/' services/appserver.yaml hosts/web-1/appser
 git commit -qam "appserver 1.5.0"
 gitdock diff origin/main   # what the push will do, host by host (web-2, web-3 too)
 git push -q
-sleep 3; $DOCKER ps     # appserver 1.5.0 replaced 1.4.2; memcached untouched
+$DEMO/wait-agent; $DOCKER ps     # appserver 1.5.0 replaced 1.4.2; memcached untouched
 
 # 2. Roll back: revert the commit and push (tag 1.5.0 -> 1.4.2).
 git revert --no-edit HEAD
 git push -q
-sleep 3; curl -s $AGENT_URL/status
+$DEMO/wait-agent; curl -s $AGENT_URL/status | $DEMO/status-table
 
 # 3. Drift heals itself: stop a container by hand, and watch it come back.
-$DOCKER stop memcached; sleep 2; $DOCKER ps
+#    (wait-agent heal: until the pass that the engine's events started has ended)
+$DOCKER stop memcached; $DEMO/wait-agent heal; $DOCKER ps
 
 # 4. A broken commit never takes over: a typo is refused, file:line in /status.
 echo "portz: []" >> hosts/web-1/memcached.yaml
 git commit -qam "typo"; git push -q
-sleep 2; curl -s $AGENT_URL/status
-git revert --no-edit HEAD; git push -q
+$DEMO/wait-agent; curl -s $AGENT_URL/status | $DEMO/status-table
+git revert --no-edit HEAD; git push -q; $DEMO/wait-agent
 
 # 5. Read what happened to $HOST, release by release; see the fleet on one
 #    screen (web-2 and web-3 run no agent in this demo).
@@ -258,6 +324,7 @@ cmd_up() {
   stop_agent
   say "A fleet repo: $BARE (bare, what a push lands in) and its clone $CLONE"
   make_repo
+  write_helpers
 
   local left
   left=$(demo_containers | wc -l)

@@ -963,8 +963,11 @@ describe('listContainers, imageGitdockLabels', () => {
       const again = (await engine.listContainers()).find((c) => c.id === copy.id);
       expect(again?.imageGitdockLabels).toEqual(labels);
     } finally {
-      await removeTestContainers();
-      await removeImage(committed.Id);
+      try {
+        await removeTestContainers();
+      } finally {
+        await removeImage(committed.Id);
+      }
     }
   });
 

@@ -74,7 +74,10 @@ async function dockerSubject(): Promise<Subject> {
     settle: async (promise, timeoutMs = 60_000) => {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`not settled within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`not settled within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
       });
       try {
         return await Promise.race([promise, timeout]);
@@ -190,7 +193,8 @@ describe.each<[string, () => Promise<Subject>]>([
     for (;;) {
       const value = await probe();
       if (value !== undefined) return value;
-      if (s.now() > deadline) throw new Error(`${kind}: timed out after ${timeoutMs} ms waiting for ${what}`);
+      if (s.now() > deadline)
+        throw new Error(`${kind}: timed out after ${timeoutMs} ms waiting for ${what}`);
       await s.pass(50);
     }
   }
@@ -339,7 +343,10 @@ describe.each<[string, () => Promise<Subject>]>([
   });
 
   it('keeps restarting a crashing container under restart always (a crash loop)', async () => {
-    const id = await create(uniqueName('always'), { image: CRASH, spec: spec({ restart: 'always' }) });
+    const id = await create(uniqueName('always'), {
+      image: CRASH,
+      spec: spec({ restart: 'always' }),
+    });
     await engine.startContainer(id);
     const status = await waitFor('two restarts', async () => {
       const st = await engine.inspectContainer(id);
@@ -500,15 +507,22 @@ describe.each<[string, () => Promise<Subject>]>([
         events.some((e) => e.containerId === id && e.action === 'destroy') ? true : undefined,
       );
       const mine = events.filter((e) => e.containerId === id);
-      expect(mine.map((e) => e.action)).toEqual(['create', 'start', 'kill', 'die', 'stop', 'destroy']);
+      expect(mine.map((e) => e.action)).toEqual([
+        'create',
+        'start',
+        'kill',
+        'die',
+        'stop',
+        'destroy',
+      ]);
       for (const e of mine) {
         expect(e).toMatchObject({ name, service: 'watched' });
         expect(e.time).toBeGreaterThanOrEqual(before - 5000);
         expect(e.time).toBeLessThanOrEqual(s.now() + 5000);
       }
-      expect(events.filter((e) => e.containerId === unlabelled || e.containerId === elsewhere)).toEqual(
-        [],
-      );
+      expect(
+        events.filter((e) => e.containerId === unlabelled || e.containerId === elsewhere),
+      ).toEqual([]);
     } finally {
       controller.abort();
     }
@@ -527,7 +541,11 @@ describe.each<[string, () => Promise<Subject>]>([
 
     const second = await engine.createLock(name, { 'io.gitdock.lock.pid': '2' });
     expect(second.created).toBe(false);
-    expect(second.lock).toMatchObject({ id: first.lock.id, name, labels: { 'io.gitdock.lock.pid': '1' } });
+    expect(second.lock).toMatchObject({
+      id: first.lock.id,
+      name,
+      labels: { 'io.gitdock.lock.pid': '1' },
+    });
     expect((await engine.findLock(name))?.id).toBe(first.lock.id);
 
     // A name that merely starts with it is another lock.
@@ -550,13 +568,20 @@ describe.each<[string, () => Promise<Subject>]>([
 describe('FakeEngine beyond the contract', () => {
   const HOST = 'web-1';
 
+  /** A fake engine with APP pulled (which takes 500 ms of fake time), at +1 s. */
   async function setup(settings: ConstructorParameters<typeof FakeEngine>[1] = {}) {
     const clock = new FakeClock();
     const engine = new FakeEngine(clock, settings);
     pushStackImages(engine, PREFIX);
-    await engine.pullImage(APP);
-    await clock.advance(1000);
+    await pulled(clock, engine, APP);
     return { clock, engine };
+  }
+
+  /** Pulls `ref` while a second of fake time passes. */
+  async function pulled(clock: FakeClock, engine: FakeEngine, ref: string): Promise<void> {
+    const pull = engine.pullImage(ref);
+    await clock.advance(1000);
+    await pull;
   }
 
   function managed(name: string, options: Partial<ContainerSpec> = {}): CreateContainerOptions {
@@ -575,7 +600,9 @@ describe('FakeEngine beyond the contract', () => {
     const progress: string[] = [];
     let done = false;
     void engine
-      .pullImage(APP, (p) => progress.push(`${clock.now() - FAKE_CLOCK_START}: ${p.layersDone}/${p.layersTotal}`))
+      .pullImage(APP, (p) =>
+        progress.push(`${clock.now() - FAKE_CLOCK_START}: ${p.layersDone}/${p.layersTotal}`),
+      )
       .then(() => {
         done = true;
       });
@@ -616,7 +643,11 @@ describe('FakeEngine beyond the contract', () => {
     const id = await engine.createContainer(managed('web'));
     await engine.startContainer(id);
     void engine.userRemove('web', { slowMs: 3000 });
-    expect(engine.container('web')).toMatchObject({ state: 'removing', running: false, exitCode: 137 });
+    expect(engine.container('web')).toMatchObject({
+      state: 'removing',
+      running: false,
+      exitCode: 137,
+    });
     expect((await engine.listContainers()).map((c) => c.state)).toEqual(['removing']);
     const startErr = await rejection(engine.startContainer(id));
     expect(startErr).toMatchObject({ code: 'GITDOCK_E_ENGINE_REQUEST', data: { statusCode: 409 } });
@@ -639,9 +670,11 @@ describe('FakeEngine beyond the contract', () => {
 
   it("backs a crash loop off as dockerd's restart manager does", async () => {
     const { clock, engine } = await setup();
-    await engine.pullImage(CRASH);
-    await clock.advance(1000);
-    const id = await engine.createContainer({ ...managed('loop', { restart: 'always' }), image: CRASH });
+    await pulled(clock, engine, CRASH);
+    const id = await engine.createContainer({
+      ...managed('loop', { restart: 'always' }),
+      image: CRASH,
+    });
     const t0 = clock.now();
     await engine.startContainer(id);
     await clock.advance(3000);
@@ -649,11 +682,12 @@ describe('FakeEngine beyond the contract', () => {
     const restarts = engine.mutations({ op: 'restart' });
     expect(restarts.map((e) => e.at - t0)).toEqual([100, 300, 700, 1500]);
     expect(restarts.every((e) => e.by === 'engine')).toBe(true);
+    // dockerd counts a restart when it schedules it: four done, the fifth pending.
     expect(engine.container(id)).toMatchObject({
       state: 'restarting',
       running: true,
       exitCode: 3,
-      restartCount: 4,
+      restartCount: 5,
     });
   });
 
@@ -663,7 +697,11 @@ describe('FakeEngine beyond the contract', () => {
     await engine.startContainer(id);
     await clock.advance(60_000);
     engine.crashContainer('web', 1);
-    expect(engine.container(id)).toMatchObject({ state: 'restarting', restartCount: 1, exitCode: 1 });
+    expect(engine.container(id)).toMatchObject({
+      state: 'restarting',
+      restartCount: 1,
+      exitCode: 1,
+    });
     await clock.advance(100);
     expect(engine.container(id)).toMatchObject({ state: 'running', restartCount: 1 });
     expect(engine.mutations({ name: 'web' }).map((e) => `${e.op} by ${e.by}`)).toEqual([
@@ -792,8 +830,7 @@ describe('FakeEngine beyond the contract', () => {
 
   it('journals who stopped what, in which state', async () => {
     const { clock, engine } = await setup();
-    await engine.pullImage(HEALTHY);
-    await clock.advance(1000);
+    await pulled(clock, engine, HEALTHY);
     const id = await engine.createContainer({ ...managed('web'), image: HEALTHY });
     await engine.startContainer(id);
     await clock.advance(1000);
@@ -801,7 +838,9 @@ describe('FakeEngine beyond the contract', () => {
     engine.userStart('web');
     await engine.stopContainer(id, 1000);
     expect(
-      engine.mutations({ op: 'stop' }).map((e) => ({ by: e.by, before: e.before, at: e.at - FAKE_CLOCK_START })),
+      engine
+        .mutations({ op: 'stop' })
+        .map((e) => ({ by: e.by, before: e.before, at: e.at - FAKE_CLOCK_START })),
     ).toEqual([
       { by: 'user', before: { state: 'running', health: 'healthy' }, at: 3000 },
       { by: 'gitdock', before: { state: 'running', health: 'starting' }, at: 3000 },

@@ -6,8 +6,8 @@ import { messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Clock } from '../reconcile/clock.js';
 import { readRevision } from '../reconcile/read-revision.js';
-import { type BackoffPolicy, backoffDelay } from './backoff.js';
 import { BackgroundPulls } from './background-pulls.js';
+import { type BackoffPolicy, backoffDelay } from './backoff.js';
 import { type Hold, type HoldPolicy, Holds } from './holds.js';
 import { type PassOutcome, type PassWork, ReconcileLoop } from './loop.js';
 import { OwnEvents } from './own-events.js';
@@ -15,13 +15,22 @@ import { type PassResult, reconcilePass } from './reconcile-pass.js';
 import { StatusStore } from './status-store.js';
 import { appliedRef, type BranchSource } from './types.js';
 
+/** Branch changes closer together than this (or during a pass) are a burst. */
+const BURST_WINDOW_MS = 3_000;
+/** A burst ends after this long without a change... */
+const BURST_QUIET_MS = 1_000;
+/** ...or this long after it began, however busy the branch. */
+const BURST_MAX_WAIT_MS = 10_000;
+
 /** The engine's event stream is reopened at most this long after it broke: the engine back means a pass at once. */
 const EVENTS_RECONNECT_CAP_MS = 2_000;
 
 export interface AgentObserver {
   /** After every pass, with its result and the status it produced. */
   onPass?(pass: {
-    result: Exclude<PassResult['result'], never>;
+    result: PassResult['result'];
+    /** What started this pass (its coalesced triggers). */
+    trigger: string;
     status: AgentStatus;
     durationMs: number;
     convergedAfterMs?: number;
@@ -74,9 +83,16 @@ export class Agent {
   private inFlight: { commit: string; target: HostState } | undefined;
   /** Services a newer commit changes: the pass in flight undoes their replacements. */
   private superseded = new Set<string>();
+  /** Of those, the ones whose newer image is on the host: handed over, not undone. */
+  private handOver = new Set<string>();
   private lastValid: HostState | undefined;
   private savedHolds = '[]';
-  private eventTimer: NodeJS.Timeout | undefined;
+  /** When the branch was last seen to move. */
+  private lastSourceChange = Number.NEGATIVE_INFINITY;
+  /** Branch changes of a burst, waiting for a quiet moment. */
+  private burst = { reasons: new Set<string>(), fetch: false };
+  /** Engine events waiting out the quiet time before they trigger a pass. */
+  private readonly eventReasons = new Set<string>();
   private reporting: Promise<void> | undefined;
   private reportWanted: string | undefined;
 
@@ -121,18 +137,56 @@ export class Agent {
    * preempts: it changes nothing.
    */
   sourceChanged(reason: string, options: { fetch?: boolean } = {}): void {
-    this.loop.trigger(reason, options);
+    const now = this.options.clock.now();
     const running = this.inFlight;
+    // A change while a pass is at work, or soon after the last one, is a
+    // burst of commits: wait for a quiet moment, so the next pass goes to
+    // the newest commit at once instead of to each one in turn (each would
+    // stop the services it changes once more).
+    const burst = running !== undefined || now - this.lastSourceChange < BURST_WINDOW_MS;
+    this.lastSourceChange = now;
     if (running) void this.maybePreempt(running, options.fetch === true);
+    if (!burst) {
+      this.loop.trigger(reason, options);
+      return;
+    }
+    this.burst.reasons.add(reason);
+    this.burst.fetch ||= options.fetch === true;
+    if (this.burst.reasons.size === 1) void this.afterBurst(now);
   }
 
-  /** An engine event: drift, unless it is the echo of the agent's own call. Debounced. */
+  /** Triggers the pass of a burst once no change came for a quiet moment (at most a few seconds on). */
+  private async afterBurst(startedAt: number): Promise<void> {
+    const { clock } = this.options;
+    for (;;) {
+      const quietFor = clock.now() - this.lastSourceChange;
+      const left = Math.min(BURST_QUIET_MS - quietFor, startedAt + BURST_MAX_WAIT_MS - clock.now());
+      if (left <= 0 || this.stopping.signal.aborted) break;
+      await clock.sleep(left, this.stopping.signal);
+    }
+    const reasons = [...this.burst.reasons];
+    const fetch = this.burst.fetch;
+    this.burst = { reasons: new Set(), fetch: false };
+    for (const r of reasons) this.loop.trigger(r, { fetch });
+  }
+
+  /**
+   * An engine event: drift, unless it is the echo of the agent's own call.
+   * A burst of events makes one pass: the first one opens a short quiet
+   * time (on the agent's clock), and the pass comes after it.
+   */
   engineEvent(event: EngineEvent): void {
     if (this.own.isOwn(event)) return;
     const reason = `engine: ${event.action} ${event.name ?? event.containerId.slice(0, 12)}`;
-    clearTimeout(this.eventTimer);
-    this.eventTimer = setTimeout(() => this.loop.trigger(reason), this.options.eventDebounceMs ?? 200);
-    this.eventTimer.unref?.();
+    this.eventReasons.add(reason);
+    if (this.eventReasons.size > 1) return;
+    void this.options.clock
+      .sleep(this.options.eventDebounceMs ?? 200, this.stopping.signal)
+      .then(() => {
+        const reasons = [...this.eventReasons];
+        this.eventReasons.clear();
+        if (!this.stopping.signal.aborted) for (const r of reasons) this.loop.trigger(r);
+      });
   }
 
   /** An operator asks for one more try of held services (all when none named). */
@@ -158,7 +212,10 @@ export class Agent {
     const restored = (await this.options.holdStore?.load().catch(() => [])) ?? [];
     this.holds.restore(restored);
     if (restored.length > 0)
-      log.info({ services: restored.map((h) => h.service) }, 'held specs restored: a restart is not a retry');
+      log.info(
+        { services: restored.map((h) => h.service) },
+        'held specs restored: a restart is not a retry',
+      );
     this.savedHolds = JSON.stringify(this.holds.entries());
     const onStop = () => {
       this.stopping.abort('the agent is stopping');
@@ -179,7 +236,6 @@ export class Agent {
       await this.loop.run(signal);
     } finally {
       signal.removeEventListener('abort', onStop);
-      clearTimeout(this.eventTimer);
       await stopWatching();
       await events;
       // Bounded by the push timeout: the record of what runs is worth finishing.
@@ -193,6 +249,7 @@ export class Agent {
     const startedAt = clock.now();
     this.store.passStarted(work, startedAt);
     this.superseded = new Set();
+    this.handOver = new Set();
     const result = await reconcilePass(
       {
         host: this.options.host,
@@ -209,6 +266,7 @@ export class Agent {
         signal: work.signal,
         stopping: this.stopping.signal,
         superseded: (service) => this.superseded.has(service),
+        handOver: (service) => this.handOver.has(service),
         lastValid: this.lastValid,
         onTarget: (commit, target) => {
           this.inFlight = { commit, target };
@@ -217,10 +275,14 @@ export class Agent {
     );
     this.inFlight = undefined;
     this.own.passEnded();
+    this.pulls.passEnded();
     if (result.target && result.result !== 'invalid') this.lastValid = result.target;
     await this.saveHolds();
     const finishedAt = clock.now();
-    const { news, convergedAfterMs } = this.store.passFinished(work, result, { startedAt, finishedAt });
+    const { news, convergedAfterMs } = this.store.passFinished(work, result, {
+      startedAt,
+      finishedAt,
+    });
     const fields = {
       result: result.result,
       commit: result.commit,
@@ -231,6 +293,7 @@ export class Agent {
     else log.debug(fields, 'reconcile finished');
     this.options.observer?.onPass?.({
       result: result.result,
+      trigger: work.reasons.join(', '),
       status: this.store.status,
       durationMs: finishedAt - startedAt,
       ...(convergedAfterMs !== undefined ? { convergedAfterMs } : {}),
@@ -261,7 +324,15 @@ export class Agent {
       }
       const changed = changedServices(running.target, next.value);
       if (changed.size === 0) return;
+      const handOver = new Set<string>();
+      for (const service of next.value.services) {
+        if (!changed.has(service.name) || service.rollout.pull === 'always') continue;
+        if (await this.own.engine.imageId(service.imageRef).catch(() => undefined))
+          handOver.add(service.name);
+      }
+      if (this.inFlight !== running) return;
       this.superseded = changed;
+      this.handOver = handOver;
       log.info(
         { from: running.commit, to: head, services: [...changed] },
         'newer commit: preempting the pass in progress',
@@ -279,7 +350,10 @@ export class Agent {
       await this.options.holdStore.save(this.holds.entries());
       this.savedHolds = text;
     } catch (err) {
-      this.options.log.warn({ err: messageOf(err) }, 'saving the held specs failed; a restart would retry them');
+      this.options.log.warn(
+        { err: messageOf(err) },
+        'saving the held specs failed; a restart would retry them',
+      );
     }
   }
 
@@ -322,7 +396,10 @@ export class Agent {
       log.info({ ref: report.ref, commit }, 'applied commit recorded');
     } catch (err) {
       this.store.setAppliedRef({ error: messageOf(err) });
-      log.warn({ ref: report.ref, commit, err: messageOf(err) }, 'recording the applied commit failed');
+      log.warn(
+        { ref: report.ref, commit, err: messageOf(err) },
+        'recording the applied commit failed',
+      );
     }
   }
 
@@ -356,7 +433,10 @@ export class Agent {
       failures = clock.now() - opened > 10_000 ? 1 : failures + 1;
       if (failures > 1 || !(await this.engineAnswers())) {
         if (this.store.status.engine.reachable) {
-          log.warn({ err: broke }, 'engine unreachable; services show health Unknown until it is back');
+          log.warn(
+            { err: broke },
+            'engine unreachable; services show health Unknown until it is back',
+          );
           this.options.observer?.onEngine?.(false);
         }
         this.store.setEngine(false, broke, clock.now());
@@ -396,6 +476,7 @@ function changedServices(before: HostState, after: HostState): Set<string> {
   const old = new Map(before.services.map((s) => [s.name, s.specHash]));
   const changed = new Set<string>();
   for (const s of after.services) if (old.get(s.name) !== s.specHash) changed.add(s.name);
-  for (const name of old.keys()) if (!after.services.some((s) => s.name === name)) changed.add(name);
+  for (const name of old.keys())
+    if (!after.services.some((s) => s.name === name)) changed.add(name);
   return changed;
 }

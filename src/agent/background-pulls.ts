@@ -11,6 +11,8 @@ interface PullJob {
   startedAt: number;
   /** Set when the pull has ended. */
   result?: { ok: true } | { ok: false; error: GitdockError };
+  /** A pass has taken the result: it is forgotten when that pass ends. */
+  taken?: boolean;
 }
 
 /**
@@ -43,8 +45,9 @@ export class BackgroundPulls implements ImageProvider {
     const job = this.jobs.get(ref);
     if (job && !job.result) return { pending: this.describe(ref, job) };
     if (job?.result) {
-      // A finished pull is taken once: under `pull: always` the next pass pulls again.
-      this.jobs.delete(ref);
+      // A finished pull is the answer for every service of that image in this
+      // pass; `passEnded` forgets it, so under `pull: always` the next pass pulls again.
+      job.taken = true;
       if (!job.result.ok) throw job.result.error;
       const id = await this.options.engine.imageId(ref);
       if (id) return { id };
@@ -52,8 +55,35 @@ export class BackgroundPulls implements ImageProvider {
       const id = await this.options.engine.imageId(ref);
       if (id) return { id };
     }
+    // Another service of the same image may have started its pull meanwhile.
+    if (this.jobs.has(ref)) return { pending: this.describe(ref, this.jobs.get(ref)!) };
     this.start(ref);
     return { pending: `pulling ${ref}` };
+  }
+
+  /**
+   * The pulls that failed since the last pass, by reference, taken: a pass
+   * records them as failures of the services of that image before it
+   * decides anything, so a service held by its backoff still learns that
+   * its retry failed (and waits longer next time).
+   */
+  takeFailures(): Map<string, GitdockError> {
+    const failed = new Map<string, GitdockError>();
+    for (const [ref, job] of this.jobs) {
+      if (job.result && !job.result.ok && !job.taken) {
+        job.taken = true;
+        failed.set(ref, job.result.error);
+      }
+    }
+    return failed;
+  }
+
+  /**
+   * A pass ended: the results it took are forgotten. One that ended during
+   * the pass but was not taken waits for the pass its end triggers.
+   */
+  passEnded(): void {
+    for (const [ref, job] of this.jobs) if (job.taken) this.jobs.delete(ref);
   }
 
   /** Pulls in flight, for /status. */
@@ -97,7 +127,8 @@ export class BackgroundPulls implements ImageProvider {
                 ref,
               });
           job.result = { ok: false, error };
-          if (job.controller.signal.aborted) log.info({ image: ref, err: error.message }, 'image pull cut');
+          if (job.controller.signal.aborted)
+            log.info({ image: ref, err: error.message }, 'image pull cut');
           else log.error({ image: ref, err: error.message }, 'image pull failed');
         }
       })

@@ -5,6 +5,7 @@
  *   GET  /status     the agent's status, pretty JSON
  *   GET  /metrics    Prometheus text
  *   POST /hooks/git  webhook; body capped at `maxBodyBytes` (413 beyond)
+ *   POST /retry      one more try of held (Failed) services: all, or `?service=NAME` (repeatable)
  *
  * Other paths answer 404 and other methods 405, both as JSON. It listens on
  * 127.0.0.1 unless told otherwise: /status names images and commits, and the
@@ -34,6 +35,8 @@ export interface AgentHttpRoutes {
   /** Any JSON-serialisable value. */
   status(): unknown;
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** An operator asks for one more try of the named held services (all when none named). */
+  retry?(services: string[] | undefined): { status: number; body: unknown };
   /** Called only with a complete body within the cap; `body` of the result is sent as JSON. */
   webhook(request: {
     headers: IncomingHttpHeaders;
@@ -397,10 +400,18 @@ export async function startAgentHttpServer(
         sendJson(res, answer.status, answer.body ?? {});
         return;
       }
-      default:
+      case '/retry': {
+        if (!routes.retry) break;
+        if (!allow(req, res, ['POST'])) return;
         drain(req);
-        sendJson(res, 404, { error: `no such path: ${path}`, method });
+        const query = new URL(req.url ?? '/', 'http://agent').searchParams.getAll('service');
+        const answer = routes.retry(query.length > 0 ? query : undefined);
+        sendJson(res, answer.status, answer.body);
+        return;
+      }
     }
+    drain(req);
+    sendJson(res, 404, { error: `no such path: ${path}`, method });
   }
 
   function allow(req: IncomingMessage, res: ServerResponse, methods: string[]): boolean {

@@ -83,6 +83,7 @@ function start(options: Partial<LoopOptions> & { outcome?: Outcome } = {}) {
   let inFlight = 0;
   let maxInFlight = 0;
   const { outcome, ...rest } = options;
+  const stop = new AbortController();
   const loop = new ReconcileLoop({
     clock,
     resyncMs: 60_000,
@@ -91,6 +92,8 @@ function start(options: Partial<LoopOptions> & { outcome?: Outcome } = {}) {
     random: () => 0,
     async pass(work) {
       passes.push({ at: clock.now(), ...work, reasons: [...work.reasons] });
+      // A loop that runs passes back to back without sleeping never yields to the test: stop it.
+      if (passes.length > 1_000) stop.abort();
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       try {
@@ -101,7 +104,6 @@ function start(options: Partial<LoopOptions> & { outcome?: Outcome } = {}) {
     },
     ...rest,
   });
-  const stop = new AbortController();
   let returned = false;
   const done = loop.run(stop.signal).then(() => {
     returned = true;
@@ -308,6 +310,19 @@ describe('ReconcileLoop: requeue and nextDue', () => {
     expect(h.passes).toHaveLength(2);
   });
 
+  it('a requeue of 0 ms still looks again later, never at once', async () => {
+    const h = start({ outcome: (n) => (n === 1 ? { requeueAfterMs: 0 } : {}) });
+    h.loop.trigger('push');
+    await h.clock.advance(0);
+    expect(h.passes).toHaveLength(1);
+    expect(h.loop.nextWakeAt()).toBeGreaterThan(h.clock.now());
+    await h.clock.advance(1);
+    expect(h.passes.map((p) => [p.at, p.reasons])).toEqual([
+      [0, ['push']],
+      [1, ['looking again']],
+    ]);
+  });
+
   it('fires a due time once, with its reason, and does not chase it', async () => {
     // Like Holds.nextRetryAt: the earliest time strictly after now, none once it is due.
     const dueTimes = [5_000];
@@ -386,6 +401,16 @@ describe('ReconcileLoop: preempt and stop', () => {
     await h.done;
     h.loop.trigger('push');
     await h.clock.advance(120_000);
+    expect(h.passes).toHaveLength(0);
+  });
+
+  it('a trigger arriving with the stop starts no pass', async () => {
+    const h = start();
+    await h.clock.advance(1_000);
+    h.loop.trigger('push');
+    h.stop.abort();
+    await h.clock.advance(0);
+    expect(h.returned()).toBe(true);
     expect(h.passes).toHaveLength(0);
   });
 

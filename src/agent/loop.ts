@@ -55,7 +55,9 @@ interface Pending {
 export class ReconcileLoop {
   private pending: Pending | undefined;
   private wake: AbortController | undefined;
-  private current: { controller: AbortController; startedAt: number; reasons: string[] } | undefined;
+  private current:
+    | { controller: AbortController; startedAt: number; reasons: string[] }
+    | undefined;
   private failures = 0;
   private retryAt: number | undefined;
   private retryFetch = false;
@@ -67,7 +69,8 @@ export class ReconcileLoop {
   }
 
   trigger(reason: string, options: { fetch?: boolean } = {}): void {
-    const p = (this.pending ??= { reasons: [], fetch: false, since: this.options.clock.now() });
+    this.pending ??= { reasons: [], fetch: false, since: this.options.clock.now() };
+    const p = this.pending;
     if (!p.reasons.includes(reason)) p.reasons.push(reason);
     p.fetch ||= options.fetch === true;
     this.wake?.abort();
@@ -116,7 +119,8 @@ export class ReconcileLoop {
   /** Turns whichever deadline has come into a trigger. */
   private triggerDue(due: number | undefined): void {
     const now = this.options.clock.now();
-    if (now >= this.nextResyncAt) this.trigger('periodic resync', { fetch: this.options.fetchOnResync });
+    if (now >= this.nextResyncAt)
+      this.trigger('periodic resync', { fetch: this.options.fetchOnResync });
     if (this.retryAt !== undefined && now >= this.retryAt)
       this.trigger('retry after failure', { fetch: this.retryFetch });
     if (this.requeueAt !== undefined && now >= this.requeueAt) this.trigger('looking again');

@@ -28,6 +28,7 @@ describe('createAgentMetrics', () => {
     expect(text).toContain('# TYPE gitdock_reconcile_total counter');
     expect(samples(text, 'gitdock_reconcile_total')).toEqual([
       'gitdock_reconcile_total{result="success"} 2',
+      'gitdock_reconcile_total{result="waiting"} 0',
       'gitdock_reconcile_total{result="failure"} 0',
       'gitdock_reconcile_total{result="refused"} 0',
       'gitdock_reconcile_total{result="invalid"} 1',
@@ -169,6 +170,7 @@ describe('createAgentMetrics', () => {
     const text = await m.render();
     expect(samples(text, 'gitdock_reconcile_total')).toEqual([
       'gitdock_reconcile_total{result="success"} 0',
+      'gitdock_reconcile_total{result="waiting"} 0',
       'gitdock_reconcile_total{result="failure"} 0',
       'gitdock_reconcile_total{result="refused"} 0',
       'gitdock_reconcile_total{result="invalid"} 0',

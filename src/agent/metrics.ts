@@ -28,6 +28,7 @@ export type HealthStatusLabel = HealthStatus;
 
 export const RECONCILE_RESULTS: readonly ReconcileResultLabel[] = [
   'success',
+  'waiting',
   'failure',
   'refused',
   'invalid',
@@ -97,7 +98,7 @@ export function createAgentMetrics(): AgentMetrics {
 
   const reconcileCounter = new Counter({
     name: 'gitdock_reconcile_total',
-    help: 'Reconcile passes by result (success, failure, refused, invalid, preempted, stopped).',
+    help: 'Reconcile passes by result (success, waiting, failure, refused, invalid, preempted, stopped).',
     labelNames: ['result'] as const,
     registers,
   });

@@ -94,11 +94,18 @@ describe('OwnEvents: the engine it wraps', () => {
 });
 
 describe('OwnEvents: events of the agent own calls', () => {
-  it('start: the start event is recognised once', async () => {
+  it('start: its start, and while the pass watches it come up its die and restarts, are own', async () => {
     const s = setup();
     await s.engine.startContainer('c1');
     expect(s.isOwn('start', 'c1')).toBe(true);
-    expect(s.isOwn('start', 'c1')).toBe(false);
+    // A crash and a restart by its restart policy, while the pass waits for it to come up.
+    expect(s.isOwn('die', 'c1')).toBe(true);
+    expect(s.isOwn('restart', 'c1')).toBe(true);
+    expect(s.isOwn('start', 'c1')).toBe(true);
+    expect(s.isOwn('health_status: starting', 'c1')).toBe(true);
+    // Not what a start causes: a stop or a destroy is someone else's.
+    expect(s.isOwn('stop', 'c1')).toBe(false);
+    expect(s.isOwn('destroy', 'c1')).toBe(false);
   });
 
   it('stop: kill (any number), die and stop (once each)', async () => {
@@ -150,21 +157,48 @@ describe('OwnEvents: events of the agent own calls', () => {
 
   it('the same call twice expects its events twice', async () => {
     const s = setup();
-    await s.engine.startContainer('c1');
-    await s.engine.startContainer('c1');
-    expect(s.isOwn('start', 'c1')).toBe(true);
-    expect(s.isOwn('start', 'c1')).toBe(true);
-    expect(s.isOwn('start', 'c1')).toBe(false);
+    await s.engine.stopContainer('c1', 10_000);
+    await s.engine.stopContainer('c1', 10_000);
+    expect(s.isOwn('stop', 'c1')).toBe(true);
+    expect(s.isOwn('stop', 'c1')).toBe(true);
+    expect(s.isOwn('stop', 'c1')).toBe(false);
+    await s.engine.renameContainer('c2', 'a');
+    await s.engine.renameContainer('c2', 'b');
+    expect(s.isOwn('rename', 'c2')).toBe(true);
+    expect(s.isOwn('rename', 'c2')).toBe(true);
+    expect(s.isOwn('rename', 'c2')).toBe(false);
   });
 });
 
 describe('OwnEvents: drift', () => {
-  it('a die without a stop by the agent (a crash) is not own, even of a container it started', async () => {
+  it('a die without a stop by the agent (a crash) is not own', async () => {
+    const s = setup();
+    expect(s.isOwn('die', 'c9')).toBe(false);
+    // Of a container the agent only renamed.
+    await s.engine.renameContainer('c2', 'web-old');
+    expect(s.isOwn('die', 'c2')).toBe(false);
+  });
+
+  it('a crash of a container the agent started is drift once its pass has ended', async () => {
     const s = setup();
     await s.engine.startContainer('c1');
     expect(s.isOwn('start', 'c1')).toBe(true);
+    s.advance(10_000);
+    s.own.passEnded();
+    s.advance(1_001);
     expect(s.isOwn('die', 'c1')).toBe(false);
-    expect(s.isOwn('die', 'c9')).toBe(false);
+    expect(s.isOwn('restart', 'c1')).toBe(false);
+  });
+
+  it('a start by hand of a container the agent started is drift once its pass has ended', async () => {
+    const s = setup();
+    await s.engine.startContainer('c1');
+    // The start the agent caused, seen during the pass.
+    expect(s.isOwn('start', 'c1')).toBe(true);
+    s.advance(10_000);
+    s.own.passEnded();
+    s.advance(1_001);
+    expect(s.isOwn('start', 'c1')).toBe(false);
   });
 
   it('a user stop of a container the agent did not touch is not own', async () => {

@@ -24,7 +24,8 @@ interface Expected {
  */
 export class OwnEvents {
   private readonly byId = new Map<string, Expected>();
-  private readonly creates = new Map<string, number>();
+  /** Creates under way or just made, by name: the engine's create event names the container, not yet known by ID. */
+  private readonly creates = new Map<string, { count: number; expires: number }>();
   readonly engine: Engine;
 
   constructor(
@@ -40,15 +41,16 @@ export class OwnEvents {
     this.expire(now);
     const action = event.action.startsWith('health_status') ? 'health_status' : event.action;
     if (action === 'create' && event.name !== undefined) {
-      const n = this.creates.get(event.name) ?? 0;
-      if (n > 0) {
-        this.take(this.creates, event.name);
+      const expected = this.creates.get(event.name);
+      if (expected) {
+        if (--expected.count <= 0) this.creates.delete(event.name);
         return true;
       }
     }
     const expected = this.byId.get(event.containerId);
     if (!expected) return false;
-    if ((expected.open.get(action) ?? 0) >= now) return true;
+    const openUntil = expected.open.get(action);
+    if (openUntil !== undefined && openUntil >= now) return true;
     if ((expected.counts.get(action) ?? 0) > 0) {
       this.take(expected.counts, action);
       return true;
@@ -56,11 +58,15 @@ export class OwnEvents {
     return false;
   }
 
-  /** A pass ended: health reports of the containers it started are drift again shortly after. */
+  /**
+   * A pass ended: the health reports, crashes and restarts of the
+   * containers it started are drift again shortly after.
+   */
   passEnded(): void {
     const until = this.clock.now() + HEALTH_GRACE_MS;
     for (const e of this.byId.values())
-      if (e.open.has('health_status')) e.open.set('health_status', until);
+      for (const action of ['health_status', 'die', 'restart', 'start'])
+        if (e.open.has(action)) e.open.set(action, Math.min(e.open.get(action)!, until));
   }
 
   private expect(id: string, once: string[], open: string[] = [], openUntil?: number): void {
@@ -83,6 +89,7 @@ export class OwnEvents {
 
   private expire(now: number): void {
     for (const [id, e] of this.byId) if (e.expires < now) this.byId.delete(id);
+    for (const [name, e] of this.creates) if (e.expires < now) this.creates.delete(name);
   }
 
   private wrap(inner: Engine): Engine {
@@ -100,11 +107,22 @@ export class OwnEvents {
       findLock: (name) => inner.findLock(name),
       removeLock: (id) => inner.removeLock(id),
       async createContainer(options: CreateContainerOptions) {
-        self.creates.set(options.name, (self.creates.get(options.name) ?? 0) + 1);
-        return inner.createContainer(options);
+        const expected = self.creates.get(options.name) ?? { count: 0, expires: 0 };
+        expected.count++;
+        expected.expires = self.clock.now() + EXPECTATION_TTL_MS;
+        self.creates.set(options.name, expected);
+        try {
+          return await inner.createContainer(options);
+        } catch (err) {
+          // Refused: the engine sends no create event for it.
+          if (--expected.count <= 0) self.creates.delete(options.name);
+          throw err;
+        }
       },
       async startContainer(id) {
-        self.expect(id, ['start'], ['health_status']);
+        // Its start, and while the pass watches it come up its crash or restart,
+        // are the pass's own; shortly after the pass they are drift again.
+        self.expect(id, [], ['health_status', 'die', 'restart', 'start']);
         return inner.startContainer(id);
       },
       async stopContainer(id, timeoutMs) {

@@ -1,8 +1,4 @@
-import type {
-  ReconcileResultKind,
-  ServiceStatus,
-  StatusError,
-} from '../core/agent-status.js';
+import type { ReconcileResultKind, ServiceStatus, StatusError } from '../core/agent-status.js';
 import type { Engine } from '../core/engine.js';
 import { resolveHost } from '../core/fleet.js';
 import type { Action } from '../core/plan.js';
@@ -11,7 +7,11 @@ import { type ErrorCode, isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Clock } from '../reconcile/clock.js';
 import { readRevision } from '../reconcile/read-revision.js';
-import { type ReconcileResult, reconcileHost, type ServiceOutcome } from '../reconcile/reconcile-host.js';
+import {
+  type ReconcileResult,
+  reconcileHost,
+  type ServiceOutcome,
+} from '../reconcile/reconcile-host.js';
 import type { BackgroundPulls } from './background-pulls.js';
 import type { Holds } from './holds.js';
 import { readServiceStatuses } from './service-status.js';
@@ -41,6 +41,8 @@ export interface PassInput {
   stopping: AbortSignal;
   /** With `signal` aborted: does the newer commit change this service? */
   superseded: (service: string) => boolean;
+  /** With `signal` aborted: may this service's replacement be handed over to the next pass? */
+  handOver?: (service: string) => boolean;
   /** The desired state at the last valid commit: what drift is healed against under an invalid one. */
   lastValid: HostState | undefined;
   /** Told what the pass works toward, once known (so a newer commit can be compared with it). */
@@ -100,7 +102,16 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
   } catch (err) {
     errors.push(errorOf(err, 'GITDOCK_E_GIT_READ'));
     log.error({ err: messageOf(err) }, 'reading the branch failed');
-    return { ...base, result: 'failure', commit, target: undefined, acted: false, services: undefined, engine: { reachable: true }, transient: true };
+    return {
+      ...base,
+      result: 'failure',
+      commit,
+      target: undefined,
+      acted: false,
+      services: undefined,
+      engine: { reachable: true },
+      transient: true,
+    };
   }
 
   if (!desired.ok) {
@@ -114,12 +125,25 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
   const target = desired.ok ? desired.value : input.lastValid;
   const invalid = !desired.ok;
   if (!target) {
-    return { ...base, result: 'invalid', commit, target, acted: false, services: undefined, engine: { reachable: true }, transient: fetchFailed };
+    return {
+      ...base,
+      result: 'invalid',
+      commit,
+      target,
+      acted: false,
+      services: undefined,
+      engine: { reachable: true },
+      transient: fetchFailed,
+    };
   }
 
   input.onTarget?.(commit, target);
   deps.holds.retain(target.services);
-  deps.pulls.retain(new Set(target.services.map((s) => s.imageRef)), 'no longer wanted by the newest commit');
+  recordPullFailures(deps, target);
+  deps.pulls.retain(
+    new Set(target.services.map((s) => s.imageRef)),
+    'no longer wanted by the newest commit',
+  );
   let outcome: ReconcileResult;
   try {
     outcome = await converge(deps, input, target);
@@ -142,7 +166,11 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
   recordHolds(deps, target, outcome.outcomes);
   for (const o of outcome.outcomes) {
     if (!o.ok && !o.skipped && !o.preempted && !o.waiting)
-      errors.push({ code: o.code ?? 'GITDOCK_E_APPLY_FAILED', message: `${o.service}: ${o.error ?? 'failed'}`, service: o.service });
+      errors.push({
+        code: o.code ?? 'GITDOCK_E_APPLY_FAILED',
+        message: `${o.service}: ${o.error ?? 'failed'}`,
+        service: o.service,
+      });
   }
   if (outcome.plan.refused)
     errors.push({ code: 'GITDOCK_E_EMPTY_HOST_REFUSED', message: outcome.plan.refused });
@@ -152,12 +180,13 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
   try {
     services = await readServiceStatuses(deps, target);
   } catch (err) {
-    if (isGitdockError(err, 'GITDOCK_E_ENGINE_UNREACHABLE')) engine = { reachable: false, error: messageOf(err) };
+    if (isGitdockError(err, 'GITDOCK_E_ENGINE_UNREACHABLE'))
+      engine = { reachable: false, error: messageOf(err) };
   }
   const preempted = input.signal.aborted;
   const stopped = input.stopping.aborted && outcome.outcomes.some((o) => o.skipped || o.preempted);
   const acted = outcome.outcomes.some((o) => o.action !== 'in-sync' && !o.skipped);
-  const waiting = outcome.outcomes.some((o) => o.waiting && o.action === 'wait');
+  const removing = outcome.outcomes.some((o) => o.waiting && o.action === 'wait');
   const result: PassResult['result'] = invalid
     ? 'invalid'
     : outcome.plan.refused
@@ -168,7 +197,9 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
           ? 'stopped'
           : outcome.ok
             ? 'success'
-            : 'failure';
+            : outcome.outcomes.every((o) => o.ok || o.waiting)
+              ? 'waiting'
+              : 'failure';
   return {
     ...base,
     result,
@@ -179,7 +210,7 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
     engine,
     // A failed pull backs off through its hold; a failed fetch or an engine gone, through the loop.
     transient: fetchFailed || !engine.reachable,
-    ...(waiting ? { requeueAfterMs: WAIT_REQUEUE_MS } : {}),
+    ...(removing ? { requeueAfterMs: WAIT_REQUEUE_MS } : {}),
   };
 }
 
@@ -194,13 +225,17 @@ function converge(deps: PassDeps, input: PassInput, target: HostState): Promise<
     signal: input.signal,
     stopping: input.stopping,
     superseded: input.superseded,
+    ...(input.handOver ? { handOver: input.handOver } : {}),
     images: deps.pulls,
     hold: (action: Action) => {
       if (!('desired' in action)) return undefined;
       const verdict = holds.verdict(action.desired, clock.now());
       if (verdict.type === 'hold') return verdict.reason;
       if (verdict.type === 'retry') {
-        deps.log.info({ service: action.service, startFirst: verdict.startFirst }, 'retrying a held spec');
+        deps.log.info(
+          { service: action.service, startFirst: verdict.startFirst },
+          'retrying a held spec',
+        );
         if (verdict.startFirst) startFirstRetries.add(action.service);
       }
       return undefined;
@@ -237,6 +272,29 @@ function recordHolds(deps: PassDeps, target: HostState, outcomes: readonly Servi
       },
       now,
       desired,
+    );
+  }
+}
+
+/** Pulls that failed in the background since the last pass fail the services of their image. */
+function recordPullFailures(deps: PassDeps, target: HostState): void {
+  const failed = deps.pulls.takeFailures();
+  if (failed.size === 0) return;
+  const now = deps.clock.now();
+  for (const service of target.services) {
+    const error = failed.get(service.imageRef);
+    if (!error || error.data.aborted === true) continue;
+    deps.holds.recordFailure(
+      {
+        service: service.name,
+        specHash: service.specHash,
+        commit: target.commit,
+        kind: 'transient',
+        code: error.code,
+        reason: error.message,
+      },
+      now,
+      service,
     );
   }
 }

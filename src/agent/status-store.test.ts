@@ -257,6 +257,15 @@ describe('StatusStore: commits and convergence', () => {
     ).toBeUndefined();
   });
 
+  it('the applied commit reached again after another was attempted (a force-push back) converges', () => {
+    const s = store();
+    finish(s, work(['startup']), result(), T0);
+    finish(s, work(['git: push']), result({ commit: C2, result: 'failure' }), T0 + 10_000);
+    const back = finish(s, work(['git: push'], T0 + 20_000), result({ acted: true }), T0 + 20_000);
+    expect(back.convergedAfterMs).toBe(1_000);
+    expect(s.status).toMatchObject({ lastAttemptedCommit: C1, lastAppliedCommit: C1 });
+  });
+
   it('keeps the last attempted commit apart from the last applied one', () => {
     const s = store();
     finish(s, work(['startup']), result(), T0);

@@ -14,7 +14,13 @@ const ROUTINE_TRIGGERS = new Set(['periodic resync', 'looking again', 'retry aft
 export class StatusStore {
   readonly status: AgentStatus;
 
-  constructor(init: { host: string; branch: string; source: string; appliedRef?: string; watched: boolean }) {
+  constructor(init: {
+    host: string;
+    branch: string;
+    source: string;
+    appliedRef?: string;
+    watched: boolean;
+  }) {
     this.status = {
       host: init.host,
       branch: init.branch,
@@ -47,7 +53,8 @@ export class StatusStore {
   tick(now: number, nextPassAt: number | undefined): void {
     const running = this.status.running;
     if (running) running.runningForMs = now - Date.parse(running.startedAt);
-    this.status.nextPassAt = nextPassAt === undefined || !Number.isFinite(nextPassAt) ? null : iso(nextPassAt);
+    this.status.nextPassAt =
+      nextPassAt === undefined || !Number.isFinite(nextPassAt) ? null : iso(nextPassAt);
   }
 
   /**
@@ -71,7 +78,11 @@ export class StatusStore {
       s.git = {
         reachable: result.git.reachable,
         ...(result.git.error ? { error: result.git.error } : {}),
-        ...(result.git.fetchedAt ? { lastFetchAt: iso(result.git.fetchedAt) } : s.git.lastFetchAt ? { lastFetchAt: s.git.lastFetchAt } : {}),
+        ...(result.git.fetchedAt
+          ? { lastFetchAt: iso(result.git.fetchedAt) }
+          : s.git.lastFetchAt
+            ? { lastFetchAt: s.git.lastFetchAt }
+            : {}),
       };
     this.setEngine(result.engine.reachable, result.engine.error, times.finishedAt);
     if (result.services) {

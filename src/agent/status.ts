@@ -1,15 +1,16 @@
-import type {
-  HealthStatus,
-  ServiceStatus,
-  StatusError,
-  SyncStatus,
-} from '../core/agent-status.js';
+import type { HealthStatus, ServiceStatus, StatusError, SyncStatus } from '../core/agent-status.js';
 import type { ContainerStatus } from '../core/engine.js';
 import type { Plan } from '../core/plan.js';
 import type { ManifestError } from '../core/types.js';
 import type { ErrorCode } from '../errors.js';
 
-export type { AgentStatus, HealthStatus, ServiceStatus, StatusError, SyncStatus } from '../core/agent-status.js';
+export type {
+  AgentStatus,
+  HealthStatus,
+  ServiceStatus,
+  StatusError,
+  SyncStatus,
+} from '../core/agent-status.js';
 
 export function manifestErrorsToStatus(errors: readonly ManifestError[]): StatusError[] {
   return errors.map((e) => ({
@@ -80,7 +81,9 @@ export function describeServices(
           ? (container.labels['io.gitdock.commit'] ?? null)
           : null,
       ...((reason ?? health.reason) ? { reason: reason ?? health.reason } : {}),
-      ...(sync === 'Failed' ? { code: failure?.code ?? 'GITDOCK_E_NAME_CONFLICT' } : {}),
+      ...(sync === 'Failed'
+        ? { code: action.type === 'conflict' ? 'GITDOCK_E_NAME_CONFLICT' : failure!.code }
+        : {}),
       ...(sync === 'Failed' && action.type !== 'conflict' && failure?.lastLogLines
         ? { lastLogLines: failure.lastLogLines }
         : {}),
@@ -114,6 +117,9 @@ function healthOf(status: ContainerStatus | undefined): { status: HealthStatus; 
  * verdict stands, their health is Unknown (an engine that is away says
  * nothing about its containers).
  */
-export function withUnknownHealth(services: readonly ServiceStatus[], why: string): ServiceStatus[] {
+export function withUnknownHealth(
+  services: readonly ServiceStatus[],
+  why: string,
+): ServiceStatus[] {
   return services.map((s) => ({ ...s, health: 'Unknown', reason: `engine unreachable: ${why}` }));
 }

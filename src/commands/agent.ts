@@ -161,6 +161,21 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
         healthz: () => ({ ok: true }),
         status: () => agent.status,
         metrics: async () => ({ contentType: metrics.contentType, body: await metrics.render() }),
+        retry: (services) => {
+          const retrying = agent.requestRetry(services);
+          if (retrying.length > 0) {
+            log.info({ services: retrying }, 'retry asked over http');
+            return { status: 202, body: { retrying } };
+          }
+          return {
+            status: 404,
+            body: {
+              error: services
+                ? `no held (Failed) service named ${services.join(', ')}: nothing to retry`
+                : 'no service is held (Failed): nothing to retry',
+            },
+          };
+        },
         webhook: async ({ headers, body }) => {
           if (!secret)
             return {

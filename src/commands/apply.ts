@@ -4,7 +4,7 @@ import { createLog } from '../log.js';
 import { applyToJson, formatApplyText, formatPlanText, planToJson } from '../output/format-plan.js';
 import { createProgressRenderer } from '../output/progress.js';
 import { systemClock } from '../reconcile/clock.js';
-import { acquireHostLock, releaseOnSignals } from '../reconcile/host-lock.js';
+import { acquireHostLock, type HostLock, releaseOnSignals } from '../reconcile/host-lock.js';
 import { reconcileHost } from '../reconcile/reconcile-host.js';
 import { type CommandIO, useColor } from './io.js';
 import { loadHostState, openEngine } from './load.js';
@@ -77,18 +77,16 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     color: useColor(io.stderr, io.env),
   });
   // One writer per host: refused while an agent manages it or another apply runs.
-  const lock = values['dry-run']
+  const identity = await readProcessIdentity(VERSION);
+  const locking = values['dry-run']
     ? undefined
-    : await acquireHostLock({
-        engine,
-        host,
-        kind: 'apply',
-        identity: await readProcessIdentity(VERSION),
-        log,
-      });
-  const undoSignals = lock ? releaseOnSignals(lock) : () => {};
+    : acquireHostLock({ engine, host, kind: 'apply', identity, log });
+  // From the moment it is asked for: a Ctrl-C while it is being taken gives it back too.
+  const undoSignals = locking ? releaseOnSignals(locking) : () => {};
+  let lock: HostLock | undefined;
   let result: Awaited<ReturnType<typeof reconcileHost>>;
   try {
+    lock = await locking;
     result = await reconcileHost({
       engine,
       desired: loaded.state,

@@ -23,11 +23,13 @@ import {
 } from './options.js';
 
 const DEFAULT_TIMEOUT = '3s';
+/** How often --wait asks the agents again. */
+const WAIT_POLL_MS = 1000;
 const MIN_TIMEOUT_MS = 100;
 const MAX_TIMEOUT_MS = 60_000;
 
 const HELP = `Usage: gitdock status [--repo DIR] [--rev REV] [--output text|json] [--exit-code]
-                      [--timeout 3s]
+                      [--timeout 3s] [--wait DURATION]
 
 Shows the fleet: for every host, each service's desired tag (the repo at
 --rev), running tag and the commit its container was made at, sync and
@@ -74,6 +76,10 @@ ${COMMON_HELP.rev}
   -o, --output F  text (default) or json
   --exit-code     exit 2 unless every host is Synced (see Exit codes)
   --timeout D     how long each agent is given, ${formatRange()} (default: ${DEFAULT_TIMEOUT})
+  --wait D        ask again (every ${WAIT_POLL_MS / 1000}s) until every host is Synced at the
+                  revision, for at most D (such as 60s), then show the fleet;
+                  exit 2 if it did not converge in time. For scripts and a
+                  walkthrough: \`git push && gitdock status --wait 60s\`
   -h, --help      show this help
 
 JSON output (fields are only ever added; absent values are null):
@@ -114,6 +120,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     output: COMMON_OPTIONS.output,
     'exit-code': { type: 'boolean', default: false },
     timeout: { type: 'string', default: DEFAULT_TIMEOUT },
+    wait: { type: 'string' },
     help: COMMON_OPTIONS.help,
   });
   if (values.help) {
@@ -122,6 +129,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   }
   const output = checkOutput(values.output, ['text', 'json'] as const);
   const timeoutMs = checkTimeout(values.timeout);
+  const waitMs = values.wait === undefined ? undefined : checkWait(values.wait);
 
   const git = await openRepo(values.repo, io);
   const asked = await git.resolveRevision(values.rev);
@@ -146,6 +154,66 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   const { fleet, state } = ready;
   const branch = values.rev === 'HEAD' ? ((await git.currentBranch()) ?? null) : null;
 
+  const read = () =>
+    readFleetStatus({
+      git,
+      repo: values.repo,
+      rev: values.rev,
+      commit,
+      branch,
+      fleet,
+      state,
+      timeoutMs,
+    });
+  let status = await read();
+  let timedOut = false;
+  if (waitMs !== undefined) {
+    const deadline = Date.now() + waitMs;
+    const tty = io.stderr.isTTY === true;
+    while (!(status.synced && status.counts.pending === 0)) {
+      if (Date.now() + WAIT_POLL_MS > deadline) {
+        timedOut = true;
+        break;
+      }
+      if (tty)
+        io.stderr.write(
+          `\r\u001b[2Kwaiting for the fleet to converge at ${short(commit)}: ${status.counts.synced} of ${status.counts.services} services Synced`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+      status = await read();
+    }
+    if (tty) io.stderr.write('\r\u001b[2K');
+    if (timedOut)
+      io.stderr.write(
+        `gitdock: the fleet did not converge at ${short(commit)} within ${values.wait}\n`,
+      );
+  }
+  if (output === 'json') {
+    const json = statusToJson(status);
+    const invalid = commit === asked ? {} : { invalidRev: { rev: values.rev, commit: asked } };
+    io.stdout.write(`${JSON.stringify({ ...json, ...invalid }, null, 2)}\n`);
+  } else {
+    io.stdout.write(formatStatusText(status, { color: useColor(io.stdout, io.env) }));
+  }
+  if (commit !== asked) return 1;
+  if (timedOut) return 2;
+  return values['exit-code'] && !status.synced ? 2 : 0;
+}
+
+/** Asks every agent and reads the applied refs: the fleet's status at `commit`. */
+async function readFleetStatus(input: {
+  git: Awaited<ReturnType<typeof openRepo>>;
+  repo: string;
+  rev: string;
+  commit: string;
+  branch: string | null;
+  fleet: Fleet;
+  state: FleetState;
+  timeoutMs: number;
+}) {
+  const { git, commit, fleet, state, timeoutMs } = input;
+  const values = { repo: input.repo, rev: input.rev };
+  const branch = input.branch;
   const agents = new Map<string, string>();
   for (const [host, settings] of Object.entries(fleet.config.hosts ?? {})) {
     if (settings.agent !== undefined) agents.set(host, settings.agent);
@@ -188,7 +256,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       : { ok: false, error: `its manifests for ${host} are invalid` };
   };
 
-  const status = mergeFleetStatus({
+  return mergeFleetStatus({
     rev: values.rev,
     commit,
     branch,
@@ -199,15 +267,22 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     desiredAt,
     now: Date.now(),
   });
-  if (output === 'json') {
-    const json = statusToJson(status);
-    const invalid = commit === asked ? {} : { invalidRev: { rev: values.rev, commit: asked } };
-    io.stdout.write(`${JSON.stringify({ ...json, ...invalid }, null, 2)}\n`);
-  } else {
-    io.stdout.write(formatStatusText(status, { color: useColor(io.stdout, io.env) }));
+}
+
+function checkWait(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch {
+    ms = Number.NaN;
   }
-  if (commit !== asked) return 1;
-  return values['exit-code'] && !status.synced ? 2 : 0;
+  if (!(ms > 0) || ms > 3_600_000) {
+    throw new GitdockError(
+      'GITDOCK_E_USAGE',
+      `--wait takes a duration from 1s to 1h, such as 60s, not "${text}"`,
+    );
+  }
+  return ms;
 }
 
 type ValidState = { ok: true; fleet: Fleet; state: FleetState };

@@ -9,7 +9,7 @@ import { checkOutput, parseCommand, requireHost } from './options.js';
 const HELP = `Usage: gitdock unlock --host NAME [--output text|json]
 
 Removes the host lock of a host: the object on the engine named by
-DOCKER_HOST (a network called gitdock-lock.NAME) that says which gitdock
+DOCKER_HOST (a volume called gitdock-lock.NAME) that says which gitdock
 process is changing the host. A running agent holds it for as long as it
 runs, an apply for one run; while it is held, \`gitdock apply\` and a second
 agent for the host are refused (GITDOCK_E_HOST_LOCKED).
@@ -27,7 +27,8 @@ Options:
   -h, --help      show this help
 
 Exit codes: 0 the lock was removed, or there was none; 1 the engine cannot
-be reached; 64 usage error.
+be reached, or refuses (a volume of that name that is not a gitdock lock is
+never removed); 64 usage error.
 
 Examples:
   gitdock unlock --host web-1

@@ -14,7 +14,13 @@ export type SyncStatus = (typeof SYNC_STATUSES)[number];
  * Is what runs running well? `Unknown` while the engine cannot be asked:
  * an engine that is away says nothing about its containers.
  */
-export const HEALTH_STATUSES = ['Healthy', 'Progressing', 'Degraded', 'Missing', 'Unknown'] as const;
+export const HEALTH_STATUSES = [
+  'Healthy',
+  'Progressing',
+  'Degraded',
+  'Missing',
+  'Unknown',
+] as const;
 export type HealthStatus = (typeof HEALTH_STATUSES)[number];
 
 export interface ServiceStatus {
@@ -46,6 +52,8 @@ export interface StatusError {
 
 export type ReconcileResultKind =
   | 'success'
+  /** Nothing failed, but a service waits: for its image (pulled in the background) or for the engine to finish a removal. */
+  | 'waiting'
   | 'failure'
   | 'refused'
   | 'invalid'

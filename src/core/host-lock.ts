@@ -53,7 +53,7 @@ const LOCK_PREFIX = 'gitdock-lock.';
 
 /**
  * The name of a host's lock object: `gitdock-lock.<host>`. A valid host name
- * (see names.ts) makes a valid network name on every engine
+ * (see names.ts) makes a valid volume or network name on every engine
  * (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`); anything else is undefined.
  */
 export function hostLockName(host: string): string | undefined {

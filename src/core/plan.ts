@@ -138,7 +138,8 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
   }
   const adopted = new Set([...adoptable.values()]);
   const removals: Action[] = removalOrder(
-    [...strays, ...orphans].filter((c) => !adopted.has(c)),
+    // One the engine is already removing is on its way out: a second removal would be refused.
+    [...strays, ...orphans].filter((c) => !adopted.has(c) && c.state !== 'removing'),
   ).map((c) => {
     const service = c.labels[LABELS.service]!;
     const reason = c.name.endsWith(NEXT_SUFFIX)

@@ -86,10 +86,14 @@ export async function ensureImage(
 
 async function pullOnce(pulls: PullRegistry, ref: string, signal: AbortSignal | undefined) {
   if (signal?.aborted) {
-    throw new GitdockError('GITDOCK_E_PULL_FAILED', `Pull of ${ref} not begun: ${reasonOf(signal)}`, {
-      ref,
-      aborted: true,
-    });
+    throw new GitdockError(
+      'GITDOCK_E_PULL_FAILED',
+      `Pull of ${ref} not begun: ${reasonOf(signal)}`,
+      {
+        ref,
+        aborted: true,
+      },
+    );
   }
   pulls.log.info({ image: ref }, 'pulling image');
   try {

@@ -38,7 +38,7 @@ export interface AcquireHostLockOptions {
   /**
    * For a long-lived holder (the agent): look every `recheckMs` whether the
    * lock object is still there, and take it again when it was removed
-   * behind its back (`docker network prune`, `gitdock unlock`).
+   * behind its back (`docker volume prune`, `gitdock unlock`).
    */
   recheckMs?: number;
   /** Default: the system clock. */
@@ -228,10 +228,12 @@ async function defaultIsRunning(): Promise<IsProcessRunning> {
 /**
  * While the lock is held for one run (`gitdock apply`): on SIGINT, SIGTERM or
  * SIGHUP, release it, then end the process with that signal as it would have
- * ended without this (a second signal ends it at once). Returns the undo.
+ * ended without this (a second signal ends it at once). Takes the lock or the
+ * promise of it, so a signal that comes while the lock is being taken still
+ * gives it back. Returns the undo.
  */
 export function releaseOnSignals(
-  lock: HostLock,
+  lock: HostLock | Promise<HostLock>,
   signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'],
 ): () => void {
   const remove = () => {
@@ -239,7 +241,12 @@ export function releaseOnSignals(
   };
   function onSignal(signal: NodeJS.Signals) {
     remove();
-    void lock.release().finally(() => process.kill(process.pid, signal));
+    void Promise.resolve(lock)
+      .then(
+        (held) => held.release(),
+        () => {}, // not taken: nothing to give back
+      )
+      .finally(() => process.kill(process.pid, signal));
   }
   for (const s of signals) process.on(s, onSignal);
   return remove;

@@ -40,6 +40,13 @@ export interface ReconcileOptions {
   /** With `signal` aborted: does the newer commit change this service? Default: yes. */
   superseded?: (service: string) => boolean;
   /**
+   * With `signal` aborted for this service: is the newer commit's image for
+   * it already on the host? Then a stop-first replacement in flight hands
+   * the service over to the next pass instead of starting the old container
+   * again, so a burst of commits stops it once, not once per commit.
+   */
+  handOver?: (service: string) => boolean;
+  /**
    * Aborted when the agent is asked to stop: pulls are cut, actions in
    * progress finish (a replacement comes up or is undone), actions not
    * begun are skipped.
@@ -67,7 +74,10 @@ export interface ImageProvider {
    * The local image ID to run, or `pending` while a pull is under way (the
    * service waits for a later pass). Rejects with GITDOCK_E_PULL_FAILED.
    */
-  ensure(desired: DesiredService, signal: AbortSignal): Promise<{ id: string } | { pending: string }>;
+  ensure(
+    desired: DesiredService,
+    signal: AbortSignal,
+  ): Promise<{ id: string } | { pending: string }>;
 }
 
 export interface ServiceOutcome {
@@ -193,7 +203,8 @@ async function runAction(
     if (ok && action.type === 'in-sync') log.debug(fields, 'service in sync');
     else if (ok) log.info(fields, 'service converged');
     // Skipped, preempted or waiting: nothing failed; the next pass takes it up.
-    else if (extra.skipped || extra.preempted || extra.waiting) log.info(fields, 'service not converged yet');
+    else if (extra.skipped || extra.preempted || extra.waiting)
+      log.info(fields, 'service not converged yet');
     else log.error(fields, 'service failed');
     return outcome;
   };
@@ -218,14 +229,20 @@ async function runAction(
     return finish(false, { error: action.reasons.join('; '), waiting: true });
   }
   if (action.type !== 'in-sync') {
-    const held = options.signal?.aborted
+    const cut = options.signal?.aborted
       ? `${abortReason(options.signal)} before it began`
       : options.stopping?.aborted
         ? 'not begun: the agent is stopping'
-        : action.type !== 'remove'
-          ? options.hold?.(action)
-          : undefined;
-    if (held) return finish(false, { error: held, skipped: true });
+        : undefined;
+    if (cut) return finish(false, { error: cut, skipped: true });
+    const held = action.type !== 'remove' ? options.hold?.(action) : undefined;
+    if (held) {
+      const kept = await startOldMeanwhile(
+        { engine, clock, log, commit: options.desired.commit, signal: options.signal },
+        action,
+      );
+      return finish(false, { error: `${held}${kept}`, skipped: true });
+    }
   }
   const serviceSignal = serviceAbortSignal(options, action.service);
   const ctx: StepContext = {
@@ -234,6 +251,7 @@ async function runAction(
     log,
     commit: options.desired.commit,
     signal: serviceSignal,
+    handOver: () => options.handOver?.(action.service) === true,
   };
   const pullSignal = AbortSignal.any(
     [options.signal, options.stopping].filter((s): s is AbortSignal => s !== undefined),
@@ -251,7 +269,8 @@ async function runAction(
         if (moved && 'pending' in moved) {
           if (action.type === 'in-sync') return finish(true, { containerId: action.container.id });
         } else if (moved) {
-          if (options.hold?.(action)) return finish(false, { error: options.hold(action)!, skipped: true });
+          if (options.hold?.(action))
+            return finish(false, { error: options.hold(action)!, skipped: true });
           const reasons = [...base.reasons.filter(() => action.type === 'start'), moved.moved];
           log.info({ service: action.service, reasons }, 'image moved; replacing the container');
           return fromStep(
@@ -267,15 +286,20 @@ async function runAction(
         const rollout = options.rolloutFor?.(action) ?? action.desired.rollout;
         try {
           const image = await images.ensure(action.desired, pullSignal);
-          if ('pending' in image) return finish(false, { error: image.pending, waiting: true });
+          if ('pending' in image) {
+            const kept = await startOldMeanwhile(ctx, action);
+            return finish(false, { error: `${image.pending}${kept}`, waiting: true });
+          }
         } catch (err) {
           const aborted = isGitdockError(err) && err.data.aborted === true;
+          const kept = await startOldMeanwhile(ctx, action);
           return finish(false, {
             ...(aborted ? { preempted: true } : { pullFailed: true }),
             code: 'GITDOCK_E_PULL_FAILED',
             error:
               messageOf(err) +
-              (action.type === 'recreate' ? '; the running container was left as it is' : ''),
+              (kept ||
+                (action.type === 'recreate' ? '; the running container was left as it is' : '')),
           });
         }
         if (action.type === 'recreate') {
@@ -308,6 +332,28 @@ async function runAction(
             : {}),
         })
       : finish(false, { error: String(err), code: 'GITDOCK_E_ENGINE_REQUEST' });
+  }
+}
+
+/**
+ * A replacement that cannot go ahead now (its spec is held, its image is
+ * still coming or could not be pulled) leaves the old container serving:
+ * one stopped meanwhile (`docker stop` by hand, a crash) is started again,
+ * as drift of any service is healed. Says so, for the outcome's message.
+ */
+async function startOldMeanwhile(ctx: StepContext, action: Action): Promise<string> {
+  if (
+    action.type !== 'recreate' ||
+    (action.container.state !== 'exited' && action.container.state !== 'created')
+  )
+    return '';
+  try {
+    const step = await startService(ctx, action.desired.rollout, action.container.id);
+    return step.ok
+      ? '; the old container was started again meanwhile'
+      : `; the old container did not start again: ${step.error}`;
+  } catch (err) {
+    return `; the old container did not start again: ${messageOf(err)}`;
   }
 }
 

@@ -18,6 +18,8 @@ export interface StepContext {
   log: Log;
   commit: string;
   signal: AbortSignal | undefined;
+  /** Asked when `signal` cut a replacement short: leave the service to the next pass (see `replaceService`). */
+  handOver?: () => boolean;
 }
 
 /** The result of one container step, before it becomes a `ServiceOutcome`. */
@@ -110,11 +112,30 @@ export async function replaceService(
   const startFirst = rollout.order === 'start-first';
   if (!startFirst && wasRunning) await engine.stopContainer(old.id, gracePeriod);
   const up = await startAndWait(ctx, id, rollout);
+  if (!up.up && !startFirst && wasRunning && ctx.signal?.aborted && ctx.handOver?.()) {
+    // A newer commit changes this service and its image is here: starting
+    // the old container only to stop it again in a moment would be one more
+    // outage. The old one stays stopped; the replacement is stopped but kept
+    // under its temporary name, which tells the next pass (or a restarted
+    // agent) that the old one counts as running: it is started again if
+    // the newer release fails too.
+    await engine.stopContainer(id, 0);
+    log.info({ service: desired.name }, 'replacement handed over to the newer commit');
+    return {
+      ok: false,
+      error: `${up.reason}; handed over to the newer commit`,
+      code: 'GITDOCK_E_ROLLOUT_FAILED',
+      containerId: old.id,
+    };
+  }
   if (!up.up) {
     const lines = await lastLogLines(engine, id);
     await engine.removeContainer(id);
     if (wasRunning) await engine.startContainer(old.id);
-    log.warn({ service: desired.name, reason: up.reason }, 'new container failed; old container kept');
+    log.warn(
+      { service: desired.name, reason: up.reason },
+      'new container failed; old container kept',
+    );
     return {
       ...failed(
         `new container ${up.reason}; ${wasRunning ? (startFirst ? 'the old container kept running' : 'the old container was started again') : 'the old container was left as it was'}`,

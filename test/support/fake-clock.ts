@@ -188,7 +188,8 @@ export class FakeClock implements Clock {
   ): Promise<RunUntilIdleResult> {
     const startedAt = this.time;
     const limit = startedAt + (options.maxMs ?? 60 * 60_000);
-    const matches = (t: PendingTimer) => options.source === undefined || t.source === options.source;
+    const matches = (t: PendingTimer) =>
+      options.source === undefined || t.source === options.source;
     const fired = await this.run(limit, () => !this.timers.some(matches), true);
     const idle = !this.timers.some(matches);
     return { idle, elapsedMs: this.time - startedAt, fired };

@@ -794,7 +794,9 @@ export class FakeEngine implements Engine {
           name: c.name,
           ...(op === 'create'
             ? {}
-            : { before: { state: c.state, ...(c.health === undefined ? {} : { health: c.health }) } }),
+            : {
+                before: { state: c.state, ...(c.health === undefined ? {} : { health: c.health }) },
+              }),
           ...(detail === undefined ? {} : { detail }),
         }),
     });
@@ -803,7 +805,12 @@ export class FakeEngine implements Engine {
   // -- Engine ---------------------------------------------------------------------
 
   async listContainers(): Promise<ActualContainer[]> {
-    await this.enter({ method: 'listContainers', args: [], operation: 'list containers', data: {} });
+    await this.enter({
+      method: 'listContainers',
+      args: [],
+      operation: 'list containers',
+      data: {},
+    });
     return this.runtime.all().map((c) => {
       const actual: ActualContainer = {
         id: c.id,
@@ -850,7 +857,8 @@ export class FakeEngine implements Engine {
     signal?: AbortSignal,
   ): Promise<void> {
     const host = this.settings.dockerHost;
-    const aborted = () => pullError(host, ref, `cut before it finished: ${abortText(signal)}`, { aborted: true });
+    const aborted = () =>
+      pullError(host, ref, `cut before it finished: ${abortText(signal)}`, { aborted: true });
     const stalled = () =>
       pullError(
         host,
@@ -880,9 +888,14 @@ export class FakeEngine implements Engine {
     }
     const entry = this.images.registry.get(ref);
     if (entry === undefined) {
-      throw pullError(host, ref, `manifest for ${ref} not found: manifest unknown: manifest unknown`, {
-        statusCode: 404,
-      });
+      throw pullError(
+        host,
+        ref,
+        `manifest for ${ref} not found: manifest unknown: manifest unknown`,
+        {
+          statusCode: 404,
+        },
+      );
     }
     await this.transfer(ref, entry, { onProgress, signal, aborted, stalled, cut });
     this.images.store(ref, {
@@ -890,7 +903,13 @@ export class FakeEngine implements Engine {
       behaviour: entry.behaviour,
       labels: { ...(entry.behaviour.gitdockLabels ?? {}) },
     });
-    this.record({ op: 'pull', by: 'gitdock', id: entry.id, name: ref, detail: { ref, imageId: entry.id } });
+    this.record({
+      op: 'pull',
+      by: 'gitdock',
+      id: entry.id,
+      name: ref,
+      detail: { ref, imageId: entry.id },
+    });
   }
 
   async createContainer(options: CreateContainerOptions): Promise<string> {
@@ -1076,22 +1095,34 @@ export class FakeEngine implements Engine {
 
   /** `docker commit <container> <newRef>`: an image with the container's labels and behaviour. */
   userCommit(containerName: string, newRef: string): string {
-    const c = this.existing(this.gate('createContainer', [], 'commit container', { id: containerName }), containerName);
+    const c = this.existing(
+      this.gate('createContainer', [], 'commit container', { id: containerName }),
+      containerName,
+    );
     const id = `sha256:${this.newId()}`;
     const { gitdockLabels: _, ...behaviour } = c.behaviour;
-    this.images.store(newRef, { id, behaviour: { ...behaviour, gitdockLabels: { ...c.labels } }, labels: { ...c.labels } });
+    this.images.store(newRef, {
+      id,
+      behaviour: { ...behaviour, gitdockLabels: { ...c.labels } },
+      labels: { ...c.labels },
+    });
     this.record({ op: 'commit', by: 'user', id, name: newRef, detail: { container: c.id } });
     return id;
   }
 
   /** The container's process exits on its own with `exitCode` (a crash, an OOM kill): the restart policy applies. */
   crashContainer(name: string, exitCode = 1): void {
-    this.runtime.crash(this.existing(this.gate('inspectContainer', [], 'crash', { id: name }), name), exitCode);
+    this.runtime.crash(
+      this.existing(this.gate('inspectContainer', [], 'crash', { id: name }), name),
+      exitCode,
+    );
   }
 
   /** Leaves the container `dead`, as a removal that failed does. */
   markDead(name: string): void {
-    this.runtime.markDead(this.existing(this.gate('inspectContainer', [], 'mark dead', { id: name }), name));
+    this.runtime.markDead(
+      this.existing(this.gate('inspectContainer', [], 'mark dead', { id: name }), name),
+    );
   }
 
   /**
@@ -1149,7 +1180,11 @@ export class FakeEngine implements Engine {
   loadImage(ref: string, behaviour: ImageBehaviour = {}, options: { id?: string } = {}): string {
     const pushed = this.images.registry.get(ref);
     const id = options.id ?? pushed?.id ?? `sha256:${this.newId()}`;
-    this.images.store(ref, { id, behaviour: { ...behaviour }, labels: { ...(behaviour.gitdockLabels ?? {}) } });
+    this.images.store(ref, {
+      id,
+      behaviour: { ...behaviour },
+      labels: { ...(behaviour.gitdockLabels ?? {}) },
+    });
     return id;
   }
 
@@ -1234,7 +1269,9 @@ export class FakeEngine implements Engine {
   }
 
   /** The journal, filtered: `mutations({ by: 'gitdock' })`, `mutations({ op: 'stop', name: 'web' })`. */
-  mutations(filter: { by?: Actor; op?: MutationOp; name?: string; id?: string } = {}): JournalEntry[] {
+  mutations(
+    filter: { by?: Actor; op?: MutationOp; name?: string; id?: string } = {},
+  ): JournalEntry[] {
     return this.entries.filter(
       (e) =>
         (filter.by === undefined || e.by === filter.by) &&
@@ -1322,7 +1359,10 @@ export class FakeEngine implements Engine {
       if (Number.isFinite(deadlineMs)) {
         timer = this.clock.schedule(
           deadlineMs,
-          () => finish(gate.onDeadline?.() ?? timeoutError(host, gate.operation, gate.data, deadlineMs)),
+          () =>
+            finish(
+              gate.onDeadline?.() ?? timeoutError(host, gate.operation, gate.data, deadlineMs),
+            ),
           { source: 'engine', label: `${gate.operation}: deadline of a hung call` },
         );
       }
@@ -1485,7 +1525,11 @@ export class FakeEngine implements Engine {
     }
     const holder = this.runtime.byName(bare);
     if (holder !== undefined) {
-      throw this.refused(gate, 409, `Error when allocating new name: ${nameConflict(bare, holder.id)}`);
+      throw this.refused(
+        gate,
+        409,
+        `Error when allocating new name: ${nameConflict(bare, holder.id)}`,
+      );
     }
     this.runtime.rename(c, bare, by);
   }
@@ -1498,7 +1542,13 @@ export class FakeEngine implements Engine {
   }
 
   private refused(gate: Gate, statusCode: number, message: string): GitdockError {
-    return engineRequestError(this.settings.dockerHost, gate.operation, gate.data, statusCode, message);
+    return engineRequestError(
+      this.settings.dockerHost,
+      gate.operation,
+      gate.data,
+      statusCode,
+      message,
+    );
   }
 
   private record(entry: Omit<JournalEntry, 'seq' | 'at'>): void {
@@ -1551,7 +1601,10 @@ function snapshot(c: FakeContainer): ContainerSnapshot {
     running: c.state === 'running' || c.state === 'restarting',
     exitCode: c.exitCode,
     restartCount: c.restartCount,
-    restartPolicy: c.restart.name === 'on-failure' && c.restart.max > 0 ? `on-failure:${c.restart.max}` : c.restart.name,
+    restartPolicy:
+      c.restart.name === 'on-failure' && c.restart.max > 0
+        ? `on-failure:${c.restart.max}`
+        : c.restart.name,
     logs: [...c.logs],
   };
   if (c.health !== undefined) s.health = c.health;
@@ -1577,7 +1630,11 @@ export const STACK_IMAGES: ReadonlyArray<{
   tags: readonly string[];
   behaviour: (tag: string) => ImageBehaviour;
 }> = [
-  { name: 'app', tags: ['1.0', '1.1', '2.0'], behaviour: (tag) => ({ logLines: [`ready: app ${tag}`] }) },
+  {
+    name: 'app',
+    tags: ['1.0', '1.1', '2.0'],
+    behaviour: (tag) => ({ logLines: [`ready: app ${tag}`] }),
+  },
   {
     name: 'crash',
     tags: ['1.0'],
@@ -1602,7 +1659,11 @@ export const STACK_IMAGES: ReadonlyArray<{
     tags: ['1.4.2', '1.5.0'],
     behaviour: (tag) => ({ logLines: [`appserver ${tag} listening on 127.0.0.1:8080`] }),
   },
-  { name: 'memcached', tags: ['1.6'], behaviour: (tag) => ({ logLines: [`ready: memcached ${tag}`] }) },
+  {
+    name: 'memcached',
+    tags: ['1.6'],
+    behaviour: (tag) => ({ logLines: [`ready: memcached ${tag}`] }),
+  },
 ];
 
 /** Pushes every stack image to the fake registry as `<prefix>/<name>:<tag>` (prefix like `127.0.0.1:5055/gitdock-test`). */
