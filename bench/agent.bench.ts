@@ -2,8 +2,11 @@
 // containers running, for 1 and for 10 changed services (images cached),
 // beside the bare Engine API operations of the same replacement, timed the
 // same way in the same run; then the idle agent's CPU and RSS with 20
-// services. See bench/README.md. Run: `npx tsx bench/agent.bench.ts
-// [--runs N | --quick]` (`make bench`).
+// services; the reconcile passes one push causes; how fast drift (`docker
+// stop`, `docker rm -f`) is healed; and the agent's CPU, log lines and
+// passes while idle after a failed release and its revert. See
+// bench/README.md. Run: `npx tsx bench/agent.bench.ts [--runs N | --quick]`
+// (`make bench`).
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,9 +21,26 @@ import {
   socketPathOf,
   watchEvents,
 } from './lib/engine-api.js';
+import {
+  addPasses,
+  cpuSeconds,
+  type PassCounts,
+  passesBetween,
+  readPassCounts,
+  rssMB,
+  totalPasses,
+  waitUntilRunning,
+} from './lib/agent-probe.js';
 import { appRepository, BASE_TAG, CHANGED_TAG } from './lib/fleet.js';
 import { check, run } from './lib/proc.js';
-import { bringUpStack, docker, listContainers, removeContainers, type Stack } from './lib/stack.js';
+import {
+  bringUpStack,
+  DOCKER,
+  docker,
+  listContainers,
+  removeContainers,
+  type Stack,
+} from './lib/stack.js';
 import { formatMs, median, roundMs } from './lib/stats.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -117,18 +117,31 @@ busybox_static() {
 }
 
 ensure_packages() {
-  local missing=()
-  [[ -x $DOCKERD ]] || missing+=(dockerd)
-  [[ -x $DOCKER ]] || missing+=(docker)
-  [[ -x $REGISTRY_BIN ]] || missing+=(docker-registry)
-  busybox_static || missing+=(busybox-static)
-  command -v docker-compose >/dev/null || missing+=(docker-compose)
-  command -v git >/dev/null || missing+=(git)
-  command -v curl >/dev/null || missing+=(curl) # the demo walkthrough reads /status with it
-  [[ ${GITDOCK_STACK_INSTALL:-} == always ]] && missing+=("(GITDOCK_STACK_INSTALL=always)")
-  ((${#missing[@]} == 0)) && return 0
+  # The package of each program the stack needs that is not there.
+  local wanted=()
+  [[ -x $DOCKERD && -x $DOCKER ]] || wanted+=(docker.io)
+  [[ -x $REGISTRY_BIN ]] || wanted+=(docker-registry)
+  busybox_static || wanted+=(busybox-static)
+  command -v docker-compose >/dev/null || wanted+=(docker-compose)
+  command -v git >/dev/null || wanted+=(git)
+  command -v curl >/dev/null || wanted+=(curl) # the demo walkthrough reads /status with it
+  [[ ${GITDOCK_STACK_INSTALL:-} == always ]] && wanted+=("(GITDOCK_STACK_INSTALL=always)")
+  ((${#wanted[@]} == 0)) && return 0
 
-  log "missing: ${missing[*]}; installing ${APT_PACKAGES[*]} with apt-get"
+  # Only packages not installed yet: naming an installed one to `apt-get
+  # install` would upgrade it (and what it depends on) for nothing.
+  local missing=() p
+  for p in "${wanted[@]}"; do
+    dpkg -s "$p" 2>/dev/null | grep -qx 'Status: install ok installed' || missing+=("$p")
+  done
+  # GITDOCK_STACK_INSTALL=always: the whole list; --no-upgrade leaves what is installed as it is.
+  [[ ${GITDOCK_STACK_INSTALL:-} == always ]] && missing=("${APT_PACKAGES[@]}")
+  if ((${#missing[@]} == 0)); then
+    log "${wanted[*]}: installed already, yet a program is missing; not reinstalling"
+    return 0
+  fi
+
+  log "installing ${missing[*]} with apt-get"
   ((EUID == 0)) || die "apt-get install needs root"
   export DEBIAN_FRONTEND=noninteractive
   # Keep the packages from starting their system services (a system dockerd,
@@ -140,19 +153,21 @@ ensure_packages() {
     added_policy=1
   fi
   local apt_opts=(-o Acquire::Retries=3 -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=120)
+  # --no-upgrade: a package named here that is installed already is not upgraded.
+  local install=(install -y --no-install-recommends --no-upgrade "${missing[@]}")
   local ok=0
   if compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null &&
-    timeout 1200 apt-get "${apt_opts[@]}" install -y --no-install-recommends "${APT_PACKAGES[@]}"; then
+    timeout 1200 apt-get "${apt_opts[@]}" "${install[@]}"; then
     ok=1
   else
     log "apt-get update"
     if timeout 600 apt-get "${apt_opts[@]}" update &&
-      timeout 1200 apt-get "${apt_opts[@]}" install -y --no-install-recommends "${APT_PACKAGES[@]}"; then
+      timeout 1200 apt-get "${apt_opts[@]}" "${install[@]}"; then
       ok=1
     fi
   fi
   ((added_policy)) && rm -f "$policy"
-  ((ok)) || die "apt-get install ${APT_PACKAGES[*]} failed"
+  ((ok)) || die "apt-get install ${missing[*]} failed"
   busybox_static || die "$BUSYBOX is not the static busybox even after installing busybox-static"
 }
 

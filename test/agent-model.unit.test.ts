@@ -408,8 +408,12 @@ describe('the agent, hand-picked sequences', () => {
     const pulls = h.engine.callCount('pullImage') - before;
     const touched = h.journalSince(seq).filter((e) => e.by === 'gitdock' && e.op !== 'pull');
     // 5 s, 10 s, 20 s, 40 s, then a minute: 8 tries in 5 minutes, not 60.
-    expect(pulls).toBeGreaterThanOrEqual(4);
+    expect(pulls).toBeGreaterThanOrEqual(6);
     expect(pulls).toBeLessThanOrEqual(10);
+    // Each retry pulls afresh (it waits for its pull), never reuses an old failure.
+    const retries = h.passes.filter((p) => p.trigger.includes('held spec due'));
+    expect(retries.length).toBeGreaterThanOrEqual(5);
+    expect(retries.map((p) => p.result)).toEqual(retries.map(() => 'waiting'));
     expect(touched).toEqual([]);
     const web = h.status().services.find((s) => s.name === 'web');
     expect(web?.reason).toMatch(/^GITDOCK_E_PULL_FAILED: failed [4-9] times/);

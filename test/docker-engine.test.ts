@@ -10,20 +10,24 @@
  * volumes too; every one is removed afterwards.
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDockerEngine, demuxLogs, resolveDockerHost } from '../src/adapters/docker-engine.js';
 import type { CreateContainerOptions, Engine, PullProgress } from '../src/core/engine.js';
 import type { ContainerSpec } from '../src/core/types.js';
 import { GitdockError } from '../src/errors.js';
+import {
+  closeServer,
+  type FakeRegistry,
+  listen,
+  startFakeRegistry,
+} from './support/fake-registry.js';
 import { startSecondEngine } from './support/second-engine.js';
 import { removeAllContainers, stackEnv } from './support/stack.js';
 
@@ -130,131 +134,6 @@ function spec(overrides: Partial<ContainerSpec> = {}): ContainerSpec {
 }
 
 // -- fake registries ---------------------------------------------------------
-
-interface FakeRegistry {
-  port: number;
-  requests: Array<{ method: string; url: string; authorization?: string }>;
-  close(): Promise<void>;
-}
-
-async function listen(handler: http.RequestListener): Promise<http.Server> {
-  const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
-
-function closeServer(server: http.Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
-const sha256 = (data: Buffer | string) =>
-  `sha256:${createHash('sha256').update(data).digest('hex')}`;
-
-/** A one-file tar archive (ustar), as a layer's uncompressed content. */
-function tarWithFile(name: string, content: Buffer): Buffer {
-  const header = Buffer.alloc(512);
-  const field = (offset: number, length: number, value: string) =>
-    header.write(value.padEnd(length, '\0').slice(0, length), offset, 'latin1');
-  field(0, 100, name);
-  field(100, 8, '0000644');
-  field(108, 8, '0000000');
-  field(116, 8, '0000000');
-  field(124, 12, content.length.toString(8).padStart(11, '0'));
-  field(136, 12, '00000000000');
-  field(156, 1, '0');
-  field(257, 6, 'ustar');
-  field(263, 2, '00');
-  header.fill(' ', 148, 156); // the checksum counts its own field as spaces
-  let sum = 0;
-  for (const byte of header) sum += byte;
-  field(148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
-  const padding = Buffer.alloc((512 - (content.length % 512)) % 512);
-  return Buffer.concat([header, content, padding, Buffer.alloc(1024)]);
-}
-
-/**
- * A registry serving one image (any name, any tag) with one fresh layer,
- * never seen by the engine, so its bytes always travel. With `corruptLayer`
- * the layer's bytes do not match its digest: the engine has answered 200 and
- * streamed progress by the time the layer fails, so the failure only shows
- * inside the stream. With `stallLayer` the layer's headers and first bytes
- * are sent, then nothing, with the connection left open.
- */
-async function startFakeRegistry(options: {
-  corruptLayer?: boolean;
-  stallLayer?: boolean;
-}): Promise<FakeRegistry & { layerSize: number }> {
-  const tar = tarWithFile('ge-test.txt', randomBytes(3000));
-  const layer = gzipSync(tar);
-  const layerDigest = sha256(layer);
-  const config = JSON.stringify({
-    architecture: 'amd64',
-    os: 'linux',
-    config: { Cmd: ['/ge-test.txt'] },
-    rootfs: { type: 'layers', diff_ids: [sha256(tar)] },
-  });
-  const configDigest = sha256(config);
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-    config: {
-      mediaType: 'application/vnd.docker.container.image.v1+json',
-      size: Buffer.byteLength(config),
-      digest: configDigest,
-    },
-    layers: [
-      {
-        mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-        size: layer.length,
-        digest: layerDigest,
-      },
-    ],
-  });
-  const requests: FakeRegistry['requests'] = [];
-  const server = await listen((req, res) => {
-    requests.push({ method: req.method ?? '', url: req.url ?? '' });
-    const send = (status: number, body: string | Buffer, type: string, digest?: string) => {
-      res.writeHead(status, {
-        'Content-Type': type,
-        'Content-Length': Buffer.byteLength(body),
-        'Docker-Distribution-API-Version': 'registry/2.0',
-        ...(digest ? { 'Docker-Content-Digest': digest } : {}),
-      });
-      res.end(req.method === 'HEAD' ? undefined : body);
-    };
-    const url = req.url ?? '';
-    if (url === '/v2/') return send(200, '{}', 'application/json');
-    if (/\/manifests\//.test(url)) {
-      return send(
-        200,
-        manifest,
-        'application/vnd.docker.distribution.manifest.v2+json',
-        sha256(manifest),
-      );
-    }
-    if (url.endsWith(`/blobs/${configDigest}`)) {
-      return send(200, config, 'application/octet-stream', configDigest);
-    }
-    if (url.endsWith(`/blobs/${layerDigest}`)) {
-      if (options.stallLayer) {
-        res.writeHead(200, {
-          'Content-Type': 'application/octet-stream',
-          'Content-Length': layer.length,
-          'Docker-Distribution-API-Version': 'registry/2.0',
-        });
-        res.write(layer.subarray(0, 64));
-        return; // and never another byte
-      }
-      // Same length, other bytes: the digest check fails after the download.
-      const body = options.corruptLayer ? randomBytes(layer.length) : layer;
-      return send(200, body, 'application/octet-stream');
-    }
-    send(404, '{"errors":[{"code":"NOT_FOUND"}]}', 'application/json');
-  });
-  const port = (server.address() as AddressInfo).port;
-  return { port, requests, layerSize: layer.length, close: () => closeServer(server) };
-}
 
 /** A proxy to the stack's registry that wants HTTP Basic `user:password` on every request. */
 async function startLoginRegistry(user: string, password: string): Promise<FakeRegistry> {

@@ -229,7 +229,9 @@ export class Agent {
         if (state.watching) this.sourceChanged('git: repository watch restored');
       },
     );
-    if (!source.remote) this.store.setWatch(true, undefined, clock.now());
+    // Watching, unless the watch said otherwise while it started (the repository away).
+    if (!source.remote && this.store.status.watch?.since === undefined)
+      this.store.setWatch(true, undefined, clock.now());
     const events = this.followEngineEvents(signal);
     this.loop.trigger('startup', { fetch: true });
     try {

@@ -77,65 +77,26 @@ export interface PassResult {
  * flags: what the loop needs next is in the result.
  */
 export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<PassResult> {
-  const { source, log } = deps;
   const errors: StatusError[] = [];
-  let git: PassResult['git'];
-  if (input.fetch && source.remote) {
-    try {
-      await source.update(input.stopping);
-      git = { reachable: true, fetchedAt: deps.clock.now() };
-    } catch (err) {
-      // Keep healing drift against the commit already fetched; report git as away.
-      git = { reachable: false, error: messageOf(err) };
-      errors.push(errorOf(err, 'GITDOCK_E_GIT_FETCH'));
-      log.warn({ err: messageOf(err) }, 'fetch failed; going on with the commit already fetched');
-    }
-  }
+  const git = await fetchIfAsked(deps, input, errors);
   const fetchFailed = git?.reachable === false;
-  const base = { errors, fetchFailed, ...(git ? { git } : {}) };
-  let commit: string | null = null;
-  let desired: Result<HostState>;
-  try {
-    commit = await source.head();
-    const { fleet } = await readRevision({ git: source.git, rev: commit });
-    desired = fleet.ok ? resolveHost(fleet.value, deps.host, commit) : fleet;
-  } catch (err) {
-    errors.push(errorOf(err, 'GITDOCK_E_GIT_READ'));
-    log.error({ err: messageOf(err) }, 'reading the branch failed');
-    return {
-      ...base,
-      result: 'failure',
-      commit,
-      target: undefined,
-      acted: false,
-      services: undefined,
-      engine: { reachable: true },
-      transient: true,
-    };
-  }
-
-  if (!desired.ok) {
-    errors.push(...manifestErrorsToStatus(desired.errors));
-    log.error({ commit, errors: desired.errors.length }, 'revision is invalid; nothing applied');
-    for (const e of desired.errors)
-      log.error({ commit, file: e.file, line: e.line, column: e.column }, e.message);
-  }
+  const base = {
+    errors,
+    fetchFailed,
+    acted: false,
+    services: undefined,
+    engine: { reachable: true },
+    ...(git ? { git } : {}),
+  };
+  const read = await readDesired(deps, errors);
+  if (!read.ok)
+    return { ...base, result: 'failure', commit: null, target: undefined, transient: true };
+  const { commit, desired } = read;
   // An invalid commit is never applied; drift is still healed against the
   // last valid commit (none yet after a restart: then nothing is done).
-  const target = desired.ok ? desired.value : input.lastValid;
   const invalid = !desired.ok;
-  if (!target) {
-    return {
-      ...base,
-      result: 'invalid',
-      commit,
-      target,
-      acted: false,
-      services: undefined,
-      engine: { reachable: true },
-      transient: fetchFailed,
-    };
-  }
+  const target = desired.ok ? desired.value : input.lastValid;
+  if (!target) return { ...base, result: 'invalid', commit, target, transient: fetchFailed };
 
   input.onTarget?.(commit, target);
   deps.holds.retain(target.services);
@@ -148,70 +109,118 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
   try {
     outcome = await converge(deps, input, target);
   } catch (err) {
-    const unreachable = isGitdockError(err, 'GITDOCK_E_ENGINE_UNREACHABLE');
+    // Only listing the containers fails a whole pass: the engine is away, or refuses.
     errors.push(errorOf(err, 'GITDOCK_E_ENGINE_REQUEST'));
-    log.error({ err: messageOf(err) }, 'reconcile failed');
+    deps.log.error({ err: messageOf(err) }, 'reconcile failed');
+    const away = isGitdockError(err, 'GITDOCK_E_ENGINE_UNREACHABLE');
     return {
       ...base,
       result: invalid ? 'invalid' : 'failure',
       commit,
       target,
-      acted: false,
-      services: undefined,
-      engine: unreachable ? { reachable: false, error: messageOf(err) } : { reachable: true },
+      engine: away ? { reachable: false, error: messageOf(err) } : { reachable: true },
       transient: true,
     };
   }
-
   recordHolds(deps, target, outcome.outcomes);
-  for (const o of outcome.outcomes) {
-    if (!o.ok && !o.skipped && !o.preempted && !o.waiting)
-      errors.push({
-        code: o.code ?? 'GITDOCK_E_APPLY_FAILED',
-        message: `${o.service}: ${o.error ?? 'failed'}`,
-        service: o.service,
-      });
-  }
-  if (outcome.plan.refused)
-    errors.push({ code: 'GITDOCK_E_EMPTY_HOST_REFUSED', message: outcome.plan.refused });
-
-  let services: ServiceStatus[] | undefined;
-  let engine: PassResult['engine'] = { reachable: true };
-  try {
-    services = await readServiceStatuses(deps, target);
-  } catch (err) {
-    if (isGitdockError(err, 'GITDOCK_E_ENGINE_UNREACHABLE'))
-      engine = { reachable: false, error: messageOf(err) };
-  }
-  const preempted = input.signal.aborted;
-  const stopped = input.stopping.aborted && outcome.outcomes.some((o) => o.skipped || o.preempted);
-  const acted = outcome.outcomes.some((o) => o.action !== 'in-sync' && !o.skipped);
+  errors.push(...outcomeErrors(outcome));
+  const { services, engine } = await readBack(deps, target);
   const removing = outcome.outcomes.some((o) => o.waiting && o.action === 'wait');
-  const result: PassResult['result'] = invalid
-    ? 'invalid'
-    : outcome.plan.refused
-      ? 'refused'
-      : preempted
-        ? 'preempted'
-        : stopped
-          ? 'stopped'
-          : outcome.ok
-            ? 'success'
-            : outcome.outcomes.every((o) => o.ok || o.waiting)
-              ? 'waiting'
-              : 'failure';
   return {
     ...base,
-    result,
+    result: invalid ? 'invalid' : resultOf(outcome, input),
     commit,
     target,
-    acted,
+    acted: outcome.outcomes.some((o) => o.action !== 'in-sync' && !o.skipped),
     services,
     engine,
     // A failed pull backs off through its hold; a failed fetch or an engine gone, through the loop.
     transient: fetchFailed || !engine.reachable,
     ...(removing ? { requeueAfterMs: WAIT_REQUEUE_MS } : {}),
   };
+}
+
+/** Fetches a remote when asked; a failure is reported, and the commit already fetched is used. */
+async function fetchIfAsked(
+  deps: PassDeps,
+  input: PassInput,
+  errors: StatusError[],
+): Promise<PassResult['git']> {
+  if (!input.fetch || !deps.source.remote) return undefined;
+  try {
+    await deps.source.update(input.stopping);
+    return { reachable: true, fetchedAt: deps.clock.now() };
+  } catch (err) {
+    errors.push(errorOf(err, 'GITDOCK_E_GIT_FETCH'));
+    deps.log.warn(
+      { err: messageOf(err) },
+      'fetch failed; going on with the commit already fetched',
+    );
+    return { reachable: false, error: messageOf(err) };
+  }
+}
+
+/** The branch's commit and the host's desired state there (invalid manifests as errors). */
+async function readDesired(
+  deps: PassDeps,
+  errors: StatusError[],
+): Promise<{ ok: true; commit: string; desired: Result<HostState> } | { ok: false }> {
+  const { source, log } = deps;
+  try {
+    const commit = await source.head();
+    const { fleet } = await readRevision({ git: source.git, rev: commit });
+    const desired = fleet.ok ? resolveHost(fleet.value, deps.host, commit) : fleet;
+    if (!desired.ok) {
+      errors.push(...manifestErrorsToStatus(desired.errors));
+      log.error({ commit, errors: desired.errors.length }, 'revision is invalid; nothing applied');
+      for (const e of desired.errors)
+        log.error({ commit, file: e.file, line: e.line, column: e.column }, e.message);
+    }
+    return { ok: true, commit, desired };
+  } catch (err) {
+    errors.push(errorOf(err, 'GITDOCK_E_GIT_READ'));
+    log.error({ err: messageOf(err) }, 'reading the branch failed');
+    return { ok: false };
+  }
+}
+
+/** The failures of a pass's services for /status: attempts that failed, and a refused plan. */
+function outcomeErrors(outcome: ReconcileResult): StatusError[] {
+  const errors: StatusError[] = outcome.outcomes
+    .filter((o) => !o.ok && !o.skipped && !o.preempted && !o.waiting)
+    .map((o) => ({
+      code: o.code ?? 'GITDOCK_E_APPLY_FAILED',
+      message: `${o.service}: ${o.error ?? 'failed'}`,
+      service: o.service,
+    }));
+  if (outcome.plan.refused)
+    errors.push({ code: 'GITDOCK_E_EMPTY_HOST_REFUSED', message: outcome.plan.refused });
+  return errors;
+}
+
+/** Every service's state after the pass, or why the engine could not say. */
+async function readBack(
+  deps: PassDeps,
+  target: HostState,
+): Promise<{ services: ServiceStatus[] | undefined; engine: PassResult['engine'] }> {
+  try {
+    return { services: await readServiceStatuses(deps, target), engine: { reachable: true } };
+  } catch (err) {
+    const away = isGitdockError(err, 'GITDOCK_E_ENGINE_UNREACHABLE');
+    return {
+      services: undefined,
+      engine: away ? { reachable: false, error: messageOf(err) } : { reachable: true },
+    };
+  }
+}
+
+function resultOf(outcome: ReconcileResult, input: PassInput): PassResult['result'] {
+  if (outcome.plan.refused) return 'refused';
+  if (input.signal.aborted) return 'preempted';
+  if (input.stopping.aborted && outcome.outcomes.some((o) => o.skipped || o.preempted))
+    return 'stopped';
+  if (outcome.ok) return 'success';
+  return outcome.outcomes.every((o) => o.ok || o.waiting) ? 'waiting' : 'failure';
 }
 
 function converge(deps: PassDeps, input: PassInput, target: HostState): Promise<ReconcileResult> {

@@ -1,6 +1,9 @@
 // Runs `gitdock agent` as a real child process (the built CLI), so tests can
 // send it SIGTERM or SIGKILL, read its JSON logs and poll its HTTP status.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentStatus } from '../../src/core/agent-status.js';
 import { stackEnv } from './stack.js';
@@ -20,11 +23,24 @@ export interface AgentProcess {
 /** What the agent serves at /status: the one wire type. */
 export type AgentStatusView = AgentStatus;
 
+/**
+ * The agent's --state-dir when a test gives none: one per repository, so an
+ * agent restarted on the same repository finds the failures it held (as a
+ * real one would), and no test sees another's.
+ */
+function stateDirFor(args: string[]): string[] {
+  if (args.includes('--state-dir')) return [];
+  const repo = args[args.indexOf('--repo') + 1] ?? 'none';
+  const key = createHash('sha256').update(repo).digest('hex').slice(0, 16);
+  return ['--state-dir', join(tmpdir(), `gitdock-test-state-${key}`)];
+}
+
 export async function startAgent(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<AgentProcess> {
-  const proc = spawn(process.execPath, [BIN, 'agent', '--listen', '127.0.0.1:0', ...args], {
+  const argv = [BIN, 'agent', '--listen', '127.0.0.1:0', ...stateDirFor(args), ...args];
+  const proc = spawn(process.execPath, argv, {
     env: { ...process.env, DOCKER_HOST: stackEnv().dockerHost, GITDOCK_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
