@@ -465,6 +465,7 @@ export class Agent {
     const { clock, log } = this.options;
     const wasAway = !this.store.status.engine.reachable;
     if (wasAway) {
+      this.holds.clearTransient();
       log.info('engine reachable again');
       this.options.observer?.onEngine?.(true);
     }

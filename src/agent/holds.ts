@@ -113,6 +113,15 @@ export class Holds {
       if (wanted.get(service) !== hold.specHash) this.byService.delete(service);
   }
 
+  /**
+   * The engine is back after being away: what failed for a passing reason
+   * (a pull, a start refused while it shut down) is tried again at once.
+   */
+  clearTransient(): void {
+    for (const [service, hold] of this.byService)
+      if (hold.kind === 'transient') this.byService.delete(service);
+  }
+
   /** An operator asks for one more try of held services (all when none named); returns those found. */
   requestRetry(services?: readonly string[]): string[] {
     const names = services ?? [...this.byService.keys()];

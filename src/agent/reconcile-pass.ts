@@ -13,7 +13,7 @@ import {
   type ServiceOutcome,
 } from '../reconcile/reconcile-host.js';
 import type { BackgroundPulls } from './background-pulls.js';
-import type { Holds } from './holds.js';
+import { describeHold, type Holds } from './holds.js';
 import { readServiceStatuses } from './service-status.js';
 import { manifestErrorsToStatus } from './status.js';
 import type { BranchSource } from './types.js';
@@ -122,8 +122,8 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
       transient: true,
     };
   }
-  recordHolds(deps, target, outcome.outcomes);
-  errors.push(...outcomeErrors(outcome));
+  recordHolds(deps, target, outcome.outcomes, await engineWentAway(deps, outcome));
+  errors.push(...outcomeErrors(outcome), ...heldErrors(deps, target, outcome));
   const { services, engine } = await readBack(deps, target);
   const removing = outcome.outcomes.some((o) => o.waiting && o.action === 'wait');
   return {
@@ -198,6 +198,45 @@ function outcomeErrors(outcome: ReconcileResult): StatusError[] {
   return errors;
 }
 
+/**
+ * Whether the engine is gone after a pass in which something failed: then
+ * the failures may be its doing (a dockerd shutting down refuses to start
+ * what it just stopped), and none of them counts as a failed release.
+ */
+async function engineWentAway(deps: PassDeps, outcome: ReconcileResult): Promise<boolean> {
+  const failed = outcome.outcomes.some(
+    (o) => !o.ok && !o.skipped && !o.preempted && !o.waiting && o.action !== 'conflict',
+  );
+  if (!failed) return false;
+  try {
+    await deps.engine.ping();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * The services held at a failure that this pass did not try again: their
+ * failure stays among the errors for as long as it holds.
+ */
+function heldErrors(deps: PassDeps, target: HostState, outcome: ReconcileResult): StatusError[] {
+  const now = deps.clock.now();
+  const errors: StatusError[] = [];
+  for (const o of outcome.outcomes) {
+    if (!o.skipped) continue;
+    const desired = target.services.find((s) => s.name === o.service);
+    const hold = desired && deps.holds.get(desired.name, desired.specHash);
+    if (hold)
+      errors.push({
+        code: hold.code,
+        message: `${o.service}: ${describeHold(hold, now)}`,
+        service: o.service,
+      });
+  }
+  return errors;
+}
+
 /** Every service's state after the pass, or why the engine could not say. */
 async function readBack(
   deps: PassDeps,
@@ -257,7 +296,12 @@ function converge(deps: PassDeps, input: PassInput, target: HostState): Promise<
 }
 
 /** Successes and in-sync services end their holds; a failed attempt starts or extends one. */
-function recordHolds(deps: PassDeps, target: HostState, outcomes: readonly ServiceOutcome[]): void {
+function recordHolds(
+  deps: PassDeps,
+  target: HostState,
+  outcomes: readonly ServiceOutcome[],
+  engineAway: boolean,
+): void {
   const now = deps.clock.now();
   for (const o of outcomes) {
     const desired = target.services.find((s) => s.name === o.service);
@@ -268,7 +312,15 @@ function recordHolds(deps: PassDeps, target: HostState, outcomes: readonly Servi
     }
     // Held, preempted, stopping, waiting on the engine or a pull, or a name conflict: no new attempt failed.
     if (o.skipped || o.preempted || o.waiting || o.action === 'conflict') continue;
-    const transient = o.pullFailed === true || o.code === 'GITDOCK_E_ENGINE_UNREACHABLE';
+    // Only a new spec that failed is a failed release. Starting again a
+    // container that ran at this spec (drift healing), a pull, or anything
+    // while the engine went away (a dockerd shutting down refuses to start
+    // what it has just stopped) is retried after a backoff.
+    const transient =
+      engineAway ||
+      o.action === 'start' ||
+      o.pullFailed === true ||
+      o.code === 'GITDOCK_E_ENGINE_UNREACHABLE';
     deps.holds.recordFailure(
       {
         service: o.service,

@@ -129,8 +129,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     intervalMs,
     retry: { baseMs: Math.min(1000, retryMaxMs), capMs: retryMaxMs },
     holdPolicy: {
-      // A failed pull touched nothing: retried like any transient failure, a little slower.
-      transient: { baseMs: 5_000, capMs: Math.max(retryMaxMs, 5_000) * 5 },
+      // A failed pull touched nothing: retried like a failed pass, from 5 s up to --retry-max.
+      transient: { baseMs: Math.min(5_000, retryMaxMs), capMs: retryMaxMs },
       ...(failedRetryMs !== undefined
         ? { rollout: { baseMs: failedRetryMs, capMs: failedRetryMs * 16 } }
         : {}),

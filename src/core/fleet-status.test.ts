@@ -426,6 +426,45 @@ describe('parseAgentStatus', () => {
     ],
   };
 
+  it('reads the shape of this release: error codes and services, health Unknown, a pass running', () => {
+    const answer = parseAgentStatus(
+      {
+        ...body,
+        running: { startedAt: 'x', runningForMs: 1200, trigger: 'git: refs/heads/main change' },
+        nextPassAt: null,
+        engine: { reachable: false, error: 'connect ENOENT', since: 'x' },
+        watch: { watching: true },
+        lastReconcile: { ...body.lastReconcile, result: 'waiting', commit: HEAD },
+        errors: [{ code: 'GITDOCK_E_ROLLOUT_FAILED', message: 'app: exited', service: 'app' }],
+        services: [
+          {
+            ...body.services[0],
+            sync: 'Failed',
+            health: 'Unknown',
+            code: 'GITDOCK_E_ROLLOUT_FAILED',
+          },
+        ],
+      },
+      'web-1',
+    );
+    expect(answer.ok).toBe(true);
+    if (!answer.ok) return;
+    expect(answer.report.engine).toEqual({ reachable: false, error: 'connect ENOENT' });
+    expect(answer.report.errors).toEqual([
+      { code: 'GITDOCK_E_ROLLOUT_FAILED', message: 'app: exited', service: 'app' },
+    ]);
+    expect(answer.report.services[0]).toMatchObject({ sync: 'Failed', health: 'Unknown' });
+    expect(answer.report.lastReconcile?.result).toBe('waiting');
+  });
+
+  it('reads the shape of earlier agents: errors without codes', () => {
+    const answer = parseAgentStatus(
+      { ...body, errors: [{ message: 'app: failed at 1a2b: exited' }] },
+      'web-1',
+    );
+    expect(answer.ok && answer.report.errors).toEqual([{ message: 'app: failed at 1a2b: exited' }]);
+  });
+
   it('takes a real agent status', () => {
     const answer = parseAgentStatus(body, 'web-1');
     expect(answer.ok).toBe(true);
