@@ -4,8 +4,7 @@
 // retry that stopped the serving container, a heal undone by an invalid
 // commit, the agent chasing its own events, ...) and asserts what must
 // happen instead. Waits are bounded; measured times are printed.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,26 +14,16 @@ import {
   type AgentProcess,
   type AgentStatusView,
   startAgent,
+  waitConverged,
   waitFor,
 } from './support/agent-process.js';
 import { createRepo, type FixtureRepo } from './support/git-fixture.js';
-import { containers, eventCursor, mutationsSince } from './support/gitdock.js';
-import { type SecondEngine, startSecondEngine } from './support/second-engine.js';
-import {
-  DOCKER_BIN,
-  docker,
-  imageRef,
-  removeAllContainers,
-  removeImages,
-  stackEnv,
-} from './support/stack.js';
+import { containerEventsSince, containers, mutationsSince } from './support/gitdock.js';
+import { alive, startSecondEngine } from './support/second-engine.js';
+import { REPO_OF, service } from './support/services.js';
+import { docker, imageRef, removeAllContainers, removeImages, stackEnv } from './support/stack.js';
 
-const REPO_OF = (name: string) => imageRef(name, 'x').replace(/:x$/, '');
 const BIN = fileURLToPath(new URL('../bin/gitdock.js', import.meta.url));
-
-function service(fields: Record<string, unknown>): string {
-  return `${JSON.stringify({ network_mode: 'none', update: { settle: '500ms' }, ...fields }, null, 2)}\n`;
-}
 
 const WEB = (tag: string, extra: Record<string, unknown> = {}) =>
   service({ image: REPO_OF('app'), tag, ...extra });
@@ -83,20 +72,7 @@ function svc(s: AgentStatusView, name: string) {
 
 /** Every service Synced at `commit`, applied, and no pass in flight. */
 async function converged(commit: string, timeoutMs = 20_000) {
-  return waitFor(
-    async () => {
-      const s = await status();
-      return (
-        s.lastAppliedCommit === commit &&
-        s.servicesCommit === commit &&
-        !s.running &&
-        s.services.length > 0 &&
-        s.services.every((x) => x.sync === 'Synced') &&
-        s
-      );
-    },
-    { timeoutMs, what: `convergence at ${commit.slice(0, 12)}` },
-  );
+  return waitConverged(agent!, commit, { timeoutMs, minServices: 1 });
 }
 
 /** The named services Synced and Healthy at `commit` with no pass in flight (others may fail). */
@@ -165,33 +141,6 @@ async function quiet(quietMs = 2_000, timeoutMs = 20_000): Promise<void> {
         `the agent to go quiet for ${quietMs} ms (last passes: ${JSON.stringify(passes(agent!).slice(-5))})`,
     },
   );
-}
-
-interface ContainerEvent {
-  action: string;
-  name: string;
-  id: string;
-}
-
-/** Container events since `cursor`, with the container's ID (mutationsSince gives names only). */
-function eventsSince(cursor: string): ContainerEvent[] {
-  return docker([
-    'events',
-    '--since',
-    cursor,
-    '--until',
-    eventCursor(),
-    '--filter',
-    'type=container',
-    '--format',
-    '{{.Action}}|{{.Actor.Attributes.name}}|{{.Actor.ID}}',
-  ])
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [action = '', name = '', id = ''] = line.split('|');
-      return { action: action.replace(/:.*$/, ''), name, id };
-    });
 }
 
 /** How often the container named `name` was stopped, killed or died since `cursor`. */
@@ -429,7 +378,7 @@ describe('agent failure sequences', () => {
     const fromLog = agent!.logs.length;
     docker(['rm', '-f', 'web']);
     const heal = await waitFor(
-      () => eventsSince(cursor).find((e) => e.action === 'create' && e.name === 'web'),
+      () => containerEventsSince(cursor).find((e) => e.action === 'create' && e.name === 'web'),
       { what: 'the heal to create web' },
     );
     expect(heal.id).not.toBe(oldId);
@@ -459,9 +408,11 @@ describe('agent failure sequences', () => {
     );
     await sleep(1_000);
     expect(containers().get('web')).toMatchObject({ id: heal.id, state: 'running' });
-    const destroyed = eventsSince(cursor).filter((e) => e.action === 'destroy' && e.id === heal.id);
+    const destroyed = containerEventsSince(cursor).filter(
+      (e) => e.action === 'destroy' && e.id === heal.id,
+    );
     expect(destroyed).toEqual([]);
-    const creates = eventsSince(cursor).filter((e) => e.action === 'create');
+    const creates = containerEventsSince(cursor).filter((e) => e.action === 'create');
     expect(creates.map((e) => e.name)).toEqual(['web']);
     const invalid = s.errors.find((e) => e.code === 'GITDOCK_E_INVALID_MANIFESTS');
     expect(invalid).toBeDefined();
@@ -692,7 +643,7 @@ describe('agent failures confined to one service', () => {
     await quiet();
     expect(containers().get('web')).toMatchObject({ id: handId, state: 'running' });
     expect(containers().get('copy')).toMatchObject({ id: copyId, state: 'running' });
-    const touched = eventsSince(cursor).filter(
+    const touched = containerEventsSince(cursor).filter(
       (e) =>
         (e.id === copyId || e.id === handId) &&
         ['destroy', 'stop', 'kill', 'rename'].includes(e.action),
@@ -753,106 +704,11 @@ describe('agent failures confined to one service', () => {
 
 // -- an engine of the agent's own, stopped and started again -----------------------
 
-const DOCKERD = '/usr/sbin/dockerd';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function stopPid(pid: number, seconds: number): Promise<void> {
-  if (!alive(pid)) return;
-  process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < seconds * 10 && alive(pid); i++) await sleep(100);
-  if (alive(pid)) process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 50 && alive(pid); i++) await sleep(100);
-}
-
-function readPid(file: string): number | undefined {
-  try {
-    const pid = Number.parseInt(fs.readFileSync(file, 'utf8').trim(), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Stops the dockerd of `engine` by its pid, keeping its data, as
- * `scripts/stack.sh engine-restart` does: TERM (bounded), its containerd,
- * then the netns bind mounts it leaves behind (a dockerd started over them
- * cannot start the containers again).
- */
-async function haltDockerd(engine: SecondEngine, pid: number): Promise<void> {
-  const containerdPid = readPid(`${engine.dir}/exec/containerd/containerd.pid`);
-  await stopPid(pid, 30);
-  if (containerdPid !== undefined) await stopPid(containerdPid, 10);
-  const mounts = fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((m): m is string => m?.startsWith(`${engine.dir}/`) === true)
-    .sort()
-    .reverse();
-  for (const m of mounts) spawnSync('umount', ['-l', m], { timeout: 10_000 });
-  for (const f of ['dockerd.pid', 'docker.sock', 'exec/containerd/containerd.pid'])
-    fs.rmSync(`${engine.dir}/${f}`, { force: true });
-}
-
-/** Starts dockerd again on the data and socket of `engine` (as second-engine.ts starts it). */
-async function restartDockerd(engine: SecondEngine): Promise<ChildProcess> {
-  const dir = engine.dir;
-  const log = fs.openSync(`${dir}/dockerd.log`, 'a');
-  let proc: ChildProcess;
-  try {
-    proc = spawn(
-      DOCKERD,
-      [
-        '--config-file',
-        `${dir}/daemon.json`,
-        '--data-root',
-        `${dir}/data`,
-        '--exec-root',
-        `${dir}/exec`,
-        '--pidfile',
-        `${dir}/dockerd.pid`,
-        '-H',
-        engine.dockerHost,
-        '--bridge=none',
-        '--iptables=false',
-        '--ip6tables=false',
-        '--shutdown-timeout',
-        '5',
-      ],
-      { detached: true, stdio: ['ignore', log, log] },
-    );
-  } finally {
-    fs.closeSync(log);
-  }
-  proc.unref();
-  return proc;
-}
-
-function engineAnswers(engine: SecondEngine): boolean {
-  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: engine.dockerHost };
-  delete env.DOCKER_CONTEXT;
-  delete env.DOCKER_TLS_VERIFY;
-  return spawnSync(DOCKER_BIN, ['version'], { env, timeout: 5_000 }).status === 0;
-}
-
 describe('agent with its engine away', () => {
   it('reports the engine unreachable (health Unknown, metric 0) and converges once it answers again', async () => {
     const engine = await startSecondEngine();
-    let restarted: ChildProcess | undefined;
-    cleanups.push(async () => {
-      if (restarted?.pid !== undefined) await haltDockerd(engine, restarted.pid);
-      await engine.stop();
-    });
-    const firstPid = Number(fs.readFileSync(`${engine.dir}/dockerd.pid`, 'utf8').trim());
+    cleanups.push(() => engine.stop());
+    const firstPid = engine.pid;
     await start(['--interval', '1h'], { DOCKER_HOST: engine.dockerHost });
     const first = repo.rev();
     await converged(first, 60_000);
@@ -861,7 +717,7 @@ describe('agent with its engine away', () => {
     expect(running()).toEqual(['cache', 'web']);
 
     let t0 = Date.now();
-    await haltDockerd(engine, firstPid);
+    await engine.halt();
     expect(alive(firstPid)).toBe(false);
     const down = await waitFor(
       async () => {
@@ -885,11 +741,7 @@ describe('agent with its engine away', () => {
     });
     expect((await fetch(`${agent!.url}/healthz`)).status).toBe(200);
 
-    restarted = await restartDockerd(engine);
-    await waitFor(() => engineAnswers(engine), {
-      timeoutMs: 30_000,
-      what: 'dockerd to answer again',
-    });
+    await engine.restart();
     t0 = Date.now();
     await waitFor(async () => (await status()).engine.reachable, {
       timeoutMs: 10_000,

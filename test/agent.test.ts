@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type AgentProcess, startAgent, waitFor } from './support/agent-process.js';
+import { type AgentProcess, startAgent, waitConverged, waitFor } from './support/agent-process.js';
 import { createRepo, type FixtureRepo } from './support/git-fixture.js';
 import { startGitHttpServer } from './support/git-http-server.js';
 import { containers, eventCursor, mutationsSince } from './support/gitdock.js';
+import { REPO_OF, service } from './support/services.js';
 import {
   docker,
   imageRef,
@@ -20,7 +21,6 @@ import {
   stopRegistry,
 } from './support/stack.js';
 
-const REPO_OF = (name: string) => imageRef(name, 'x').replace(/:x$/, '');
 const STACK_SH = fileURLToPath(new URL('../scripts/stack.sh', import.meta.url));
 
 /**
@@ -31,10 +31,6 @@ const STACK_SH = fileURLToPath(new URL('../scripts/stack.sh', import.meta.url));
 async function gitAsync(args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)('git', args, { encoding: 'utf8' });
   return stdout;
-}
-
-function service(fields: Record<string, unknown>): string {
-  return `${JSON.stringify({ network_mode: 'none', update: { settle: '500ms' }, ...fields }, null, 2)}\n`;
 }
 
 const WEB = (tag: string) => service({ image: REPO_OF('app'), tag });
@@ -67,20 +63,7 @@ async function start(args: string[] = []): Promise<AgentProcess> {
 }
 
 async function converged(commit: string, timeoutMs = 20_000) {
-  return waitFor(
-    async () => {
-      const s = await agent!.status();
-      return (
-        s.lastAppliedCommit === commit &&
-        s.servicesCommit === commit &&
-        // No pass in flight: the verdicts are not those of a pass that a newer change is redoing.
-        !s.running &&
-        s.services.every((x) => x.sync === 'Synced') &&
-        s
-      );
-    },
-    { timeoutMs, what: `convergence at ${commit.slice(0, 12)}` },
-  );
+  return waitConverged(agent!, commit, { timeoutMs });
 }
 
 /**

@@ -20,8 +20,8 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDockerEngine, demuxLogs, resolveDockerHost } from '../src/adapters/docker-engine.js';
 import type { CreateContainerOptions, Engine, PullProgress } from '../src/core/engine.js';
-import type { ContainerSpec } from '../src/core/types.js';
-import { GitdockError } from '../src/errors.js';
+import type { GitdockError } from '../src/errors.js';
+import { rejection, spec } from './support/engine-cases.js';
 import {
   closeServer,
   type FakeRegistry,
@@ -94,16 +94,6 @@ async function removeImage(ref: string): Promise<void> {
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<GitdockError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(GitdockError);
-    return err as GitdockError;
-  }
-  throw new Error('expected a rejection');
-}
-
 async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined>,
@@ -116,21 +106,6 @@ async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-}
-
-function spec(overrides: Partial<ContainerSpec> = {}): ContainerSpec {
-  return {
-    image: `${PREFIX}/app`,
-    tag: '1.0',
-    environment: {},
-    ports: [],
-    volumes: [],
-    networkMode: 'none',
-    restart: 'no',
-    labels: {},
-    stopGracePeriodMs: 2000,
-    ...overrides,
-  };
 }
 
 // -- fake registries ---------------------------------------------------------

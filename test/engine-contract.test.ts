@@ -26,6 +26,7 @@ import type {
 } from '../src/core/engine.js';
 import type { ContainerSpec } from '../src/core/types.js';
 import { GitdockError } from '../src/errors.js';
+import { rejection, spec } from './support/engine-cases.js';
 import { FAKE_CLOCK_START, FakeClock } from './support/fake-clock.js';
 import { FakeEngine, pushStackImages } from './support/fake-engine.js';
 import { docker, dockerResult, imageRef, stackEnv } from './support/stack.js';
@@ -139,31 +140,6 @@ async function fakeSubject(): Promise<Subject> {
       }
     },
     close: async () => {},
-  };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<GitdockError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(GitdockError);
-    return err as GitdockError;
-  }
-  throw new Error('expected a rejection');
-}
-
-function spec(overrides: Partial<ContainerSpec> = {}): ContainerSpec {
-  return {
-    image: `${PREFIX}/app`,
-    tag: '1.0',
-    environment: {},
-    ports: [],
-    volumes: [],
-    networkMode: 'none',
-    restart: 'no',
-    labels: {},
-    stopGracePeriodMs: 2000,
-    ...overrides,
   };
 }
 

@@ -22,7 +22,7 @@ import {
   toEngineEvent,
 } from '../src/adapters/docker-engine.js';
 import type { Engine, EngineEvent } from '../src/core/engine.js';
-import { GitdockError } from '../src/errors.js';
+import { rejection } from './support/engine-cases.js';
 import { docker, dockerResult, imageRef, stackEnv } from './support/stack.js';
 
 // Throws unless DOCKER_HOST is the stack's private engine: these tests create containers and
@@ -170,16 +170,6 @@ function stack(command: 'up' | 'down'): void {
   if (r.error || r.status !== 0) {
     throw new Error(`stack.sh ${command} failed: ${r.error?.message ?? r.stderr.trim()}`);
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<GitdockError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(GitdockError);
-    return err as GitdockError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('splitJsonLines', () => {

@@ -3,8 +3,8 @@
 // private engine's unix socket, and the agent process's CPU and RSS from
 // /proc. Every wait here is bounded.
 import fs from 'node:fs';
-import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { apiRequest } from './engine-api.js';
 import { run } from './proc.js';
 
 /** `gitdock_reconcile_total{result}`: passes by result, as the agent counts them. */
@@ -51,31 +51,17 @@ export interface ContainerState {
 }
 
 /** `GET /containers/<name>/json` on the engine: its ID and whether it runs; undefined for no such container. */
-export function containerState(
+export async function containerState(
   socketPath: string,
   name: string,
 ): Promise<ContainerState | undefined> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(
-      { socketPath, path: `/containers/${encodeURIComponent(name)}/json`, timeout: 10_000 },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        res.on('end', () => {
-          if (res.statusCode === 404) return resolve(undefined);
-          if (res.statusCode !== 200)
-            return reject(new Error(`GET /containers/${name}/json: ${res.statusCode} ${text}`));
-          const c = JSON.parse(text) as { Id: string; State: { Running: boolean } };
-          resolve({ id: c.Id, running: c.State.Running });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`GET /containers/${name}/json: no answer`)));
-    req.on('error', reject);
-  });
+  const path = `/containers/${encodeURIComponent(name)}/json`;
+  const res = await apiRequest(socketPath, 'GET', path, { timeoutMs: 10_000 });
+  if (res.status === 404) return undefined;
+  if (res.status !== 200)
+    throw new Error(`GET /containers/${name}/json: ${res.status} ${res.text}`);
+  const c = JSON.parse(res.text) as { Id: string; State: { Running: boolean } };
+  return { id: c.Id, running: c.State.Running };
 }
 
 /**

@@ -12,13 +12,18 @@ export function socketPathOf(dockerHost: string): string {
 
 const REQUEST_TIMEOUT_MS = 60_000;
 
-/** One API call; resolves with the parsed JSON body (or null), rejects on a status >= 300. */
-export function apiCall(
+export interface ApiResponse {
+  status: number;
+  text: string;
+}
+
+/** One API call; resolves with the status and the body, whatever the status; rejects when no answer comes in `timeoutMs`. */
+export function apiRequest(
   socketPath: string,
   method: string,
   path: string,
-  body?: unknown,
-): Promise<unknown> {
+  { body, timeoutMs = REQUEST_TIMEOUT_MS }: { body?: unknown; timeoutMs?: number } = {},
+): Promise<ApiResponse> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
@@ -29,7 +34,7 @@ export function apiCall(
         headers: payload
           ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
           : {},
-        timeout: REQUEST_TIMEOUT_MS,
+        timeout: timeoutMs,
       },
       (res) => {
         let text = '';
@@ -37,19 +42,25 @@ export function apiCall(
         res.on('data', (chunk: string) => {
           text += chunk;
         });
-        res.on('end', () => {
-          if ((res.statusCode ?? 500) >= 300) {
-            reject(new Error(`${method} ${path}: ${res.statusCode} ${text.trim()}`));
-          } else {
-            resolve(text.trim() ? JSON.parse(text) : null);
-          }
-        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 500, text }));
       },
     );
     req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in time`)));
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/** One API call; resolves with the parsed JSON body (or null), rejects on a status >= 300. */
+export async function apiCall(
+  socketPath: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const { status, text } = await apiRequest(socketPath, method, path, { body });
+  if (status >= 300) throw new Error(`${method} ${path}: ${status} ${text.trim()}`);
+  return text.trim() ? JSON.parse(text) : null;
 }
 
 export interface SeenEvent {

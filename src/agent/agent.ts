@@ -1,16 +1,18 @@
 import type { AgentStatus } from '../core/agent-status.js';
 import type { Engine, EngineEvent } from '../core/engine.js';
-import { resolveHost } from '../core/fleet.js';
 import type { HostState } from '../core/types.js';
 import { messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Clock } from '../reconcile/clock.js';
-import { readRevision } from '../reconcile/read-revision.js';
+import { AppliedReporter } from './applied-reporter.js';
 import { BackgroundPulls } from './background-pulls.js';
-import { type BackoffPolicy, backoffDelay } from './backoff.js';
+import type { BackoffPolicy } from './backoff.js';
+import { followEngineEvents } from './engine-watch.js';
 import { type Hold, type HoldPolicy, Holds } from './holds.js';
 import { type PassOutcome, type PassWork, ReconcileLoop } from './loop.js';
 import { OwnEvents } from './own-events.js';
+import { judgeNewerCommit } from './preemption.js';
+import { QuietTrigger } from './quiet-trigger.js';
 import { type PassResult, reconcilePass } from './reconcile-pass.js';
 import { StatusStore } from './status-store.js';
 import { appliedRef, type BranchSource } from './types.js';
@@ -21,9 +23,6 @@ const BURST_WINDOW_MS = 3_000;
 const BURST_QUIET_MS = 1_000;
 /** ...or this long after it began, however busy the branch. */
 const BURST_MAX_WAIT_MS = 10_000;
-
-/** The engine's event stream is reopened at most this long after it broke: the engine back means a pass at once. */
-const EVENTS_RECONNECT_CAP_MS = 2_000;
 
 export interface AgentObserver {
   /** After every pass, with its result and the status it produced. */
@@ -89,12 +88,10 @@ export class Agent {
   private savedHolds = '[]';
   /** When the branch was last seen to move. */
   private lastSourceChange = Number.NEGATIVE_INFINITY;
-  /** Branch changes of a burst, waiting for a quiet moment. */
-  private burst = { reasons: new Set<string>(), fetch: false };
-  /** Engine events waiting out the quiet time before they trigger a pass. */
-  private readonly eventReasons = new Set<string>();
-  private reporting: Promise<void> | undefined;
-  private reportWanted: string | undefined;
+  /** Branch changes of a burst, and engine events, waiting for a quiet moment. */
+  private readonly branchBurst: QuietTrigger;
+  private readonly engineBurst: QuietTrigger;
+  private readonly reporter: AppliedReporter;
 
   constructor(private readonly options: AgentOptions) {
     const { source, clock, log } = options;
@@ -104,6 +101,26 @@ export class Agent {
       source: source.description,
       watched: !source.remote,
       ...(options.reportRef ? { appliedRef: appliedRef(options.host) } : {}),
+    });
+    this.reporter = new AppliedReporter({ source, log, store: this.store });
+    const release = (reasons: string[], fetch: boolean) => {
+      for (const r of reasons) this.loop.trigger(r, { fetch });
+    };
+    const signal = this.stopping.signal;
+    this.branchBurst = new QuietTrigger({
+      clock,
+      quietMs: BURST_QUIET_MS,
+      maxWaitMs: BURST_MAX_WAIT_MS,
+      signal,
+      release,
+    });
+    const debounceMs = options.eventDebounceMs ?? 200;
+    this.engineBurst = new QuietTrigger({
+      clock,
+      quietMs: debounceMs,
+      maxWaitMs: debounceMs,
+      signal,
+      release,
     });
     this.own = new OwnEvents(options.engine, clock);
     this.holds = new Holds(options.holdPolicy);
@@ -146,47 +163,14 @@ export class Agent {
     const burst = running !== undefined || now - this.lastSourceChange < BURST_WINDOW_MS;
     this.lastSourceChange = now;
     if (running) void this.maybePreempt(running, options.fetch === true);
-    if (!burst) {
-      this.loop.trigger(reason, options);
-      return;
-    }
-    this.burst.reasons.add(reason);
-    this.burst.fetch ||= options.fetch === true;
-    if (this.burst.reasons.size === 1) void this.afterBurst(now);
+    if (burst) this.branchBurst.add(reason, options.fetch === true);
+    else this.loop.trigger(reason, options);
   }
 
-  /** Triggers the pass of a burst once no change came for a quiet moment (at most a few seconds on). */
-  private async afterBurst(startedAt: number): Promise<void> {
-    const { clock } = this.options;
-    for (;;) {
-      const quietFor = clock.now() - this.lastSourceChange;
-      const left = Math.min(BURST_QUIET_MS - quietFor, startedAt + BURST_MAX_WAIT_MS - clock.now());
-      if (left <= 0 || this.stopping.signal.aborted) break;
-      await clock.sleep(left, this.stopping.signal);
-    }
-    const reasons = [...this.burst.reasons];
-    const fetch = this.burst.fetch;
-    this.burst = { reasons: new Set(), fetch: false };
-    for (const r of reasons) this.loop.trigger(r, { fetch });
-  }
-
-  /**
-   * An engine event: drift, unless it is the echo of the agent's own call.
-   * A burst of events makes one pass: the first one opens a short quiet
-   * time (on the agent's clock), and the pass comes after it.
-   */
+  /** An engine event: drift, unless it is the echo of the agent's own call. A burst makes one pass. */
   engineEvent(event: EngineEvent): void {
     if (this.own.isOwn(event)) return;
-    const reason = `engine: ${event.action} ${event.name ?? event.containerId.slice(0, 12)}`;
-    this.eventReasons.add(reason);
-    if (this.eventReasons.size > 1) return;
-    void this.options.clock
-      .sleep(this.options.eventDebounceMs ?? 200, this.stopping.signal)
-      .then(() => {
-        const reasons = [...this.eventReasons];
-        this.eventReasons.clear();
-        if (!this.stopping.signal.aborted) for (const r of reasons) this.loop.trigger(r);
-      });
+    this.engineBurst.add(`engine: ${event.action} ${event.name ?? event.containerId.slice(0, 12)}`);
   }
 
   /** An operator asks for one more try of held services (all when none named). */
@@ -232,7 +216,19 @@ export class Agent {
     // Watching, unless the watch said otherwise while it started (the repository away).
     if (!source.remote && this.store.status.watch?.since === undefined)
       this.store.setWatch(true, undefined, clock.now());
-    const events = this.followEngineEvents(signal);
+    const events = followEngineEvents({
+      engine: this.options.engine,
+      host: this.options.host,
+      clock,
+      retry: this.options.retry,
+      signal,
+      onEvent: (e) => {
+        if (!this.store.status.engine.reachable) this.engineBack();
+        this.engineEvent(e);
+      },
+      onAway: (why) => this.engineAway(why),
+      onBack: () => this.engineBack(),
+    });
     this.loop.trigger('startup', { fetch: true });
     try {
       await this.loop.run(signal);
@@ -241,7 +237,7 @@ export class Agent {
       await stopWatching();
       await events;
       // Bounded by the push timeout: the record of what runs is worth finishing.
-      await this.reporting;
+      await this.reporter.settled();
       log.info({ host: this.options.host }, 'agent stopped');
     }
   }
@@ -300,7 +296,7 @@ export class Agent {
       durationMs: finishedAt - startedAt,
       ...(convergedAfterMs !== undefined ? { convergedAfterMs } : {}),
     });
-    if (result.result === 'success' && result.commit) this.scheduleReport(result.commit);
+    if (result.result === 'success' && result.commit) this.reporter.schedule(result.commit);
     return {
       failed: result.transient,
       fetchOnRetry: result.fetchFailed,
@@ -315,28 +311,20 @@ export class Agent {
     const { source, log, host } = this.options;
     try {
       if (fetch && source.remote) await source.update();
-      const head = await source.head();
-      if (head === running.commit || this.inFlight !== running) return;
-      const { fleet } = await readRevision({ git: source.git, rev: head });
-      const next = fleet.ok ? resolveHost(fleet.value, host, head) : fleet;
+      const verdict = await judgeNewerCommit({ source, engine: this.own.engine, host, running });
       if (this.inFlight !== running) return;
-      if (!next.ok) {
-        log.info({ commit: head }, 'newer commit is invalid; the pass in progress goes on');
+      if (!verdict.preempt) {
+        if (verdict.why === 'invalid')
+          log.info(
+            { commit: verdict.commit },
+            'newer commit is invalid; the pass in progress goes on',
+          );
         return;
       }
-      const changed = changedServices(running.target, next.value);
-      if (changed.size === 0) return;
-      const handOver = new Set<string>();
-      for (const service of next.value.services) {
-        if (!changed.has(service.name) || service.rollout.pull === 'always') continue;
-        if (await this.own.engine.imageId(service.imageRef).catch(() => undefined))
-          handOver.add(service.name);
-      }
-      if (this.inFlight !== running) return;
-      this.superseded = changed;
-      this.handOver = handOver;
+      this.superseded = verdict.superseded;
+      this.handOver = verdict.handOver;
       log.info(
-        { from: running.commit, to: head, services: [...changed] },
+        { from: running.commit, to: verdict.commit, services: [...verdict.superseded] },
         'newer commit: preempting the pass in progress',
       );
       this.loop.preempt('preempted by a newer commit');
@@ -359,105 +347,14 @@ export class Agent {
     }
   }
 
-  /**
-   * With --report-ref: records `commit` in the background, outside the pass,
-   * so a slow or unreachable git server never holds up drift healing, a newer
-   * commit or a shutdown. One report at a time; while one runs, only the
-   * latest commit asked for waits its turn.
-   */
-  private scheduleReport(commit: string): void {
-    if (!this.store.status.appliedRef) return;
-    this.reportWanted = commit;
-    if (this.reporting) return;
-    this.reporting = (async () => {
-      for (let next = this.reportWanted; next !== undefined; next = this.reportWanted) {
-        this.reportWanted = undefined;
-        await this.reportApplied(next);
-      }
-    })().finally(() => {
-      this.reporting = undefined;
-    });
-  }
-
-  /**
-   * Moves refs/gitdock/applied/<host> to the commit applied, once per commit.
-   * A failure does not fail anything (the host did converge); it is shown in
-   * /status and tried again after the next successful pass.
-   */
-  private async reportApplied(commit: string): Promise<void> {
-    const report = this.store.status.appliedRef;
-    if (!report || report.reportedCommit === commit) return;
-    // Only the branch tip is reported: a remote whose branch has moved past
-    // `commit` would make the push walk all of history to find a common
-    // commit. The newer commit is reported once applied.
-    const { source, log } = this.options;
-    if (source.remote && (await source.head().catch(() => commit)) !== commit) return;
-    try {
-      await source.reportApplied(report.ref, commit);
-      this.store.setAppliedRef({ reportedCommit: commit });
-      log.info({ ref: report.ref, commit }, 'applied commit recorded');
-    } catch (err) {
-      this.store.setAppliedRef({ error: messageOf(err) });
-      log.warn(
-        { ref: report.ref, commit, err: messageOf(err) },
-        'recording the applied commit failed',
-      );
+  /** The engine's event stream broke and the engine does not answer: health is Unknown until it does. */
+  private engineAway(why: string): void {
+    const { clock, log } = this.options;
+    if (this.store.status.engine.reachable) {
+      log.warn({ err: why }, 'engine unreachable; services show health Unknown until it is back');
+      this.options.observer?.onEngine?.(false);
     }
-  }
-
-  /**
-   * Follows the engine's event stream for this host. While it is broken the
-   * engine is reported unreachable (service health Unknown); it is reopened
-   * within a couple of seconds, and a pass then finds whatever happened.
-   */
-  private async followEngineEvents(signal: AbortSignal): Promise<void> {
-    const { engine, host, log, clock } = this.options;
-    let failures = 0;
-    while (!signal.aborted) {
-      const opened = clock.now();
-      let broke: string | undefined;
-      try {
-        await engine.watchEvents({
-          host,
-          signal,
-          onEvent: (e) => {
-            if (failures > 0 || !this.store.status.engine.reachable) this.engineBack();
-            failures = 0;
-            this.engineEvent(e);
-          },
-        });
-        broke = 'the event stream ended';
-      } catch (err) {
-        broke = messageOf(err);
-      }
-      if (signal.aborted) break;
-      // A stream that stayed open a while was fine: start counting again.
-      failures = clock.now() - opened > 10_000 ? 1 : failures + 1;
-      if (failures > 1 || !(await this.engineAnswers())) {
-        if (this.store.status.engine.reachable) {
-          log.warn(
-            { err: broke },
-            'engine unreachable; services show health Unknown until it is back',
-          );
-          this.options.observer?.onEngine?.(false);
-        }
-        this.store.setEngine(false, broke, clock.now());
-      }
-      await clock.sleep(
-        Math.min(EVENTS_RECONNECT_CAP_MS, backoffDelay(this.options.retry, failures)),
-        signal,
-      );
-      if (!signal.aborted && (await this.engineAnswers())) this.engineBack();
-    }
-  }
-
-  private async engineAnswers(): Promise<boolean> {
-    try {
-      await this.options.engine.ping();
-      return true;
-    } catch {
-      return false;
-    }
+    this.store.setEngine(false, why, clock.now());
   }
 
   /** The engine answers again: say so, and let a pass find what happened meanwhile. */
@@ -472,14 +369,4 @@ export class Agent {
     this.store.setEngine(true, undefined, clock.now());
     this.loop.trigger(wasAway ? 'engine reachable again' : 'engine event stream reconnected');
   }
-}
-
-/** Services whose desired spec differs between two desired states (added and removed ones too). */
-function changedServices(before: HostState, after: HostState): Set<string> {
-  const old = new Map(before.services.map((s) => [s.name, s.specHash]));
-  const changed = new Set<string>();
-  for (const s of after.services) if (old.get(s.name) !== s.specHash) changed.add(s.name);
-  for (const name of old.keys())
-    if (!after.services.some((s) => s.name === name)) changed.add(name);
-  return changed;
 }

@@ -114,3 +114,32 @@ export async function waitFor<T>(
     `timed out waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
   );
 }
+
+export interface WaitConvergedOptions {
+  timeoutMs?: number;
+  /** Fewer services than this is not convergence (the first pass has not reported yet). */
+  minServices?: number;
+}
+
+/** Every service Synced at `commit`, applied, and no pass in flight; returns that status. */
+export async function waitConverged(
+  agent: AgentProcess,
+  commit: string,
+  { timeoutMs = 20_000, minServices = 0 }: WaitConvergedOptions = {},
+): Promise<AgentStatusView> {
+  return waitFor(
+    async () => {
+      const s = await agent.status();
+      return (
+        s.lastAppliedCommit === commit &&
+        s.servicesCommit === commit &&
+        // No pass in flight: the verdicts are not those of a pass that a newer change is redoing.
+        !s.running &&
+        s.services.length >= minServices &&
+        s.services.every((x) => x.sync === 'Synced') &&
+        s
+      );
+    },
+    { timeoutMs, what: `convergence at ${commit.slice(0, 12)}` },
+  );
+}

@@ -79,9 +79,16 @@ const MUTATING = new Set([
   'update',
 ]);
 
-/** Container events that changed something since `cursor`, as `action name` strings. */
-export function mutationsSince(cursor: string): string[] {
-  const text = docker([
+export interface ContainerEvent {
+  /** As the engine names it, without the detail after a colon (`exec_start: sh` -> `exec_start`). */
+  action: string;
+  name: string;
+  id: string;
+}
+
+/** Container events since `cursor`, with the container's name and ID. */
+export function containerEventsSince(cursor: string): ContainerEvent[] {
+  return docker([
     'events',
     '--since',
     cursor,
@@ -90,12 +97,21 @@ export function mutationsSince(cursor: string): string[] {
     '--filter',
     'type=container',
     '--format',
-    '{{.Action}} {{.Actor.Attributes.name}}',
-  ]);
-  return text
+    '{{.Action}}|{{.Actor.Attributes.name}}|{{.Actor.ID}}',
+  ])
     .split('\n')
     .filter(Boolean)
-    .filter((line) => MUTATING.has(line.split(' ')[0]!.replace(/:.*$/, '')));
+    .map((line) => {
+      const [action = '', name = '', id = ''] = line.split('|');
+      return { action: action.replace(/:.*$/, ''), name, id };
+    });
+}
+
+/** Container events that changed something since `cursor`, as `action name` strings. */
+export function mutationsSince(cursor: string): string[] {
+  return containerEventsSince(cursor)
+    .filter((e) => MUTATING.has(e.action))
+    .map((e) => `${e.action} ${e.name}`);
 }
 
 /** Image pulls (and tag/untag) since `cursor`. */

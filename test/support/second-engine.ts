@@ -17,6 +17,15 @@ export interface SecondEngine {
   dir: string;
   /** Runs /usr/bin/docker against this engine; trimmed stdout; throws on failure. */
   docker(args: string[], timeoutMs?: number): string;
+  /** The pid of the dockerd started last. */
+  readonly pid: number;
+  /**
+   * Stops dockerd (and its containerd), bounded, keeping its data, as
+   * `scripts/stack.sh engine-restart` does: an engine gone away.
+   */
+  halt(): Promise<void>;
+  /** Starts dockerd again on the same directory (after `halt`); waits, at most 30 s, until it answers. */
+  restart(): Promise<void>;
   /** Stops dockerd (and its containerd), bounded, and removes the directory. */
   stop(): Promise<void>;
 }
@@ -28,7 +37,8 @@ function dockerAt(dockerHost: string, args: string[], timeoutMs = 60_000) {
   return spawnSync(DOCKER_BIN, args, { env, encoding: 'utf8', timeout: timeoutMs });
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -69,6 +79,82 @@ export async function startSecondEngine(): Promise<SecondEngine> {
   const dir = fs.mkdtempSync('/tmp/gd-e2-');
   const dockerHost = `unix://${dir}/docker.sock`;
   fs.writeFileSync(`${dir}/daemon.json`, '{}\n');
+  let pid = 0;
+
+  // TERM (bounded), its containerd, then the netns bind mounts dockerd leaves
+  // behind (exec/netns/default): a dockerd started over them cannot start the
+  // containers again, and the directory cannot be removed under them.
+  const halt = async () => {
+    const containerdPid = readPid(`${dir}/exec/containerd/containerd.pid`);
+    if (pid > 0) await stopPid(pid, 30);
+    // dockerd stops its managed containerd; make sure, should dockerd have been killed.
+    if (containerdPid !== undefined) await stopPid(containerdPid, 10);
+    const mounts = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' ')[4])
+      .filter((m): m is string => m?.startsWith(`${dir}/`) === true)
+      .sort()
+      .reverse();
+    for (const m of mounts) spawnSync('umount', ['-l', m], { timeout: 10_000 });
+    for (const f of ['dockerd.pid', 'docker.sock', 'exec/containerd/containerd.pid'])
+      fs.rmSync(`${dir}/${f}`, { force: true });
+  };
+
+  const stop = async () => {
+    await halt();
+    await fs.promises.rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  };
+
+  // Spawns dockerd on `dir` (its data survives a halt) and waits until it answers.
+  const run = async (onFailure: () => Promise<void>) => {
+    const proc = spawnDockerd(dir, dockerHost);
+    pid = proc.pid ?? 0;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (
+        fs.existsSync(`${dir}/docker.sock`) &&
+        dockerAt(dockerHost, ['version'], 10_000).status === 0
+      ) {
+        return;
+      }
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        const tail = fs
+          .readFileSync(`${dir}/dockerd.log`, 'utf8')
+          .split('\n')
+          .slice(-20)
+          .join('\n');
+        await onFailure();
+        throw new Error(`second dockerd did not come up in 30s:\n${tail}`);
+      }
+      await sleep(250);
+    }
+  };
+
+  await run(stop);
+
+  return {
+    dockerHost,
+    dir,
+    get pid() {
+      return pid;
+    },
+    docker(args, timeoutMs) {
+      const r = dockerAt(dockerHost, args, timeoutMs);
+      if (r.error || r.status !== 0) {
+        throw new Error(
+          `docker ${args.join(' ')} (${dockerHost}) failed: ${r.error?.message ?? r.stderr.trim()}`,
+        );
+      }
+      return r.stdout.trim();
+    },
+    halt,
+    restart: () => run(halt),
+    stop,
+  };
+}
+
+function spawnDockerd(dir: string, dockerHost: string): ChildProcess {
   const log = fs.openSync(`${dir}/dockerd.log`, 'a');
   let proc: ChildProcess;
   try {
@@ -97,54 +183,5 @@ export async function startSecondEngine(): Promise<SecondEngine> {
     fs.closeSync(log);
   }
   proc.unref();
-  const pid = proc.pid!;
-
-  const stop = async () => {
-    const containerdPid = readPid(`${dir}/exec/containerd/containerd.pid`);
-    await stopPid(pid, 30);
-    // dockerd stops its managed containerd; make sure, should dockerd have been killed.
-    if (containerdPid !== undefined) await stopPid(containerdPid, 10);
-    // dockerd leaves its netns bind mount (exec/netns/default) behind: unmount
-    // whatever is still mounted under the directory, deepest first.
-    const mounts = fs
-      .readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((line) => line.split(' ')[4])
-      .filter((m): m is string => m?.startsWith(`${dir}/`) === true)
-      .sort()
-      .reverse();
-    for (const m of mounts) spawnSync('umount', ['-l', m], { timeout: 10_000 });
-    await fs.promises.rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-  };
-
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (
-      fs.existsSync(`${dir}/docker.sock`) &&
-      dockerAt(dockerHost, ['version'], 10_000).status === 0
-    ) {
-      break;
-    }
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      const tail = fs.readFileSync(`${dir}/dockerd.log`, 'utf8').split('\n').slice(-20).join('\n');
-      await stop();
-      throw new Error(`second dockerd did not come up in 30s:\n${tail}`);
-    }
-    await sleep(250);
-  }
-
-  return {
-    dockerHost,
-    dir,
-    docker(args, timeoutMs) {
-      const r = dockerAt(dockerHost, args, timeoutMs);
-      if (r.error || r.status !== 0) {
-        throw new Error(
-          `docker ${args.join(' ')} (${dockerHost}) failed: ${r.error?.message ?? r.stderr.trim()}`,
-        );
-      }
-      return r.stdout.trim();
-    },
-    stop,
-  };
+  return proc;
 }
