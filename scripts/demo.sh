@@ -273,9 +273,9 @@ cd $CLONE
 # The agent (pid $(<"$AGENT_PID")) watches $BARE: a push is the deploy.
 # Follow what it decides:   tail -f $AGENT_LOG
 # What it runs, and why:    curl -s $AGENT_URL/status | $DEMO/status-table
-# $DEMO/wait-agent waits (at most 60 s) until the agent is done with the commit
-# just pushed. (For a fleet whose hosts all run an agent, \`gitdock status --wait 60s\`
-# does that; web-2 and web-3 run none in this demo.)
+# \`gitdock status --wait 60s\` waits (at most 60 s) until every host with an
+# agent is Synced at the commit just pushed (web-2 and web-3 run none in this
+# demo: they are shown, not waited for), then shows the fleet.
 
 # 1. Release appserver 1.5.0: change the tag, commit, push. That is all.
 #    web-1 has its own appserver file (it overrides services/appserver.yaml),
@@ -284,12 +284,12 @@ sed -i 's/tag: "1.4.2"/tag: "1.5.0"/' services/appserver.yaml hosts/web-1/appser
 git commit -qam "appserver 1.5.0"
 gitdock diff origin/main   # what the push will do, host by host (web-2, web-3 too)
 git push -q
-$DEMO/wait-agent; $DOCKER ps     # appserver 1.5.0 replaced 1.4.2; memcached untouched
+gitdock status --repo $BARE --wait 60s; $DOCKER ps     # appserver 1.5.0 replaced 1.4.2; memcached untouched
 
 # 2. Roll back: revert the commit and push (tag 1.5.0 -> 1.4.2).
 git revert --no-edit HEAD
 git push -q
-$DEMO/wait-agent; curl -s $AGENT_URL/status | $DEMO/status-table
+gitdock status --repo $BARE --wait 60s
 
 # 3. Drift heals itself: stop a container by hand, and watch it come back.
 #    (wait-agent heal: until the pass that the engine's events started has ended)
@@ -299,7 +299,7 @@ $DOCKER stop memcached; $DEMO/wait-agent heal; $DOCKER ps
 echo "portz: []" >> hosts/web-1/memcached.yaml
 git commit -qam "typo"; git push -q
 $DEMO/wait-agent; curl -s $AGENT_URL/status | $DEMO/status-table
-git revert --no-edit HEAD; git push -q; $DEMO/wait-agent
+git revert --no-edit HEAD; git push -q; gitdock status --repo $BARE --wait 60s
 
 # 5. Read what happened to $HOST, release by release; see the fleet on one
 #    screen (web-2 and web-3 run no agent in this demo).

@@ -293,6 +293,27 @@ describe('gitdock status with two agents on two engines', () => {
       [H1, 'Synced'],
       [H2, 'Synced'],
     ]);
+
+    // 5. A push to both hosts, and `status --wait` right after it: it returns
+    // once both agents have applied it (never on their answers from before).
+    const third = repo.commit(
+      {
+        'hosts/st-h1/stweb.yaml': service({ image: APP, tag: '1.1' }),
+        'hosts/st-h2/stweb.yaml': service({ image: APP, tag: '1.0' }),
+      },
+      'stweb 1.1 on st-h1, 1.0 on st-h2',
+    );
+    const waited = await gitdock(['status', '--repo', repo.bareDir!, '--wait', '60s']);
+    expect(waited.code, waited.stderr).toBe(0);
+    for (const host of [H1, H2]) {
+      const s = await agents.get(host)!.status();
+      expect([s.desiredCommit, s.servicesCommit, s.lastAppliedCommit]).toEqual([
+        third,
+        third,
+        third,
+      ]);
+    }
+    expect(waited.stdout).toContain('2 hosts, 3 services: 3 Synced\n');
   });
 });
 

@@ -4,6 +4,7 @@ import { type FleetState, resolveFleetState } from '../core/fleet-state.js';
 import {
   type AgentAnswer,
   type DesiredAt,
+  type FleetStatus,
   mergeFleetStatus,
   short,
   verdictCommit,
@@ -76,9 +77,10 @@ ${COMMON_HELP.rev}
   -o, --output F  text (default) or json
   --exit-code     exit 2 unless every host is Synced (see Exit codes)
   --timeout D     how long each agent is given, ${formatRange()} (default: ${DEFAULT_TIMEOUT})
-  --wait D        ask again (every ${WAIT_POLL_MS / 1000}s) until every host is Synced at the
-                  revision, for at most D (such as 60s), then show the fleet;
-                  exit 2 if it did not converge in time. For scripts and a
+  --wait D        ask again (every ${WAIT_POLL_MS / 1000}s) until every host with an agent
+                  is Synced at the revision (hosts without one are shown, not
+                  waited for), for at most D (such as 60s), then show the
+                  fleet; exit 2 if it did not converge in time. For scripts and a
                   walkthrough: \`git push && gitdock status --wait 60s\`
   -h, --help      show this help
 
@@ -167,10 +169,11 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     });
   let status = await read();
   let timedOut = false;
-  if (waitMs !== undefined) {
+  // An invalid revision is never applied: there is nothing to wait for.
+  if (waitMs !== undefined && commit === asked) {
     const deadline = Date.now() + waitMs;
     const tty = io.stderr.isTTY === true;
-    while (!(status.synced && status.counts.pending === 0)) {
+    while (!convergedForWait(status)) {
       if (Date.now() + WAIT_POLL_MS > deadline) {
         timedOut = true;
         break;
@@ -269,6 +272,16 @@ async function readFleetStatus(input: {
   });
 }
 
+/**
+ * What --wait waits for: every host with an agent (reachable or not yet)
+ * Synced at the revision, its agent done with it. A host no agent is
+ * configured for cannot be confirmed by anyone: it is shown, not waited for.
+ */
+function convergedForWait(status: FleetStatus): boolean {
+  const watched = status.hosts.filter((h) => h.reachable !== null);
+  return watched.length > 0 && watched.every((h) => h.sync === 'Synced' && !h.pending);
+}
+
 function checkWait(text: string): number {
   let ms: number;
   try {
@@ -279,7 +292,7 @@ function checkWait(text: string): number {
   if (!(ms > 0) || ms > 3_600_000) {
     throw new GitdockError(
       'GITDOCK_E_USAGE',
-      `--wait takes a duration from 1s to 1h, such as 60s, not "${text}"`,
+      `--wait takes a duration of at most 1h, such as 60s, not "${text}"`,
     );
   }
   return ms;
