@@ -929,6 +929,7 @@ async function main(argv: string[]): Promise<number> {
       cpuPercentOfOneCore: idleWindow.cpuPercent,
       rssMB: idleWindow.rssMB,
       logLines: idleWindow.logLines,
+      logMessages: idleWindow.logMessages,
       passes: idleWindow.passes,
     };
     const healSummary = (kind: 'stop' | 'rm') => ({

@@ -18,7 +18,12 @@ import {
   waitFor,
 } from './support/agent-process.js';
 import { createRepo, type FixtureRepo } from './support/git-fixture.js';
-import { containerEventsSince, containers, mutationsSince } from './support/gitdock.js';
+import {
+  containerEventsSince,
+  containers,
+  eventCursor,
+  mutationsSince,
+} from './support/gitdock.js';
 import { alive, startSecondEngine } from './support/second-engine.js';
 import { REPO_OF, service } from './support/services.js';
 import { docker, imageRef, removeAllContainers, removeImages, stackEnv } from './support/stack.js';
