@@ -82,6 +82,8 @@ export class Agent {
   private inFlight: { commit: string; target: HostState } | undefined;
   /** Services a newer commit changes: the pass in flight undoes their replacements. */
   private superseded = new Set<string>();
+  /** Counts the newer-commit judgements started, so that a late, older one is dropped. */
+  private preemptAsked = 0;
   /** Of those, the ones whose newer image is on the host: handed over, not undone. */
   private handOver = new Set<string>();
   private lastValid: HostState | undefined;
@@ -309,10 +311,12 @@ export class Agent {
     fetch: boolean,
   ): Promise<void> {
     const { source, log, host } = this.options;
+    // Two pushes during one pass judge in parallel: only the latest verdict counts.
+    const asked = ++this.preemptAsked;
     try {
       if (fetch && source.remote) await source.update();
       const verdict = await judgeNewerCommit({ source, engine: this.own.engine, host, running });
-      if (this.inFlight !== running) return;
+      if (this.inFlight !== running || asked !== this.preemptAsked) return;
       if (!verdict.preempt) {
         if (verdict.why === 'invalid')
           log.info(

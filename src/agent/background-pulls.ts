@@ -51,6 +51,8 @@ export class BackgroundPulls implements ImageProvider {
       if (!job.result.ok) throw job.result.error;
       const id = await this.options.engine.imageId(ref);
       if (id) return { id };
+      // Pulled, and removed since (docker rmi): pull again.
+      this.jobs.delete(ref);
     } else if (desired.rollout.pull !== 'always') {
       const id = await this.options.engine.imageId(ref);
       if (id) return { id };

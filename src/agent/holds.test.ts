@@ -358,3 +358,33 @@ describe('describeHold', () => {
     expect(describeHold(hold, 5_000)).toContain('next try in 1s');
   });
 });
+
+describe('Holds: an explicit retry asked for', () => {
+  it('is forgotten with its hold: a later failure of another spec is not retried by it', async () => {
+    const { Holds } = await import('./holds.js');
+    const holds = new Holds({ transient: { baseMs: 1000, capMs: 10_000 } });
+    const spec = (hash: string) =>
+      ({ name: 'web', specHash: hash, spec: { ports: [] } }) as unknown as Parameters<
+        typeof holds.verdict
+      >[0];
+    const fail = (hash: string) =>
+      holds.recordFailure(
+        {
+          service: 'web',
+          specHash: hash,
+          commit: 'c',
+          kind: 'rollout',
+          code: 'GITDOCK_E_ROLLOUT_FAILED',
+          reason: 'exited',
+        },
+        0,
+        spec(hash),
+      );
+    fail('a');
+    expect(holds.requestRetry(['web'])).toEqual(['web']);
+    // A commit changes web before the retry ran; its new spec fails too.
+    holds.retain([spec('b')]);
+    fail('b');
+    expect(holds.verdict(spec('b'), 1).type).toBe('hold');
+  });
+});

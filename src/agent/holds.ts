@@ -110,7 +110,7 @@ export class Holds {
   retain(desired: readonly DesiredService[]): void {
     const wanted = new Map(desired.map((s) => [s.name, s.specHash]));
     for (const [service, hold] of this.byService)
-      if (wanted.get(service) !== hold.specHash) this.byService.delete(service);
+      if (wanted.get(service) !== hold.specHash) this.clear(service);
   }
 
   /**
@@ -119,7 +119,7 @@ export class Holds {
    */
   clearTransient(): void {
     for (const [service, hold] of this.byService)
-      if (hold.kind === 'transient') this.byService.delete(service);
+      if (hold.kind === 'transient') this.clear(service);
   }
 
   /** An operator asks for one more try of held services (all when none named); returns those found. */
@@ -150,7 +150,7 @@ export class Holds {
     return next;
   }
 
-  /** Whether an explicit retry is waiting for a pass. */
+  /** Whether an explicit retry waits for a pass. */
   retryPending(): boolean {
     return this.retryAsked.size > 0;
   }

@@ -1,4 +1,4 @@
-import type { Clock } from '../reconcile/clock.js';
+import { anySignal, type Clock } from '../reconcile/clock.js';
 import { type BackoffPolicy, backoffDelay, withJitter } from './backoff.js';
 
 /** What a pass is asked to do: why, and whether to fetch a remote first. */
@@ -103,7 +103,9 @@ export class ReconcileLoop {
         const delay = this.nextWakeAt() - clock.now();
         if (delay > 0) {
           this.wake = new AbortController();
-          await clock.sleep(delay, AbortSignal.any([signal, this.wake.signal]));
+          const either = anySignal([signal, this.wake.signal]);
+          await clock.sleep(delay, either.signal);
+          either.dispose();
           this.wake = undefined;
           if (signal.aborted) break;
         }

@@ -51,6 +51,25 @@ describe('QuietTrigger', () => {
     expect(released).toEqual([{ reasons: ['a', 'b'], fetch: true, at: 2200 }]);
   });
 
+  it('the same reason again and again still makes one release per burst', async () => {
+    const { clock, advance } = manualClock();
+    const released: number[] = [];
+    const q = new QuietTrigger({
+      clock,
+      quietMs: 1000,
+      maxWaitMs: 10_000,
+      signal: new AbortController().signal,
+      release: () => released.push(clock.now()),
+    });
+    for (let i = 0; i < 20; i++) {
+      q.add('git: refs/heads/main change');
+      await advance(900);
+    }
+    await advance(5000);
+    // One release at the 10 s cap, one for the rest of the burst after it: not one per push.
+    expect(released).toEqual([10_000, 18_100]);
+  });
+
   it('never waits past maxWaitMs from the first, however busy', async () => {
     const { clock, advance } = manualClock();
     const released: number[] = [];

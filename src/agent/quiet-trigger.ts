@@ -10,6 +10,7 @@ export class QuietTrigger {
   private reasons = new Set<string>();
   private fetch = false;
   private lastAt = Number.NEGATIVE_INFINITY;
+  private waiting = false;
 
   constructor(
     private readonly options: {
@@ -31,7 +32,9 @@ export class QuietTrigger {
     this.lastAt = this.options.clock.now();
     this.reasons.add(reason);
     this.fetch ||= fetch;
-    if (this.reasons.size === 1) void this.waitForQuiet(this.lastAt);
+    if (this.waiting) return;
+    this.waiting = true;
+    void this.waitForQuiet(this.lastAt);
   }
 
   private async waitForQuiet(startedAt: number): Promise<void> {
@@ -48,6 +51,7 @@ export class QuietTrigger {
     const fetch = this.fetch;
     this.reasons = new Set();
     this.fetch = false;
+    this.waiting = false;
     if (!signal.aborted) this.options.release(reasons, fetch);
   }
 }

@@ -86,7 +86,7 @@ export interface AgentStatus {
     trigger: string;
     commit?: string | null;
   } | null;
-  /** A pass running now, and for how long: a long one is a stalled pull or health wait. */
+  /** A pass running now, and for how long: a long one is waiting on new containers to come up (pulls run beside passes). */
   running?: { startedAt: string; runningForMs: number; trigger: string } | null;
   /** When the agent looks again on its own (resync, or a retry after a failure). */
   nextPassAt?: string | null;

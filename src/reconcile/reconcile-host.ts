@@ -3,7 +3,7 @@ import { type Action, type ActionType, type Plan, planHost } from '../core/plan.
 import type { DesiredService, HostState, RolloutPolicy } from '../core/types.js';
 import { type ErrorCode, isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
-import type { Clock } from './clock.js';
+import { anySignal, type Clock } from './clock.js';
 import { createPullRegistry, ensureImage } from './ensure-image.js';
 import {
   adoptReplacement,
@@ -253,9 +253,8 @@ async function runAction(
     signal: serviceSignal,
     handOver: () => options.handOver?.(action.service) === true,
   };
-  const pullSignal = AbortSignal.any(
-    [options.signal, options.stopping].filter((s): s is AbortSignal => s !== undefined),
-  );
+  const pulls = anySignal([options.signal, options.stopping]);
+  const pullSignal = pulls.signal;
   try {
     switch (action.type) {
       case 'remove':
@@ -332,6 +331,8 @@ async function runAction(
             : {}),
         })
       : finish(false, { error: String(err), code: 'GITDOCK_E_ENGINE_REQUEST' });
+  } finally {
+    pulls.dispose();
   }
 }
 
