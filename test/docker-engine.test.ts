@@ -244,7 +244,8 @@ describe('pullImage', () => {
   });
 
   it('counts the bytes of a layer that travels', async () => {
-    const registry = await startFakeRegistry({ corruptLayer: false });
+    // Megabytes: the engine reports a tiny layer's download only now and then.
+    const registry = await startFakeRegistry({ corruptLayer: false, layerBytes: 4 * 1024 * 1024 });
     const ref = `127.0.0.1:${registry.port}/gitdock-test/fresh:1`;
     try {
       const progress: PullProgress[] = [];

@@ -59,8 +59,10 @@ function tarWithFile(name: string, content: Buffer): Buffer {
 export async function startFakeRegistry(options: {
   corruptLayer?: boolean;
   stallLayer?: boolean;
+  /** Size of the layer's file, default 3000 bytes. A layer of a few reads (megabytes) always shows download progress. */
+  layerBytes?: number;
 }): Promise<FakeRegistry & { layerSize: number }> {
-  const tar = tarWithFile('ge-test.txt', randomBytes(3000));
+  const tar = tarWithFile('ge-test.txt', randomBytes(options.layerBytes ?? 3000));
   const layer = gzipSync(tar);
   const layerDigest = sha256(layer);
   const config = JSON.stringify({
