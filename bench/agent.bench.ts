@@ -664,6 +664,7 @@ async function main(argv: string[]): Promise<number> {
     repo.push();
 
     watch = await watchEvents(socketPath, BENCH_LABEL);
+    const measured = gitdockCommit();
     agent = await AgentUnderTest.start(stack, repo.bare, path.join(workDir, 'state'));
     await agent.settledAt(sha);
     progress(`agent up at ${agent.url}, ${maxChanged} services converged`);
@@ -1027,7 +1028,7 @@ async function main(argv: string[]): Promise<number> {
         dockerd: docker(stack, ['version', '--format', '{{.Server.Version}}']),
         loadAverage: { start: loadStart, end: os.loadavg()[0] ?? 0 },
       },
-      gitdock: gitdockCommit(),
+      gitdock: measured,
       results,
       idle,
       goals,
@@ -1109,12 +1110,18 @@ function removeBenchContainers(stack: Stack, clear: boolean, progress: (text: st
   }
 }
 
-function gitdockCommit(): { commit: string; dirty: boolean } {
+/**
+ * The checkout measured, read when the agent starts (it loads `dist/` then):
+ * HEAD, whether tracked files differ from it, and when `dist/cli.js` was
+ * last built (a build after a commit, or from a changed tree, is what runs).
+ */
+function gitdockCommit(): { commit: string; dirty: boolean; distBuiltAt: string } {
   const head = run('git', ['rev-parse', 'HEAD'], { cwd: ROOT });
   const status = run('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT });
   return {
     commit: head.status === 0 ? head.stdout.trim() : 'unknown',
     dirty: status.status === 0 && status.stdout.trim() !== '',
+    distBuiltAt: fs.statSync(path.join(ROOT, 'dist', 'cli.js')).mtime.toISOString(),
   };
 }
 

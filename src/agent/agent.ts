@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { AgentStatus } from '../core/agent-status.js';
 import type { Engine, EngineEvent } from '../core/engine.js';
 import type { HostState } from '../core/types.js';
@@ -97,6 +98,8 @@ export class Agent {
 
   constructor(private readonly options: AgentOptions) {
     const { source, clock, log } = options;
+    // Every service of a pass, every pull and every quiet wait listens on it.
+    setMaxListeners(0, this.stopping.signal);
     this.store = new StatusStore({
       host: options.host,
       branch: source.branch,

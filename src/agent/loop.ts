@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { anySignal, type Clock } from '../reconcile/clock.js';
 import { type BackoffPolicy, backoffDelay, withJitter } from './backoff.js';
 
@@ -132,6 +133,8 @@ export class ReconcileLoop {
   private async runPass(work: Pending): Promise<void> {
     const { clock } = this.options;
     const controller = new AbortController();
+    // Every service of a pass listens on it at once (a host may run hundreds): no warning at 11.
+    setMaxListeners(0, controller.signal);
     const startedAt = clock.now();
     this.current = { controller, startedAt, reasons: work.reasons };
     this.nextResyncAt = startedAt + this.resyncDelay();

@@ -244,7 +244,8 @@ async function runAction(
       return finish(false, { error: `${held}${kept}`, skipped: true });
     }
   }
-  const serviceSignal = serviceAbortSignal(options, action.service);
+  const service = serviceAbortSignal(options, action.service);
+  const serviceSignal = service.signal;
   const ctx: StepContext = {
     engine,
     clock,
@@ -333,6 +334,7 @@ async function runAction(
       : finish(false, { error: String(err), code: 'GITDOCK_E_ENGINE_REQUEST' });
   } finally {
     pulls.dispose();
+    service.dispose();
   }
 }
 
@@ -383,16 +385,20 @@ async function movedImage(
  * toward a spec that stays wanted is let finish: undoing it would cost one
  * more stop of the service).
  */
-function serviceAbortSignal(options: ReconcileOptions, service: string): AbortSignal {
+function serviceAbortSignal(
+  options: ReconcileOptions,
+  service: string,
+): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const pass = options.signal;
-  if (!pass) return controller.signal;
+  if (!pass) return { signal: controller.signal, dispose: () => {} };
   const check = () => {
     if (options.superseded?.(service) ?? true) controller.abort(pass.reason);
   };
   if (pass.aborted) check();
   else pass.addEventListener('abort', check, { once: true });
-  return controller.signal;
+  // One listener per service on the pass's signal: taken off when the service is done.
+  return { signal: controller.signal, dispose: () => pass.removeEventListener('abort', check) };
 }
 
 function short(id: string): string {
