@@ -420,6 +420,35 @@ describe('the agent, hand-picked sequences', () => {
     await h.stop();
   });
 
+  it('a stalled pull holds up its own service only: a heal, a fix and a stop do not wait for it', async () => {
+    const h = new AgentHarness();
+    h.pushReleases({ web: 'v1', cache: 'v1' });
+    h.start();
+    await h.settle();
+    const oldWeb = h.engine.container('web')!.id;
+    h.engine.stallPulls(`${REGISTRY}/app:v3`);
+    h.pushReleases({ web: 'v3', cache: 'v1' });
+    await h.advance(2000);
+    expect(h.status().services.find((s) => s.name === 'web')?.reason).toMatch(/pulling/);
+    expect(h.status().running).toBeNull();
+    // A hand stop of cache is healed while web's pull stalls.
+    await h.engine.userStop('cache', { timeoutMs: 0 });
+    await h.advance(2000);
+    expect(h.engine.container('cache')?.state).toBe('running');
+    // The old web keeps serving; a fix commit goes ahead and cuts the stalled pull.
+    expect(h.engine.container('web')?.id).toBe(oldWeb);
+    h.pushReleases({ web: 'v2', cache: 'v1' });
+    await h.settle();
+    expect(h.engine.container('web')?.labels['io.gitdock.image']).toBe(`${REGISTRY}/app:v2`);
+    expect(h.logs.some((l) => l.msg === 'image pull cut')).toBe(true);
+    // Stopping while a pull stalls returns at once.
+    h.engine.stallPulls(`${REGISTRY}/app:v1`);
+    h.engine.removeImage(`${REGISTRY}/app:v1`);
+    h.pushReleases({ web: 'v1', cache: 'v1' });
+    await h.advance(1000);
+    await h.stop();
+  });
+
   it('an invalid commit pushed while a heal is under way does not undo the heal', async () => {
     const h = new AgentHarness();
     h.pushReleases({ web: 'v1', cache: 'v1' });
