@@ -41,13 +41,14 @@ export async function followEngineEvents(options: EngineWatchOptions): Promise<v
     }
     if (signal.aborted) break;
     failures = clock.now() - opened > HEALTHY_STREAM_MS ? 1 : failures + 1;
-    if (failures > 1 || !(await answers(engine))) options.onAway(broke);
+    if (failures > 1 || !(await engineAnswers(engine))) options.onAway(broke);
     await clock.sleep(Math.min(RECONNECT_CAP_MS, backoffDelay(options.retry, failures)), signal);
-    if (!signal.aborted && (await answers(engine))) options.onBack();
+    if (!signal.aborted && (await engineAnswers(engine))) options.onBack();
   }
 }
 
-async function answers(engine: Engine): Promise<boolean> {
+/** Whether the engine answers a ping now. */
+export async function engineAnswers(engine: Engine): Promise<boolean> {
   try {
     await engine.ping();
     return true;

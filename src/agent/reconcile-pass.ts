@@ -13,6 +13,7 @@ import {
   type ServiceOutcome,
 } from '../reconcile/reconcile-host.js';
 import type { BackgroundPulls } from './background-pulls.js';
+import { engineAnswers } from './engine-watch.js';
 import { describeHold, type Holds } from './holds.js';
 import { readServiceStatuses } from './service-status.js';
 import { manifestErrorsToStatus } from './status.js';
@@ -207,13 +208,7 @@ async function engineWentAway(deps: PassDeps, outcome: ReconcileResult): Promise
   const failed = outcome.outcomes.some(
     (o) => !o.ok && !o.skipped && !o.preempted && !o.waiting && o.action !== 'conflict',
   );
-  if (!failed) return false;
-  try {
-    await deps.engine.ping();
-    return false;
-  } catch {
-    return true;
-  }
+  return failed && !(await engineAnswers(deps.engine));
 }
 
 /**

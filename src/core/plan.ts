@@ -194,10 +194,10 @@ export function planHost({ desired, actual, imageIds }: PlanInput): Plan {
         container,
         reasons: [
           labelsInheritedFromImage(container)
-            ? `container "${container.name}" (${short(container.id)}) was not made by gitdock: its gitdock labels come from its image (a \`docker commit\` of a managed container?); rename or remove it to let gitdock run ${service.name}`
+            ? `container "${container.name}" (${shortId(container.id)}) was not made by gitdock: its gitdock labels come from its image (a \`docker commit\` of a managed container?); rename or remove it to let gitdock run ${service.name}`
             : owner && owner !== host
-              ? `container "${container.name}" (${short(container.id)}) belongs to gitdock host ${owner}, not ${host}`
-              : `container "${container.name}" (${short(container.id)}) is not managed by gitdock; rename or remove it to let gitdock run ${service.name}`,
+              ? `container "${container.name}" (${shortId(container.id)}) belongs to gitdock host ${owner}, not ${host}`
+              : `container "${container.name}" (${shortId(container.id)}) is not managed by gitdock; rename or remove it to let gitdock run ${service.name}`,
         ],
       });
       continue;
@@ -292,7 +292,7 @@ function recreateReasons(
   const imageId = imageIds?.get(service.imageRef);
   if (imageId && imageId !== container.imageId) {
     return [
-      `image ${service.imageRef} now resolves to ${short(imageId)} (running ${short(container.imageId)})`,
+      `image ${service.imageRef} now resolves to ${shortId(imageId)} (running ${shortId(container.imageId)})`,
     ];
   }
   return [];
@@ -326,6 +326,7 @@ function dependsOnLabel(c: ActualContainer): string[] {
   return (c.labels[LABELS.dependsOn] ?? '').split(',').filter(Boolean);
 }
 
-function short(id: string): string {
+/** The first 12 hex digits of a container or image ID, as docker prints them. */
+export function shortId(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);
 }

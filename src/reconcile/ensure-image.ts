@@ -2,6 +2,7 @@ import type { Engine, PullProgress } from '../core/engine.js';
 import type { DesiredService } from '../core/types.js';
 import { GitdockError, isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
+import { abortReason } from './wait-until-up.js';
 
 /** Pulls run a few at a time: layers already present never travel. */
 export const PULL_CONCURRENCY = 3;
@@ -88,7 +89,7 @@ async function pullOnce(pulls: PullRegistry, ref: string, signal: AbortSignal | 
   if (signal?.aborted) {
     throw new GitdockError(
       'GITDOCK_E_PULL_FAILED',
-      `Pull of ${ref} not begun: ${reasonOf(signal)}`,
+      `Pull of ${ref} not begun: ${abortReason(signal)}`,
       {
         ref,
         aborted: true,
@@ -111,8 +112,4 @@ async function pullOnce(pulls: PullRegistry, ref: string, signal: AbortSignal | 
   pulls.pulled.add(ref);
   pulls.log.info({ image: ref }, 'image pulled');
   pulls.onDone?.(ref);
-}
-
-function reasonOf(signal: AbortSignal): string {
-  return typeof signal.reason === 'string' ? signal.reason : 'aborted';
 }

@@ -1,5 +1,5 @@
 import type { Engine, PullProgress } from '../core/engine.js';
-import { type Action, type ActionType, type Plan, planHost } from '../core/plan.js';
+import { type Action, type ActionType, type Plan, planHost, shortId } from '../core/plan.js';
 import type { DesiredService, HostState, RolloutPolicy } from '../core/types.js';
 import { type ErrorCode, isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
@@ -375,7 +375,7 @@ async function movedImage(
   if ('pending' in image) return image;
   if (image.id === container.imageId) return undefined;
   return {
-    moved: `image ${desired.imageRef} now resolves to ${short(image.id)} (running ${short(container.imageId)})`,
+    moved: `image ${desired.imageRef} now resolves to ${shortId(image.id)} (running ${shortId(container.imageId)})`,
   };
 }
 
@@ -399,8 +399,4 @@ function serviceAbortSignal(
   else pass.addEventListener('abort', check, { once: true });
   // One listener per service on the pass's signal: taken off when the service is done.
   return { signal: controller.signal, dispose: () => pass.removeEventListener('abort', check) };
-}
-
-function short(id: string): string {
-  return id.replace(/^sha256:/, '').slice(0, 12);
 }
