@@ -1,4 +1,11 @@
-import type { ActualContainer, ContainerSpec } from './types.js';
+import type {
+  ActualContainer,
+  ActualNetwork,
+  ActualVolume,
+  ContainerSpec,
+  DesiredNetwork,
+  DesiredVolume,
+} from './types.js';
 
 /** Progress of one image pull, as the engine streams it. */
 export interface PullProgress {
@@ -19,6 +26,11 @@ export interface CreateContainerOptions {
   spec: ContainerSpec;
   /** Labels added to the spec's own labels (the `io.gitdock.*` set). */
   labels: Record<string, string>;
+  /**
+   * Host paths for the spec's `repoFile` and `hostData` binds, by index in
+   * `spec.volumes` (the engine adapter cannot know the state dir).
+   */
+  bindSources?: ReadonlyMap<number, string>;
 }
 
 /** Result of inspecting a container, reduced to what rollout decisions need. */
@@ -75,6 +87,19 @@ export interface Engine {
   logTail(id: string, lines: number): Promise<string>;
   /** Resolves when the engine answers; rejects with GITDOCK_E_ENGINE_UNREACHABLE otherwise. */
   ping(): Promise<void>;
+  /** Every network on the host (the engine's own `bridge`/`host`/`none` included). */
+  listNetworks(): Promise<ActualNetwork[]>;
+  /** Creates the network with `labels` added to its own; returns its ID. */
+  createNetwork(network: DesiredNetwork, labels: Record<string, string>): Promise<string>;
+  /** Removes a network by ID or name; missing is not an error. */
+  removeNetwork(idOrName: string): Promise<void>;
+  /**
+   * Every volume on the host, gitdock's lock volumes left out.
+   */
+  listVolumes(): Promise<ActualVolume[]>;
+  createVolume(volume: DesiredVolume, labels: Record<string, string>): Promise<void>;
+  /** Removes a volume by name; missing is not an error; in use is GITDOCK_E_ENGINE_REFUSED. */
+  removeVolume(name: string): Promise<void>;
   /**
    * The host lock (one writer per host): an engine object named `name`
    * created only if none of that name exists, atomically on the engine, so

@@ -223,6 +223,7 @@ export function resolveHost(fleet: Fleet, host: string, commit: string): Result<
     const d = selected.get(name)!;
     return {
       name,
+      containerName: name,
       host,
       file: d.file,
       origin: d.origin,

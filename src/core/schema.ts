@@ -248,6 +248,45 @@ export const repoConfigSchema = {
             type: 'string',
             pattern: '^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$',
           },
+          profiles: {
+            description:
+              'Compose profiles turned on for every Compose project on this host (a service with `profiles:` runs only when one of them is on).',
+            type: 'array',
+            items: { type: 'string', pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$' },
+          },
+          remove_volumes: {
+            description:
+              'Volumes gitdock may remove on this host once no service uses them, by engine name (`shop_db_data`). gitdock never removes a volume otherwise.',
+            type: 'array',
+            items: { type: 'string', pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$' },
+          },
+          projects: {
+            description: 'Per Compose project settings on this host, by project name.',
+            type: 'object',
+            propertyNames: { pattern: '^[a-z0-9][a-z0-9_-]*$' },
+            additionalProperties: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                dir: {
+                  description:
+                    "The project's directory on the host, where relative binds that are not repo files (host data such as `./data`) live. Point it at the directory the project ran from under Compose (`/opt/gitea`) to keep its data. Default: `<state dir>/projects/<project>`.",
+                  type: 'string',
+                  pattern: '^/',
+                },
+                adopt_compose: {
+                  description:
+                    '`true`: containers `docker compose` made for this project may be replaced by gitdock (health-gated, one by one), reusing their volumes and host paths. Without it they are reported as a conflict and never touched.',
+                  type: 'boolean',
+                },
+                profiles: {
+                  description: 'Compose profiles turned on for this project on this host.',
+                  type: 'array',
+                  items: { type: 'string', pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$' },
+                },
+              },
+            },
+          },
         },
       },
     },

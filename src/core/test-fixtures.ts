@@ -81,6 +81,7 @@ export function desiredService(name: string, options: DesiredServiceOptions = {}
   const spec = containerSpec({ image: `registry.example.com/${name}`, ...options.spec });
   return {
     name,
+    containerName: name,
     host,
     file: `hosts/${host}/${name}.yaml`,
     origin: 'host',
