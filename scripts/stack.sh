@@ -206,6 +206,7 @@ start_dockerd() {
     --data-root "$DIR/data" --exec-root "$DIR/exec" --pidfile "$DIR/dockerd.pid" \
     -H "unix://$DIR/docker.sock" \
     --bridge=none --iptables=false --ip6tables=false \
+    --dns 127.0.0.1 \
     --shutdown-timeout 5 \
     </dev/null >"$DIR/dockerd.log" 2>&1 9>&- &
   wait_dockerd || {

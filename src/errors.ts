@@ -42,6 +42,10 @@ export const ERRORS = {
   GITDOCK_E_GIT_IDENTITY: { exit: 1, summary: 'No commit author is configured.' },
   GITDOCK_E_GIT_WRITE: { exit: 1, summary: 'Writing a commit in the repository failed.' },
   GITDOCK_E_GIT_PUSH: { exit: 1, summary: 'Pushing the branch to its remote failed.' },
+  GITDOCK_E_ENV_DIR: {
+    exit: 1,
+    summary: "The host's env directory (--env-dir) cannot be read.",
+  },
   GITDOCK_E_HOST_LOCKED: {
     exit: 1,
     summary: 'The host is locked: a gitdock agent manages it, or another apply is running.',

@@ -10,8 +10,9 @@
  * real counterparts of those live in docker-engine.test.ts and
  * engine-events.test.ts.
  *
- * Containers run with network_mode none and are named `ct-<pid>-<subject>-*`;
- * each case removes what it made.
+ * Containers run with network_mode none (but those of the network cases)
+ * and are named `ct-<pid>-<subject>-*`, as are networks and volumes; each
+ * case removes what it made.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,7 +27,7 @@ import type {
 } from '../src/core/engine.js';
 import type { ContainerSpec } from '../src/core/types.js';
 import { GitdockError } from '../src/errors.js';
-import { rejection, spec } from './support/engine-cases.js';
+import { defineResourceCases, rejection, spec } from './support/engine-cases.js';
 import { FAKE_CLOCK_START, FakeClock } from './support/fake-clock.js';
 import { FakeEngine, pushStackImages } from './support/fake-engine.js';
 import { docker, dockerResult, imageRef, stackEnv } from './support/stack.js';
@@ -215,6 +216,14 @@ describe.each<[string, () => Promise<Subject>]>([
 
   it('answers a ping', async () => {
     await engine.ping();
+  });
+
+  describe('networks and volumes', () => {
+    defineResourceCases({
+      engine: () => engine,
+      uniqueName,
+      removeContainers: () => s.removeContainers(namePrefix),
+    });
   });
 
   it('refuses to create a container under a taken name (409 Conflict)', async () => {

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { CreateContainerOptions } from '../core/engine.js';
 import type { ContainerSpec } from '../core/types.js';
-import { type ContainerCreateBody, toCreateBody, toRestartPolicy } from './container-config.js';
+import { GitdockError } from '../errors.js';
+import {
+  type ContainerCreateBody,
+  toCreateBody,
+  toCreateQuery,
+  toNetworkConnects,
+  toRestartPolicy,
+} from './container-config.js';
 
 function baseSpec(overrides: Partial<ContainerSpec> = {}): ContainerSpec {
   return {
@@ -20,12 +27,14 @@ function baseSpec(overrides: Partial<ContainerSpec> = {}): ContainerSpec {
 function create(
   spec: Partial<ContainerSpec> = {},
   labels: Record<string, string> = {},
+  bindSources?: ReadonlyMap<number, string>,
 ): ContainerCreateBody {
   const options: CreateContainerOptions = {
     name: 'app',
     image: 'sha256:abc',
     spec: baseSpec(spec),
     labels,
+    ...(bindSources === undefined ? {} : { bindSources }),
   };
   return toCreateBody(options);
 }
@@ -275,5 +284,419 @@ describe('toRestartPolicy', () => {
     ['on-failure:x', { Name: 'on-failure:x' }],
   ])('%s', (restart, expected) => {
     expect(toRestartPolicy(restart)).toEqual(expected);
+  });
+});
+
+describe('toCreateBody for a spec written before Compose projects', () => {
+  it('sends the same bytes as before', () => {
+    const body = create(
+      {
+        command: ['serve'],
+        entrypoint: ['/init'],
+        environment: { B: '2', A: '1' },
+        user: '1000',
+        workingDir: '/srv',
+        healthcheck: { test: ['CMD', 'true'], intervalMs: 1000 },
+        ports: [
+          { containerPort: 80, protocol: 'tcp', hostPort: 8080, hostIp: '127.0.0.1' },
+          { containerPort: 53, protocol: 'udp' },
+        ],
+        networkMode: 'none',
+        privileged: true,
+        restart: 'on-failure:3',
+        volumes: [
+          { type: 'bind', source: '/srv/a', target: '/a', readOnly: true },
+          { type: 'volume', source: 'v', target: '/v', readOnly: false },
+        ],
+        labels: { team: 'web' },
+      },
+      { 'io.gitdock.service': 'app' },
+    );
+    // Written out by hand from the body gitdock sent before these fields existed.
+    expect(JSON.stringify(body)).toBe(
+      '{"Image":"sha256:abc","Env":["A=1","B=2"],"Labels":{"team":"web","io.gitdock.service":"app"},' +
+        '"StopTimeout":10,"HostConfig":{"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3},' +
+        '"PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]},"NetworkMode":"none",' +
+        '"Privileged":true,"Binds":["/srv/a:/a:ro"],"Mounts":[{"Type":"volume","Target":"/v","Source":"v"}]},' +
+        '"Cmd":["serve"],"Entrypoint":["/init"],"User":"1000","WorkingDir":"/srv",' +
+        '"Healthcheck":{"Test":["CMD","true"],"Interval":1000000000},' +
+        '"ExposedPorts":{"80/tcp":{},"53/udp":{}}}',
+    );
+  });
+});
+
+describe('toCreateBody for Compose fields', () => {
+  it('maps every container and host field', () => {
+    const body = create({
+      hostname: 'db',
+      domainname: 'example.internal',
+      capAdd: ['NET_ADMIN'],
+      capDrop: ['MKNOD'],
+      securityOpt: ['no-new-privileges:true'],
+      devices: [
+        { pathOnHost: '/dev/null', pathInContainer: '/dev/nothing' },
+        { pathOnHost: '/dev/zero', pathInContainer: '/dev/zero', cgroupPermissions: 'r' },
+      ],
+      sysctls: { 'net.core.somaxconn': '1024' },
+      ulimits: { nproc: { soft: 65535, hard: 65535 }, nofile: { soft: 1024, hard: 2048 } },
+      pidsLimit: 100,
+      shmSizeBytes: 67_108_864,
+      init: true,
+      tty: true,
+      stdinOpen: true,
+      stopSignal: 'SIGQUIT',
+      logging: { driver: 'json-file', options: { 'max-size': '1m' } },
+      dns: ['127.0.0.1'],
+      dnsSearch: ['example.internal'],
+      dnsOpt: ['ndots:1'],
+      extraHosts: ['gateway:10.0.0.1'],
+      memLimitBytes: 268_435_456,
+      memReservationBytes: 134_217_728,
+      memSwapLimitBytes: 536_870_912,
+      nanoCpus: 500_000_000,
+      cpuShares: 512,
+      cpusetCpus: '0',
+      readOnly: true,
+      pid: 'host',
+      ipc: 'shareable',
+      groupAdd: ['audio'],
+      oomScoreAdj: 100,
+      links: ['proj-db-1:database'],
+      volumesFrom: ['proj-data-1:ro'],
+      macAddress: '02:42:ac:11:00:02',
+    });
+    expect(body).toMatchObject({
+      Hostname: 'db',
+      Domainname: 'example.internal',
+      Tty: true,
+      OpenStdin: true,
+      StopSignal: 'SIGQUIT',
+      MacAddress: '02:42:ac:11:00:02',
+    });
+    expect(body.HostConfig).toEqual({
+      RestartPolicy: { Name: 'no' },
+      CapAdd: ['NET_ADMIN'],
+      CapDrop: ['MKNOD'],
+      SecurityOpt: ['no-new-privileges:true'],
+      Devices: [
+        { PathOnHost: '/dev/null', PathInContainer: '/dev/nothing', CgroupPermissions: 'rwm' },
+        { PathOnHost: '/dev/zero', PathInContainer: '/dev/zero', CgroupPermissions: 'r' },
+      ],
+      Sysctls: { 'net.core.somaxconn': '1024' },
+      Ulimits: [
+        { Name: 'nofile', Soft: 1024, Hard: 2048 },
+        { Name: 'nproc', Soft: 65535, Hard: 65535 },
+      ],
+      PidsLimit: 100,
+      ShmSize: 67_108_864,
+      Init: true,
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } },
+      Dns: ['127.0.0.1'],
+      DnsSearch: ['example.internal'],
+      DnsOptions: ['ndots:1'],
+      ExtraHosts: ['gateway:10.0.0.1'],
+      Memory: 268_435_456,
+      MemoryReservation: 134_217_728,
+      MemorySwap: 536_870_912,
+      NanoCpus: 500_000_000,
+      CpuShares: 512,
+      CpusetCpus: '0',
+      ReadonlyRootfs: true,
+      PidMode: 'host',
+      IpcMode: 'shareable',
+      GroupAdd: ['audio'],
+      OomScoreAdj: 100,
+      Links: ['proj-db-1:database'],
+      VolumesFrom: ['proj-data-1:ro'],
+    });
+  });
+
+  it('keeps zero values that are set (oom_score_adj 0, pids_limit 0)', () => {
+    const host = create({ oomScoreAdj: 0, pidsLimit: 0, cpuShares: 0 }).HostConfig;
+    expect(host).toMatchObject({ OomScoreAdj: 0, PidsLimit: 0, CpuShares: 0 });
+  });
+
+  it('logging options without a driver leave the driver to the daemon', () => {
+    expect(create({ logging: { options: { tag: 'x' } } }).HostConfig.LogConfig).toEqual({
+      Type: '',
+      Config: { tag: 'x' },
+    });
+  });
+
+  it('puts the platform in the query, not the body', () => {
+    const spec = baseSpec({ platform: 'linux/amd64' });
+    const options = { name: 'app', image: 'img', spec, labels: {} };
+    expect(toCreateQuery(options)).toEqual({ name: 'app', platform: 'linux/amd64' });
+    expect(JSON.stringify(toCreateBody(options))).not.toContain('amd64');
+    expect(toCreateQuery({ ...options, spec: baseSpec() })).toEqual({ name: 'app' });
+  });
+
+  it('publishes hostPort 0 on a port the engine picks (empty HostPort)', () => {
+    const body = create({
+      ports: [{ containerPort: 80, protocol: 'tcp', hostPort: 0, hostIp: '127.0.0.1' }],
+    });
+    expect(body.HostConfig.PortBindings).toEqual({
+      '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }],
+    });
+  });
+
+  const mountCases: Array<{
+    name: string;
+    volumes: ContainerSpec['volumes'];
+    bindSources?: Map<number, string>;
+    binds?: string[];
+    mounts?: unknown[];
+  }> = [
+    {
+      name: 'bind with SELinux and propagation as Binds modes',
+      volumes: [
+        { type: 'bind', source: '/a', target: '/a', readOnly: true, selinux: 'z' },
+        { type: 'bind', source: '/b', target: '/b', readOnly: false, selinux: 'Z' },
+        { type: 'bind', source: '/c', target: '/c', readOnly: true, propagation: 'rshared' },
+        {
+          type: 'bind',
+          source: '/d',
+          target: '/d',
+          readOnly: true,
+          selinux: 'z',
+          propagation: 'rslave',
+        },
+      ],
+      binds: ['/a:/a:ro,z', '/b:/b:Z', '/c:/c:ro,rshared', '/d:/d:ro,z,rslave'],
+    },
+    {
+      name: 'bind with create_host_path false as a Mounts bind',
+      volumes: [
+        { type: 'bind', source: '/e', target: '/e', readOnly: true, noCreateHostPath: true },
+        {
+          type: 'bind',
+          source: '/f',
+          target: '/f',
+          readOnly: false,
+          noCreateHostPath: true,
+          propagation: 'shared',
+        },
+      ],
+      mounts: [
+        { Type: 'bind', Source: '/e', Target: '/e', ReadOnly: true },
+        { Type: 'bind', Source: '/f', Target: '/f', BindOptions: { Propagation: 'shared' } },
+      ],
+    },
+    {
+      name: 'volume nocopy and subpath',
+      volumes: [
+        { type: 'volume', source: 'p_data', target: '/data', readOnly: false, noCopy: true },
+        { type: 'volume', source: 'p_data', target: '/sub', readOnly: true, subpath: 'x/y' },
+      ],
+      mounts: [
+        { Type: 'volume', Source: 'p_data', Target: '/data', VolumeOptions: { NoCopy: true } },
+        {
+          Type: 'volume',
+          Source: 'p_data',
+          Target: '/sub',
+          ReadOnly: true,
+          VolumeOptions: { Subpath: 'x/y' },
+        },
+      ],
+    },
+    {
+      name: 'tmpfs size and mode',
+      volumes: [
+        { type: 'tmpfs', target: '/run', readOnly: false, tmpfsSize: 1_048_576, tmpfsMode: 0o1777 },
+        { type: 'tmpfs', target: '/tmp', readOnly: false, tmpfsMode: 0o700 },
+      ],
+      mounts: [
+        { Type: 'tmpfs', Target: '/run', TmpfsOptions: { SizeBytes: 1_048_576, Mode: 1023 } },
+        { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { Mode: 448 } },
+      ],
+    },
+    {
+      name: 'repo file and host data binds from bindSources',
+      volumes: [
+        { type: 'volume', source: 'v', target: '/v', readOnly: false },
+        {
+          type: 'bind',
+          target: '/etc/nginx/nginx.conf',
+          readOnly: true,
+          repoFile: { path: 'hosts/h/p/nginx.conf', sha256: 'ab', kind: 'file' },
+        },
+        {
+          type: 'bind',
+          target: '/data',
+          readOnly: false,
+          hostData: { project: 'p', path: 'data' },
+        },
+      ],
+      bindSources: new Map([
+        [1, '/state/files/ab/content'],
+        [2, '/state/projects/p/data'],
+      ]),
+      binds: ['/state/files/ab/content:/etc/nginx/nginx.conf:ro', '/state/projects/p/data:/data'],
+      mounts: [{ Type: 'volume', Source: 'v', Target: '/v' }],
+    },
+    {
+      name: 'host data with an absolute source of its own',
+      volumes: [
+        {
+          type: 'bind',
+          source: '/opt/gitea/data',
+          target: '/data',
+          readOnly: false,
+          hostData: { project: 'gitea', path: 'data' },
+        },
+      ],
+      binds: ['/opt/gitea/data:/data'],
+    },
+  ];
+
+  it.each(mountCases)('$name', ({ volumes, bindSources, binds, mounts }) => {
+    const host = create({ volumes }, {}, bindSources).HostConfig;
+    expect(host.Binds).toEqual(binds);
+    expect(host.Mounts).toEqual(mounts);
+  });
+
+  it.each([
+    [
+      'repo file',
+      {
+        type: 'bind' as const,
+        target: '/conf',
+        readOnly: true,
+        repoFile: { path: 'hosts/h/p/app.conf', sha256: 'cd', kind: 'file' as const },
+      },
+      'the repo file hosts/h/p/app.conf',
+    ],
+    [
+      'host data',
+      {
+        type: 'bind' as const,
+        target: '/data',
+        readOnly: false,
+        hostData: { project: 'p', path: 'data' },
+      },
+      'the host data data of project p',
+    ],
+  ])('refuses a %s bind without its host path', (_kind, volume, what) => {
+    let thrown: unknown;
+    try {
+      create({ volumes: [volume] });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(GitdockError);
+    expect((thrown as GitdockError).code).toBe('GITDOCK_E_ENGINE_REQUEST');
+    expect((thrown as GitdockError).message).toContain(what);
+    expect((thrown as GitdockError).data).toMatchObject({ volumeIndex: 0, target: volume.target });
+  });
+
+  it('refuses a bind that wants both an SELinux relabel and no host path creation', () => {
+    expect(() =>
+      create({
+        volumes: [
+          {
+            type: 'bind',
+            source: '/x',
+            target: '/x',
+            readOnly: true,
+            selinux: 'Z',
+            noCreateHostPath: true,
+          },
+        ],
+      }),
+    ).toThrow(/SELinux relabelling .* create_host_path: false/);
+  });
+});
+
+describe('networks', () => {
+  const networks: ContainerSpec['networks'] = [
+    { name: 'p_back', aliases: ['db', 'database'], ipv4Address: '10.213.1.5' },
+    { name: 'p_default' },
+    {
+      name: 'p_front',
+      priority: 10,
+      ipv6Address: 'fd00::5',
+      linkLocalIps: ['169.254.1.1'],
+      macAddress: '02:42:0a:00:00:09',
+    },
+    { name: 'p_a', priority: 10 },
+  ];
+
+  it('creates on the highest priority network, ties by name', () => {
+    const body = create({ networks });
+    expect(body.HostConfig.NetworkMode).toBe('p_a');
+    expect(body.NetworkingConfig).toEqual({ EndpointsConfig: { p_a: {} } });
+    expect(body).not.toHaveProperty('MacAddress');
+  });
+
+  it('connects the others after the create in priority order, with their endpoint settings', () => {
+    expect(toNetworkConnects(baseSpec({ networks }))).toEqual([
+      {
+        network: 'p_front',
+        endpoint: {
+          IPAMConfig: { IPv6Address: 'fd00::5', LinkLocalIPs: ['169.254.1.1'] },
+          MacAddress: '02:42:0a:00:00:09',
+        },
+      },
+      {
+        network: 'p_back',
+        endpoint: { Aliases: ['db', 'database'], IPAMConfig: { IPv4Address: '10.213.1.5' } },
+      },
+      { network: 'p_default', endpoint: {} },
+    ]);
+  });
+
+  it('puts the one network in the create with aliases, addresses and MAC', () => {
+    const only: ContainerSpec['networks'] = [
+      {
+        name: 'p_back',
+        aliases: ['db'],
+        ipv4Address: '10.213.1.5',
+        macAddress: '02:42:0a:d5:01:05',
+      },
+    ];
+    const body = create({ networks: only });
+    expect(body.HostConfig.NetworkMode).toBe('p_back');
+    expect(body.NetworkingConfig).toEqual({
+      EndpointsConfig: {
+        p_back: {
+          Aliases: ['db'],
+          IPAMConfig: { IPv4Address: '10.213.1.5' },
+          MacAddress: '02:42:0a:d5:01:05',
+        },
+      },
+    });
+    // API 1.41 takes the MAC address of the create's endpoint from the container config.
+    expect(body.MacAddress).toBe('02:42:0a:d5:01:05');
+    expect(toNetworkConnects(baseSpec({ networks: only }))).toEqual([]);
+  });
+
+  it('puts links on every endpoint too (dockerd drops HostConfig.Links on user networks)', () => {
+    const spec = baseSpec({
+      links: ['p-db-1:database'],
+      networks: [{ name: 'p_default' }, { name: 'p_back', aliases: ['web'] }],
+    });
+    const body = toCreateBody({ name: 'x', image: 'i', spec, labels: {} });
+    expect(body.HostConfig.Links).toEqual(['p-db-1:database']);
+    expect(body.NetworkingConfig).toEqual({
+      EndpointsConfig: { p_back: { Aliases: ['web'], Links: ['p-db-1:database'] } },
+    });
+    expect(toNetworkConnects(spec)).toEqual([
+      { network: 'p_default', endpoint: { Links: ['p-db-1:database'] } },
+    ]);
+  });
+
+  it('lets network_mode win and connects every other network (the engine then names the conflict)', () => {
+    const spec = baseSpec({
+      networkMode: 'host',
+      networks: [{ name: 'p_default', macAddress: '02:42:0a:00:00:01' }],
+    });
+    const body = toCreateBody({ name: 'x', image: 'i', spec, labels: {} });
+    expect(body.HostConfig.NetworkMode).toBe('host');
+    expect(body).not.toHaveProperty('NetworkingConfig');
+    expect(body).not.toHaveProperty('MacAddress');
+    expect(toNetworkConnects(spec)).toEqual([
+      { network: 'p_default', endpoint: { MacAddress: '02:42:0a:00:00:01' } },
+    ]);
+    expect(toNetworkConnects(baseSpec({ networkMode: 'host' }))).toEqual([]);
   });
 });

@@ -39,6 +39,13 @@
  *   201 with the existing volume, so `createLock` puts a random token in the
  *   labels and has won only if the volume that comes back carries it. A
  *   volume's only ID is its name, so a lock's ID is `<name>@<token>`.
+ * - API 1.41 takes one network endpoint at create (more are refused), so
+ *   `createContainer` creates on the first network and connects the others
+ *   before it returns. `GET /networks` leaves out attached containers (from
+ *   API 1.28), so `listNetworks` reads them from the container list.
+ * - An engine ignores body fields newer than its API, so settings it cannot
+ *   carry (volume `Subpath`: 1.45) are refused before the create instead of
+ *   silently dropped.
  *
  * dockerode is heavy to import (it pulls in ssh2); the CLI imports this
  * module lazily, only for commands that talk to an engine.
@@ -58,9 +65,21 @@ import type {
   EngineLock,
   PullProgress,
 } from '../core/engine.js';
-import type { ActualContainer } from '../core/types.js';
+import type {
+  ActualContainer,
+  ActualNetwork,
+  ActualVolume,
+  DesiredNetwork,
+  DesiredVolume,
+} from '../core/types.js';
 import { GitdockError } from '../errors.js';
-import { toCreateBody } from './container-config.js';
+import {
+  type EngineEndpointConfig,
+  primaryNetwork,
+  toCreateBody,
+  toCreateQuery,
+  toNetworkConnects,
+} from './container-config.js';
 import { dockerConfigDir, parseImageRef, readRegistryAuth } from './registry-auth.js';
 
 export interface DockerEngineOptions {
@@ -633,8 +652,35 @@ function gitdockLabels(
 /** A volume as `POST /volumes/create` and `GET /volumes/{name}` describe it (the fields read here). */
 interface RawVolume {
   Name: string;
+  Driver?: string;
   Labels?: Record<string, string> | null;
   CreatedAt?: string;
+}
+
+/** A network as `GET /networks` describes it (the fields read here). */
+interface RawNetwork {
+  Id: string;
+  Name: string;
+  Labels?: Record<string, string> | null;
+}
+
+/** Name prefix of the host lock volumes (`hostLockName` in core/host-lock.ts). */
+const LOCK_NAME_PREFIX = 'gitdock-lock.';
+
+/** gitdock's lock objects are volumes (see `createLock`), not data: `listVolumes` leaves them out. */
+function isLockVolume(volume: RawVolume): boolean {
+  return volume.Name.startsWith(LOCK_NAME_PREFIX) || volume.Labels?.[LOCK_LABEL] !== undefined;
+}
+
+/** Orders Engine API versions (`1.41` < `1.45`); a part that is not a number counts as 0. */
+export function compareApiVersions(a: string, b: string): number {
+  const pa = a.split('.').map((x) => Number(x) || 0);
+  const pb = b.split('.').map((x) => Number(x) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
 }
 
 /**
@@ -764,6 +810,7 @@ class DockerEngine implements Engine {
    * at each listing.
    */
   private readonly imageLabels = new Map<string, Record<string, string> | null>();
+  private apiVersionAnswer: Promise<string> | undefined;
 
   constructor(
     private readonly docker: Docker,
@@ -988,6 +1035,8 @@ class DockerEngine implements Engine {
 
   async createContainer(options: CreateContainerOptions): Promise<string> {
     const body = toCreateBody(options);
+    const connects = toNetworkConnects(options.spec);
+    await this.refuseUnsupported(options, connects);
     // Through the modem: dockerode's createContainer also copies the whole body (environment
     // values included) into the query string; `_query`/`_body` keep them apart.
     const result = await this.call('create container', { name: options.name }, (abortSignal) =>
@@ -995,7 +1044,7 @@ class DockerEngine implements Engine {
         path: '/containers/create?',
         method: 'POST',
         abortSignal,
-        options: { _query: { name: options.name }, _body: body },
+        options: { _query: toCreateQuery(options), _body: body },
         statusCodes: {
           200: true,
           201: true,
@@ -1006,7 +1055,107 @@ class DockerEngine implements Engine {
         },
       }),
     );
+    // API 1.41 takes one network at create; the others are joined before anyone sees the
+    // container, so a caller gets a container on all its networks or none.
+    for (const { network, endpoint } of connects) {
+      try {
+        await this.connectNetwork(result.Id, options.name, network, endpoint);
+      } catch (err) {
+        await this.removeContainer(result.Id).catch(() => {});
+        throw err;
+      }
+    }
     return result.Id;
+  }
+
+  /** `POST /networks/{id}/connect` of a container that is not started yet. */
+  private async connectNetwork(
+    containerId: string,
+    name: string,
+    network: string,
+    endpoint: EngineEndpointConfig,
+  ): Promise<void> {
+    try {
+      await this.call('connect network', { id: network, container: name }, (abortSignal) =>
+        this.dial<unknown>({
+          path: `/networks/${encodeURIComponent(network)}/connect`,
+          method: 'POST',
+          abortSignal,
+          options: { _body: { Container: containerId, EndpointConfig: endpoint } },
+          statusCodes: {
+            200: true,
+            400: 'bad parameter',
+            403: 'operation not supported',
+            404: 'no such network or container',
+            500: 'server error',
+          },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof GitdockError) || err.code !== 'GITDOCK_E_ENGINE_REQUEST') throw err;
+      throw new GitdockError(
+        'GITDOCK_E_ENGINE_REQUEST',
+        `Docker engine refused to connect container ${name} to network ${network} (the container was removed again): ${engineMessage(err.cause as ModemError)}`,
+        err.data,
+        { cause: err.cause },
+      );
+    }
+  }
+
+  /**
+   * Settings the engine's API version cannot carry are refused before
+   * anything is created: an older engine ignores fields it does not know, so
+   * sending them would make a container that silently differs from its spec.
+   */
+  private async refuseUnsupported(
+    options: CreateContainerOptions,
+    connects: readonly { network: string; endpoint: EngineEndpointConfig }[],
+  ): Promise<void> {
+    const needs: { what: string; api: string }[] = [];
+    const subpath = options.spec.volumes.find((v) => v.subpath !== undefined);
+    if (subpath !== undefined) {
+      needs.push({ what: `volume subpath (on ${subpath.target})`, api: '1.45' });
+    }
+    const mac = connects.find((c) => c.endpoint.MacAddress !== undefined);
+    if (mac !== undefined) {
+      const primary = primaryNetwork(options.spec)?.name ?? 'the first network';
+      needs.push({
+        what: `a MAC address on network ${mac.network}, which is not the network the container is created on (${primary})`,
+        api: '1.44',
+      });
+    }
+    if (needs.length === 0) return;
+    const version = await this.apiVersion();
+    const missing = needs.filter((n) => compareApiVersions(version, n.api) < 0);
+    if (missing.length === 0) return;
+    throw new GitdockError(
+      'GITDOCK_E_ENGINE_REQUEST',
+      `Cannot create container ${options.name}: ${missing.map((n) => `${n.what} needs Engine API ${n.api}`).join('; ')}, and the engine at ${this.connection.display} speaks API ${version}. Upgrade the engine or remove the setting.`,
+      {
+        operation: 'create container',
+        name: options.name,
+        apiVersion: version,
+        dockerHost: this.connection.display,
+      },
+    );
+  }
+
+  /** The engine's API version (`GET /version`), asked once per adapter. */
+  private apiVersion(): Promise<string> {
+    this.apiVersionAnswer ??= this.call('read engine version', {}, (abortSignal) =>
+      this.dial<{ ApiVersion?: string }>({
+        path: '/version',
+        method: 'GET',
+        abortSignal,
+        statusCodes: { 200: true, 500: 'server error' },
+      }),
+    )
+      .then((v) => v.ApiVersion ?? '0')
+      .catch((err: unknown) => {
+        this.apiVersionAnswer = undefined; // ask again next time
+        throw err;
+      });
+    return this.apiVersionAnswer;
   }
 
   async startContainer(id: string): Promise<void> {
@@ -1087,6 +1236,167 @@ class DockerEngine implements Engine {
         }),
       Math.min(PING_TIMEOUT_MS, this.deadlines.requestTimeoutMs),
     );
+  }
+
+  async listNetworks(): Promise<ActualNetwork[]> {
+    // The network list leaves out attached containers (API >= 1.28); the container list says
+    // which networks each container is configured on, stopped ones included.
+    const [networks, containers] = await Promise.all([
+      this.call('list networks', {}, (abortSignal) =>
+        this.dial<RawNetwork[]>({
+          path: '/networks',
+          method: 'GET',
+          abortSignal,
+          statusCodes: { 200: true, 500: 'server error' },
+        }),
+      ),
+      this.call('list containers', {}, (abortSignal) =>
+        this.docker.listContainers({ all: true, abortSignal }),
+      ),
+    ]);
+    return networks.map((n) => ({
+      id: n.Id,
+      name: n.Name,
+      labels: { ...(n.Labels ?? {}) },
+      containers: containers
+        .filter((c) =>
+          Object.entries(c.NetworkSettings?.Networks ?? {}).some(
+            ([name, endpoint]) => name === n.Name || endpoint?.NetworkID === n.Id,
+          ),
+        )
+        .map((c) => c.Id),
+    }));
+  }
+
+  async createNetwork(network: DesiredNetwork, labels: Record<string, string>): Promise<string> {
+    const body: Record<string, unknown> = {
+      Name: network.name,
+      // Without it the engine makes a second network of the same name.
+      CheckDuplicate: true,
+    };
+    if (network.driver !== undefined) body.Driver = network.driver;
+    if (network.driverOpts !== undefined) body.Options = { ...network.driverOpts };
+    if (network.internal === true) body.Internal = true;
+    if (network.attachable === true) body.Attachable = true;
+    if (network.enableIpv6 === true) body.EnableIPv6 = true;
+    if (network.ipam !== undefined) {
+      const ipam: Record<string, unknown> = {};
+      if (network.ipam.driver !== undefined) ipam.Driver = network.ipam.driver;
+      if (network.ipam.config !== undefined) {
+        ipam.Config = network.ipam.config.map((c) => {
+          const config: Record<string, unknown> = {};
+          if (c.subnet !== undefined) config.Subnet = c.subnet;
+          if (c.ipRange !== undefined) config.IPRange = c.ipRange;
+          if (c.gateway !== undefined) config.Gateway = c.gateway;
+          if (c.auxAddresses !== undefined) config.AuxiliaryAddresses = { ...c.auxAddresses };
+          return config;
+        });
+      }
+      if (network.ipam.options !== undefined) ipam.Options = { ...network.ipam.options };
+      body.IPAM = ipam;
+    }
+    body.Labels = { ...network.labels, ...labels };
+    const result = await this.call('create network', { name: network.name }, (abortSignal) =>
+      this.dial<{ Id: string }>({
+        path: '/networks/create',
+        method: 'POST',
+        abortSignal,
+        options: { _body: body },
+        statusCodes: {
+          200: true,
+          201: true,
+          400: 'bad parameter',
+          403: 'operation not supported',
+          404: 'plugin not found',
+          409: 'network already exists',
+          500: 'server error',
+        },
+      }),
+    );
+    return result.Id;
+  }
+
+  async removeNetwork(idOrName: string): Promise<void> {
+    try {
+      await this.call('remove network', { id: idOrName }, (abortSignal) =>
+        this.dial<unknown>({
+          path: `/networks/${encodeURIComponent(idOrName)}`,
+          method: 'DELETE',
+          abortSignal,
+          statusCodes: {
+            200: true,
+            204: true,
+            403: 'operation not supported',
+            404: 'no such network',
+            409: 'network is in use',
+            500: 'server error',
+          },
+        }),
+      );
+    } catch (err) {
+      if (statusOf((err as GitdockError).cause) === 404) return; // already gone
+      throw err;
+    }
+  }
+
+  async listVolumes(): Promise<ActualVolume[]> {
+    const result = await this.call('list volumes', {}, (abortSignal) =>
+      this.dial<{ Volumes?: RawVolume[] | null }>({
+        path: '/volumes',
+        method: 'GET',
+        abortSignal,
+        statusCodes: { 200: true, 500: 'server error' },
+      }),
+    );
+    return (result.Volumes ?? [])
+      .filter((v) => !isLockVolume(v))
+      .map((v) => ({ name: v.Name, labels: { ...(v.Labels ?? {}) }, driver: v.Driver ?? '' }));
+  }
+
+  async createVolume(volume: DesiredVolume, labels: Record<string, string>): Promise<void> {
+    // A create of an existing name answers with the existing volume (the engine's idempotent
+    // create), so a volume made by Compose before migration is kept as it is.
+    const body: Record<string, unknown> = { Name: volume.name };
+    if (volume.driver !== undefined) body.Driver = volume.driver;
+    if (volume.driverOpts !== undefined) body.DriverOpts = { ...volume.driverOpts };
+    body.Labels = { ...volume.labels, ...labels };
+    await this.call('create volume', { name: volume.name }, (abortSignal) =>
+      this.dial<RawVolume>({
+        path: '/volumes/create',
+        method: 'POST',
+        abortSignal,
+        options: { _body: body },
+        statusCodes: {
+          200: true,
+          201: true,
+          400: 'bad parameter',
+          409: 'conflict',
+          500: 'server error',
+        },
+      }),
+    );
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    try {
+      await this.call('remove volume', { id: name }, (abortSignal) =>
+        this.dial<unknown>({
+          path: `/volumes/${encodeURIComponent(name)}`,
+          method: 'DELETE',
+          abortSignal,
+          statusCodes: {
+            200: true,
+            204: true,
+            404: 'no such volume',
+            409: 'volume is in use',
+            500: 'server error',
+          },
+        }),
+      );
+    } catch (err) {
+      if (statusOf((err as GitdockError).cause) === 404) return; // already gone
+      throw err;
+    }
   }
 
   async createLock(

@@ -2,7 +2,7 @@ import nodeFs from 'node:fs';
 // Besides git-source.ts, the only import of isomorphic-git: commit metadata
 // and incremental tree reads for `gitdock history`, loaded only by that command.
 import { readBlob, readCommit, readTree, type TreeEntry } from 'isomorphic-git';
-import { isFleetPath } from '../core/fleet.js';
+import { isFleetPath, SymlinkBlob } from '../core/fleet.js';
 import { type CommitHistory, fleetTreeKey } from '../core/history.js';
 import { GitdockError, messageOf } from '../errors.js';
 
@@ -14,8 +14,8 @@ export interface OpenCommitHistoryOptions {
   fs?: typeof import('node:fs');
 }
 
-// Tree entry mode of a symlink: left out, as GitSource.readFiles does (its
-// blob is the link target, not a manifest).
+// Tree entry mode of a symlink: passed on as a SymlinkBlob, as
+// GitSource.readFiles does, so loading that commit reports it.
 const MODE_SYMLINK = '120000';
 
 // Blob reads in flight at once: overlaps the file reads of loose objects,
@@ -87,7 +87,12 @@ export function openCommitHistory(options: OpenCommitHistoryOptions): CommitHist
         if (entry.type === 'tree') {
           return isFleetPath(path, true) ? filesOf(entry.oid, `${path}/`) : [];
         }
-        if (entry.type !== 'blob' || entry.mode === MODE_SYMLINK) return [];
+        if (entry.type !== 'blob') return [];
+        if (entry.mode === MODE_SYMLINK) {
+          return isFleetPath(path, false) || isFleetPath(path, true)
+            ? [[path, new SymlinkBlob(await blob(entry.oid))]]
+            : [];
+        }
         return isFleetPath(path, false) ? [[path, await blob(entry.oid)]] : [];
       }),
     );

@@ -10,6 +10,7 @@ import {
   readTree,
   resolveRef,
 } from 'isomorphic-git';
+import { SymlinkBlob } from '../core/fleet.js';
 import type { GitSource } from '../core/git.js';
 import { GitdockError, messageOf } from '../errors.js';
 
@@ -33,10 +34,11 @@ export interface LocalGitSource extends GitSource {
 // loose objects, few enough never to run into EMFILE on a big tree.
 const BLOB_CONCURRENCY = 16;
 
-// Tree entry modes that are neither files nor directories: symlinks (their
-// blob is the link target, not file content) and submodules (a commit in
-// another repository). A checkout would not give gitdock a readable manifest
-// for either, so readFiles leaves them out.
+// Tree entry mode of a symlink: its blob is the link target, not file
+// content. readFiles passes it on as a SymlinkBlob (offered to `include` as a
+// file and as a directory, since it may stand for either), so the loader
+// refuses it by name: leaving it out made the plan remove the service it
+// stood for. Submodules (a commit of another repository) are left out.
 const MODE_SYMLINK = '120000';
 
 /**
@@ -131,15 +133,21 @@ export async function openGitSource(options: OpenGitSourceOptions): Promise<Loca
       const { commit } = await readCommitOrThrow(commitOid, commitOid);
       // First collect the blobs to read, walking only the trees `include`
       // accepts; then read the blobs a few at a time.
-      const wanted: { path: string; oid: string }[] = [];
+      const wanted: { path: string; oid: string; symlink: boolean }[] = [];
       const walkTree = async (treeOid: string, prefix: string): Promise<void> => {
         const { tree } = await readTree({ ...repo, oid: treeOid });
         for (const entry of tree) {
           const entryPath = prefix + entry.path;
           if (entry.type === 'tree') {
             if (include(entryPath, true)) await walkTree(entry.oid, entryPath + '/');
-          } else if (entry.type === 'blob' && entry.mode !== MODE_SYMLINK) {
-            if (include(entryPath, false)) wanted.push({ path: entryPath, oid: entry.oid });
+          } else if (entry.type === 'blob' && entry.mode === MODE_SYMLINK) {
+            if (include(entryPath, false) || include(entryPath, true)) {
+              wanted.push({ path: entryPath, oid: entry.oid, symlink: true });
+            }
+          } else if (entry.type === 'blob') {
+            if (include(entryPath, false)) {
+              wanted.push({ path: entryPath, oid: entry.oid, symlink: false });
+            }
           }
         }
       };
@@ -151,7 +159,7 @@ export async function openGitSource(options: OpenGitSourceOptions): Promise<Loca
           while (next < wanted.length) {
             const item = wanted[next++]!;
             const { blob } = await readBlob({ ...repo, oid: item.oid });
-            files.set(item.path, blob);
+            files.set(item.path, item.symlink ? new SymlinkBlob(blob) : blob);
           }
         };
         await Promise.all(Array.from({ length: BLOB_CONCURRENCY }, worker));

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { AgentStatus } from '../core/agent-status.js';
 import type { Engine, EngineEvent } from '../core/engine.js';
-import type { HostState } from '../core/types.js';
+import type { HostEnvByProject, HostState } from '../core/types.js';
 import { messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Clock } from '../reconcile/clock.js';
@@ -62,6 +62,10 @@ export interface AgentOptions {
   eventDebounceMs?: number;
   /** Move refs/gitdock/applied/<host> to each commit applied in full (`--report-ref`). */
   reportRef?: boolean;
+  /** The host-local Compose variables (`--env-dir`), read every pass. */
+  hostEnv?: () => Promise<HostEnvByProject>;
+  /** Where Compose repo files and host data live (`--state-dir`). */
+  stateDir?: string;
   observer?: AgentObserver;
   random?: () => number;
 }
@@ -262,6 +266,8 @@ export class Agent {
         log,
         holds: this.holds,
         pulls: this.pulls,
+        ...(this.options.hostEnv ? { hostEnv: this.options.hostEnv } : {}),
+        ...(this.options.stateDir !== undefined ? { stateDir: this.options.stateDir } : {}),
       },
       {
         reasons: work.reasons,
@@ -318,7 +324,13 @@ export class Agent {
     const asked = ++this.preemptAsked;
     try {
       if (fetch && source.remote) await source.update();
-      const verdict = await judgeNewerCommit({ source, engine: this.own.engine, host, running });
+      const verdict = await judgeNewerCommit({
+        source,
+        engine: this.own.engine,
+        host,
+        running,
+        ...(this.options.hostEnv ? { hostEnv: this.options.hostEnv } : {}),
+      });
       if (this.inFlight !== running || asked !== this.preemptAsked) return;
       if (!verdict.preempt) {
         if (verdict.why === 'invalid')

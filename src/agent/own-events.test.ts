@@ -45,6 +45,12 @@ function setup() {
     },
     findLock: record('findLock', undefined),
     removeLock: record('removeLock', undefined),
+    listNetworks: record('listNetworks', []),
+    createNetwork: record('createNetwork', 'network-id'),
+    removeNetwork: record('removeNetwork', undefined),
+    listVolumes: record('listVolumes', []),
+    createVolume: record('createVolume', undefined),
+    removeVolume: record('removeVolume', undefined),
   };
   const own = new OwnEvents(inner, clock);
   const event = (action: string, containerId: string, name?: string): EngineEvent => ({
@@ -90,6 +96,34 @@ describe('OwnEvents: the engine it wraps', () => {
       'createContainer web',
       'pullImage app:1',
     ]);
+  });
+
+  it('passes the network and volume calls through, expecting no container events', async () => {
+    const s = setup();
+    const network = {
+      name: 'shop_default',
+      project: 'shop',
+      key: 'default',
+      external: false,
+      labels: {},
+      specHash: 'h',
+    };
+    expect(await s.engine.createNetwork(network, {})).toBe('network-id');
+    expect(await s.engine.listNetworks()).toEqual([]);
+    await s.engine.removeNetwork('shop_default');
+    const volume = { name: 'shop_db', project: 'shop', key: 'db', external: false, labels: {} };
+    await s.engine.createVolume(volume, {});
+    expect(await s.engine.listVolumes()).toEqual([]);
+    await s.engine.removeVolume('shop_db');
+    expect(s.calls).toEqual([
+      'createNetwork',
+      'listNetworks',
+      'removeNetwork shop_default',
+      'createVolume',
+      'listVolumes',
+      'removeVolume shop_db',
+    ]);
+    expect(s.own.isOwn(s.event('destroy', 'network-id'))).toBe(false);
   });
 });
 

@@ -115,6 +115,13 @@ export class OwnEvents {
       createLock: (name, labels) => inner.createLock(name, labels),
       findLock: (name) => inner.findLock(name),
       removeLock: (id) => inner.removeLock(id),
+      // Network and volume calls send no container events (the watch takes only those).
+      listNetworks: () => inner.listNetworks(),
+      createNetwork: (network, labels) => inner.createNetwork(network, labels),
+      removeNetwork: (idOrName) => inner.removeNetwork(idOrName),
+      listVolumes: () => inner.listVolumes(),
+      createVolume: (volume, labels) => inner.createVolume(volume, labels),
+      removeVolume: (name) => inner.removeVolume(name),
       async createContainer(options: CreateContainerOptions) {
         const expected = self.creates.get(options.name) ?? { count: 0, expires: 0 };
         expected.count++;

@@ -1,6 +1,6 @@
 import type { Engine } from '../core/engine.js';
 import { resolveHost } from '../core/fleet.js';
-import type { HostState } from '../core/types.js';
+import type { HostEnvByProject, HostState } from '../core/types.js';
 import { readRevision } from '../reconcile/read-revision.js';
 import type { BranchSource } from './types.js';
 
@@ -27,12 +27,16 @@ export async function judgeNewerCommit(options: {
   engine: Engine;
   host: string;
   running: { commit: string; target: HostState };
+  /** The host-local Compose variables, as the pass reads them. */
+  hostEnv?: () => Promise<HostEnvByProject>;
 }): Promise<Preemption> {
   const { source, engine, host, running } = options;
   const commit = await source.head();
   if (commit === running.commit) return { preempt: false, why: 'same commit', commit };
   const { fleet } = await readRevision({ git: source.git, rev: commit });
-  const next = fleet.ok ? resolveHost(fleet.value, host, commit) : fleet;
+  const next = fleet.ok
+    ? resolveHost(fleet.value, host, commit, { hostEnv: (await options.hostEnv?.()) ?? new Map() })
+    : fleet;
   if (!next.ok) return { preempt: false, why: 'invalid', commit };
   const superseded = changedServices(running.target, next.value);
   if (superseded.size === 0) return { preempt: false, why: 'no change here', commit };

@@ -2,7 +2,7 @@ import type { ReconcileResultKind, ServiceStatus, StatusError } from '../core/ag
 import type { Engine } from '../core/engine.js';
 import { resolveHost } from '../core/fleet.js';
 import type { Action } from '../core/plan.js';
-import type { HostState, Result } from '../core/types.js';
+import type { HostEnvByProject, HostState, Result } from '../core/types.js';
 import { type ErrorCode, isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Clock } from '../reconcile/clock.js';
@@ -31,6 +31,13 @@ export interface PassDeps {
   log: Log;
   holds: Holds;
   pulls: BackgroundPulls;
+  /**
+   * The host-local Compose variables (`--env-dir`), read afresh every pass
+   * so a rotated secret is picked up by the next one. None: no variables.
+   */
+  hostEnv?: () => Promise<HostEnvByProject>;
+  /** Where repo files of Compose services are written and host data lives (`--state-dir`). */
+  stateDir?: string;
 }
 
 export interface PassInput {
@@ -170,7 +177,11 @@ async function readDesired(
   try {
     const commit = await source.head();
     const { fleet } = await readRevision({ git: source.git, rev: commit });
-    const desired = fleet.ok ? resolveHost(fleet.value, deps.host, commit) : fleet;
+    const desired = fleet.ok
+      ? resolveHost(fleet.value, deps.host, commit, {
+          hostEnv: (await deps.hostEnv?.()) ?? new Map(),
+        })
+      : fleet;
     if (!desired.ok) {
       errors.push(...manifestErrorsToStatus(desired.errors));
       log.error({ commit, errors: desired.errors.length }, 'revision is invalid; nothing applied');
@@ -270,6 +281,7 @@ function converge(deps: PassDeps, input: PassInput, target: HostState): Promise<
     superseded: input.superseded,
     ...(input.handOver ? { handOver: input.handOver } : {}),
     images: deps.pulls,
+    ...(deps.stateDir !== undefined ? { stateDir: deps.stateDir } : {}),
     hold: (action: Action) => {
       if (!('desired' in action)) return undefined;
       const verdict = holds.verdict(action.desired, clock.now());

@@ -3,6 +3,7 @@ import type { Engine } from '../core/engine.js';
 import { planHost } from '../core/plan.js';
 import type { HostState } from '../core/types.js';
 import type { Clock } from '../reconcile/clock.js';
+import { readActualState } from '../reconcile/reconcile-host.js';
 import type { BackgroundPulls } from './background-pulls.js';
 import { describeHold, type Holds } from './holds.js';
 import { containerStatusMap } from './inspect.js';
@@ -18,7 +19,7 @@ export async function readServiceStatuses(
   desired: HostState,
 ): Promise<ServiceStatus[]> {
   const { engine, clock, holds, pulls } = deps;
-  const plan = planHost({ desired, actual: await engine.listContainers() });
+  const plan = planHost({ desired, ...(await readActualState(engine, desired)) });
   const inspected = await containerStatusMap(engine, plan);
   const pulling = new Map(pulls.running().map((p) => [p.ref, p.startedAt]));
   return describeServices(

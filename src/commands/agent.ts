@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { readHostEnv } from '../adapters/host-env.js';
 import { parseDuration } from '../core/duration.js';
 import { GitdockError } from '../errors.js';
 import { createLog } from '../log.js';
@@ -39,8 +40,13 @@ Options:
   --webhook-secret-file F   secret for /hooks/git (GitHub, Gitea, GitLab);
                             without it the webhook endpoint answers 404
   --token-file F            password/token for an http(s) remote
-  --state-dir DIR           where a remote is cached and failed releases are
-                            remembered (default: /var/lib/gitdock)
+  --state-dir DIR           where a remote is cached, failed releases are
+                            remembered, files Compose services mount from the
+                            repo are written, and Compose host data lives
+                            (default: /var/lib/gitdock)
+  --env-dir DIR             host-local variables of Compose projects, one
+                            DIR/<project>.env each (secrets: never in git);
+                            read again on every pass
   --retry-max DURATION      cap of the backoff after a failed pass (default: 60s)
   --failed-retry DURATION   opt in to retrying a failed release on its own:
                             first after DURATION, doubling up to 16x, always
@@ -75,6 +81,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     'webhook-secret-file': { type: 'string' },
     'token-file': { type: 'string' },
     'state-dir': { type: 'string', default: '/var/lib/gitdock' },
+    'env-dir': { type: 'string' },
     'retry-max': { type: 'string', default: '60s' },
     'failed-retry': { type: 'string', default: 'never' },
     'report-ref': { type: 'boolean', default: false },
@@ -98,6 +105,10 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       ? undefined
       : durationFlag('--failed-retry', values['failed-retry']);
   const stateDir = path.resolve(io.cwd, values['state-dir']);
+  const envDir =
+    values['env-dir'] === undefined ? undefined : path.resolve(io.cwd, values['env-dir']);
+  // Read once now: a missing directory or a bad line stops the agent at start, not at its first pass.
+  if (envDir !== undefined) await readHostEnv(envDir);
 
   const log = createLog({ format: 'json', stream: io.stdout });
   const isRemote = /^https?:\/\//.test(values.repo);
@@ -141,6 +152,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       onEngine: (reachable) => metrics.engineReachable.set(reachable),
     },
     reportRef: values['report-ref'],
+    stateDir,
+    ...(envDir !== undefined ? { hostEnv: () => readHostEnv(envDir) } : {}),
   });
 
   let server: { url: string; close(): Promise<void> } | undefined;

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { readProcessIdentity } from '../adapters/process-identity.js';
 import { VERSION } from '../cli.js';
 import { createLog } from '../log.js';
@@ -8,10 +9,18 @@ import { acquireHostLock, type HostLock, releaseOnSignals } from '../reconcile/h
 import { reconcileHost } from '../reconcile/reconcile-host.js';
 import { type CommandIO, useColor } from './io.js';
 import { loadHostState, openEngine } from './load.js';
-import { COMMON_HELP, COMMON_OPTIONS, checkOutput, parseCommand, requireHost } from './options.js';
+import {
+  COMMON_HELP,
+  COMMON_OPTIONS,
+  checkOutput,
+  ENV_DIR_OPTION,
+  parseCommand,
+  requireHost,
+  STATE_DIR_OPTION,
+} from './options.js';
 import { planExitCode } from './plan.js';
 
-const HELP = `Usage: gitdock apply --host NAME [--repo DIR] [--rev REV] [--dry-run] [--output text|json]
+const HELP = `Usage: gitdock apply --host NAME [--repo DIR] [--rev REV] [--env-dir DIR] [--dry-run] [--output text|json]
 
 Converges the Docker engine named by DOCKER_HOST to what the repo says for
 one host at one revision:
@@ -40,6 +49,8 @@ Options:
 ${COMMON_HELP.host}
 ${COMMON_HELP.repo}
 ${COMMON_HELP.rev}
+${COMMON_HELP.envDir}
+${COMMON_HELP.stateDir}
   --dry-run       print the plan and stop, with \`gitdock plan\`'s exit codes
                   (0 in sync, 2 changes pending, 1 error)
   -o, --output F  text (default) or json
@@ -54,6 +65,8 @@ Examples:
 export async function run(argv: string[], io: CommandIO): Promise<number> {
   const { values } = parseCommand(argv, {
     ...COMMON_OPTIONS,
+    ...ENV_DIR_OPTION,
+    ...STATE_DIR_OPTION,
     'dry-run': { type: 'boolean', default: false },
   });
   if (values.help) {
@@ -62,7 +75,13 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   }
   const output = checkOutput(values.output, ['text', 'json'] as const);
   const host = requireHost(values.host, 'apply');
-  const loaded = await loadHostState(io, { repo: values.repo, rev: values.rev, host });
+  const loaded = await loadHostState(io, {
+    repo: values.repo,
+    rev: values.rev,
+    host,
+    envDir: values['env-dir'],
+    onHost: true,
+  });
   if (!loaded) return 1;
   const engine = await openEngine(io);
 
@@ -93,6 +112,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       clock: systemClock,
       log,
       dryRun: values['dry-run'],
+      stateDir: path.resolve(io.cwd, values['state-dir']),
       ...(tty && output === 'text' ? { onProgress: createProgressRenderer(io.stderr) } : {}),
     });
   } finally {

@@ -1,3 +1,5 @@
+import path from 'node:path';
+import { readHostEnv } from '../adapters/host-env.js';
 import type { Engine } from '../core/engine.js';
 import type { HostState } from '../core/types.js';
 import { readHostState, readRevision } from '../reconcile/read-revision.js';
@@ -17,13 +19,32 @@ export async function openRepo(repo: string, io: CommandIO) {
  */
 export async function loadHostState(
   io: CommandIO,
-  options: { repo: string; rev: string; host: string },
+  options: {
+    repo: string;
+    rev: string;
+    host: string;
+    /** `--env-dir`, relative to the working directory. */
+    envDir?: string | undefined;
+    /**
+     * Resolve as the host itself would (apply): Compose variables come from
+     * `envDir` or nowhere, and an unset required one is an error. Otherwise
+     * (plan, render without `--env-dir`) unset variables are notes.
+     */
+    onHost?: boolean;
+  },
 ): Promise<{ state: HostState; knownHosts: string[] } | undefined> {
   const git = await openRepo(options.repo, io);
+  const hostEnv =
+    options.envDir !== undefined
+      ? await readHostEnv(path.resolve(io.cwd, options.envDir))
+      : options.onHost
+        ? new Map()
+        : undefined;
   const { commit, state, knownHosts } = await readHostState({
     git,
     rev: options.rev,
     host: options.host,
+    ...(hostEnv ? { hostEnv } : {}),
   });
   if (!state.ok) {
     writeManifestErrors(io, state.errors, commit);

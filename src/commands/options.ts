@@ -18,7 +18,23 @@ export const COMMON_HELP = {
   repo: '  --repo DIR      fleet repository, bare or not (default: .)',
   rev: '  --rev REV       branch, tag, sha or HEAD~N to read (default: HEAD)',
   host: '  --host NAME     the host to act on (required)',
+  envDir:
+    '  --env-dir DIR   host-local variables of Compose projects: DIR/<project>.env\n' +
+    '                  (secrets; never in git). Without it, no host variables',
+  stateDir:
+    '  --state-dir DIR where files Compose services mount from the repo are written\n' +
+    '                  and Compose host data lives (default: /var/lib/gitdock)',
 } as const;
+
+/** `--env-dir`: the host-local variables of Compose projects. */
+export const ENV_DIR_OPTION = {
+  'env-dir': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** `--state-dir`, as the agent takes it. */
+export const STATE_DIR_OPTION = {
+  'state-dir': { type: 'string', default: '/var/lib/gitdock' },
+} as const satisfies ParseArgsConfig['options'];
 
 export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
   argv: string[],

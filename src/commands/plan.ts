@@ -1,8 +1,16 @@
 import { hasChanges, type Plan, planHost } from '../core/plan.js';
 import { formatPlanText, planToJson } from '../output/format-plan.js';
+import { readActualState } from '../reconcile/reconcile-host.js';
 import { type CommandIO, useColor } from './io.js';
 import { loadHostState, openEngine } from './load.js';
-import { COMMON_HELP, COMMON_OPTIONS, checkOutput, parseCommand, requireHost } from './options.js';
+import {
+  COMMON_HELP,
+  COMMON_OPTIONS,
+  checkOutput,
+  ENV_DIR_OPTION,
+  parseCommand,
+  requireHost,
+} from './options.js';
 
 const HELP = `Usage: gitdock plan --host NAME [--repo DIR] [--rev REV] [--output text|json]
 
@@ -20,6 +28,7 @@ Options:
 ${COMMON_HELP.host}
 ${COMMON_HELP.repo}
 ${COMMON_HELP.rev}
+${COMMON_HELP.envDir}
   -o, --output F  text (default) or json
   -h, --help      show this help
 
@@ -29,17 +38,25 @@ Examples:
 `;
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  const { values } = parseCommand(argv, COMMON_OPTIONS);
+  const { values } = parseCommand(argv, { ...COMMON_OPTIONS, ...ENV_DIR_OPTION });
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
   }
   const output = checkOutput(values.output, ['text', 'json'] as const);
   const host = requireHost(values.host, 'plan');
-  const loaded = await loadHostState(io, { repo: values.repo, rev: values.rev, host });
+  const loaded = await loadHostState(io, {
+    repo: values.repo,
+    rev: values.rev,
+    host,
+    envDir: values['env-dir'],
+  });
   if (!loaded) return 1;
   const engine = await openEngine(io);
-  const plan = planHost({ desired: loaded.state, actual: await engine.listContainers() });
+  const plan = planHost({
+    desired: loaded.state,
+    ...(await readActualState(engine, loaded.state)),
+  });
   io.stdout.write(
     output === 'json'
       ? `${JSON.stringify(planToJson(plan), null, 2)}\n`

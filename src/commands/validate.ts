@@ -11,9 +11,14 @@ import {
 const HELP = `Usage: gitdock validate [--repo DIR] [--rev REV] [--output text|json]
 
 Checks every manifest of a revision: YAML syntax, the schema, host and
-service names, duplicate services, env files, and each host's depends_on
-graph. Lists every error as file:line:column, and exits 1 if there is one.
-Needs no Docker engine; run it in CI on every pull request.
+service names, duplicate services, env files (at most 1 MiB each), the
+gitdock.yaml policy, and for each host its depends_on graph and the
+services that network_mode container:NAME names. Symlinks under hosts/,
+services/ and stacks/, and a symlinked gitdock.yaml, are errors: gitdock
+reads regular files only. Lists every error of the revision in one run,
+as file:line:column, and exits 1 if there is one; no message shows an
+environment value. Needs no Docker engine; run it in CI on every pull
+request.
 
 Options:
 ${COMMON_HELP.repo}

@@ -10,6 +10,7 @@
  *
  * Both halves are pure: no disk, no network, no clock.
  */
+import type { RepoConfig } from '../core/schema.js';
 import type { ManifestError, SourcePosition } from '../core/types.js';
 
 /** Where the Compose front end finds its inputs for one host. */
@@ -46,17 +47,35 @@ export interface LoadedProject {
    * - every relative path (bind `source`, `env_file`, `configs/secrets.*.file`,
    *   `extends.file`, `build.context`) is rebased to a repo path (posix,
    *   normalised, never escaping the repo) and marked: a service volume in
-   *   long form gets `"x-gitdock-repo-path": true`; env_file entries are long
-   *   form `{ path, required }` with repo paths;
+   *   long form gets `"x-gitdock-repo-path": true`;
+   * - `env_file` is resolved: its files are read (Compose's dotenv rules) and
+   *   merged under `environment` as Compose does, and the key removed; the
+   *   files read are listed in `files`;
    * - service `volumes` are all long form (`{ type, source, target, read_only,
    *   bind: {...}, volume: {...}, tmpfs: {...} }`), short-form modes
    *   (`ro`, `rw`, `z`, `Z`, propagation, `nocopy`) moved into the long form;
    * - `environment` and `labels` of services, networks and volumes are
-   *   mappings of strings (list form converted; a list entry without `=`
-   *   maps to `null` for environment: "take from the environment", which
-   *   gitdock resolves from the interpolation variables or reports); YAML
-   *   numbers and booleans given as values become the exact text written in
-   *   the file (`123456789012345678` stays that text, never a float);
+   *   mappings of strings (list form converted; `label_file` read into
+   *   `labels`). An environment entry without a value ("take it from the
+   *   environment") takes the interpolation variable of that name (a secret
+   *   when it came from the host env); when unset it is left out, with a
+   *   warning on the host or a "host must supply" note in CI. YAML numbers
+   *   and booleans given as values become the exact text written in the file
+   *   (`123456789012345678` stays that text, never a float);
+   * - other list-or-mapping fields in one form: service `networks` a mapping
+   *   (name -> null or settings); `depends_on` a mapping with `required`
+   *   filled in; `extra_hosts` a mapping of host -> list of addresses; `dns`,
+   *   `dns_search`, `tmpfs` lists; `sysctls`, `annotations`, `deploy.labels`,
+   *   `build.args`, `build.labels` mappings; `build: <context>` becomes
+   *   `{ context }`; short-form binds get `bind.create_host_path: true`, as
+   *   Compose does; `configs`/`secrets` with `environment: NAME` become
+   *   `content`; interpolated booleans and numbers in typed fields are real
+   *   booleans and numbers again; `name`, `version` and every `x-*` key
+   *   except `x-gitdock` are dropped;
+   * - relative paths resolve from the project directory (the first file's
+   *   directory), in override files too, as Compose resolves them: a host
+   *   override of a stack names a host-specific file as
+   *   `../../hosts/<host>/<project>/x.conf`;
    * - `$$` has become `$` and nothing else with `$` remains unescaped.
    */
   model: Record<string, unknown>;
@@ -80,6 +99,14 @@ export interface ComposeHostLoad {
   notes: ManifestError[];
   warnings: ManifestError[];
 }
+
+/**
+ * Loads every Compose project `host` runs at this revision (its own
+ * `hosts/<host>/<project>/` directories and the `stacks/` projects whose
+ * `x-gitdock.hosts` select it, with its overrides). Implemented in
+ * `load-host.ts`.
+ */
+export type LoadComposeHost = (input: ComposeHostInput, config: RepoConfig) => ComposeHostLoad;
 
 /** Compose file names, in Compose's order of preference. */
 export const COMPOSE_FILE_NAMES = [

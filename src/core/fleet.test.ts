@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isFleetPath, loadFleet, resolveHost } from './fleet.js';
-import { NAME_RULE } from './names.js';
+import { isFleetPath, loadFleet, resolveHost, SymlinkBlob } from './fleet.js';
+import { NAME_RULE, SERVICE_NAME_RULE } from './names.js';
 import { serviceSchema } from './schema.js';
 import { explainSchemaErrors } from './schema-errors.js';
 import { files, loadErrors, loadOk, yaml } from './test-fixtures.js';
@@ -160,8 +160,7 @@ const bad: BadCase[] = [
         line: 3,
         column: 14,
         path: '/environment',
-        message:
-          'environment: expected a mapping or a list of strings, got string "RAILS_ENV=production"',
+        message: 'environment: expected a mapping or a list of strings, got a string',
       },
     ],
   },
@@ -278,7 +277,7 @@ const bad: BadCase[] = [
         line: 4,
         column: 12,
         path: '/healthcheck/retries',
-        message: 'healthcheck.retries: expected an integer of at least 0, got number -1',
+        message: 'healthcheck.retries: expected an integer from 0 to 2147483647, got number -1',
       },
     ],
   },
@@ -291,7 +290,8 @@ const bad: BadCase[] = [
         line: 3,
         column: 15,
         path: '/network_mode',
-        message: 'network_mode: expected a non-empty string, got string ""',
+        message:
+          'network_mode: string "" is not valid; `none`, `host`, `bridge`, `container:SERVICE` (another service on the same host) or a network name.',
       },
     ],
   },
@@ -305,7 +305,7 @@ const bad: BadCase[] = [
         column: 8,
         path: '/image',
         message:
-          'image: string "App" is not valid; Image repository without tag or digest, e.g. `registry.example.com/appserver`.',
+          'image: string "App" is not valid; Image repository without tag or digest, e.g. `registry.example.com/appserver` (the tag goes in `tag`, the digest in `digest`).',
       },
     ],
   },
@@ -319,7 +319,7 @@ const bad: BadCase[] = [
         column: 3,
         path: '/environment/RAILS ENV',
         message:
-          'environment: key "RAILS ENV" is not allowed here; expected a name without `=` or whitespace',
+          'environment: key "RAILS..." is not allowed here; expected a name without `=`, whitespace or NUL',
       },
     ],
   },
@@ -362,7 +362,7 @@ const bad: BadCase[] = [
         line: 5,
         column: 5,
         path: '/environment/A',
-        message: 'environment.A: expected a string, a number, a boolean or nothing, got a mapping',
+        message: 'environment.A: expected a string, a number or a boolean, got a mapping',
       },
     ],
   },
@@ -378,7 +378,8 @@ const bad: BadCase[] = [
         line: 6,
         column: 13,
         path: '/volumes/0/target',
-        message: 'volumes[0].target: string "data" is not valid; expected a string matching ^/',
+        message:
+          'volumes[0].target: string "data" is not valid; An absolute container path other than `/` and /proc, without `.` or `..` segments.',
       },
     ],
   },
@@ -392,7 +393,7 @@ const bad: BadCase[] = [
         column: 5,
         path: '/volumes/0',
         message:
-          'volumes[0]: string "data" is not valid; A mount such as `"/srv/data:/data"`, `"/etc/app:/etc/app:ro"` or `"named:/data"`.',
+          'volumes[0]: string "data" is not valid; A mount such as `"/srv/data:/data"`, `"/etc/app:/etc/app:ro"` or `"named:/data"`: an absolute host path or a volume name (2+ letters, digits, `_`, `.`, `-`), then an absolute container path other than `/` and /proc (no `.` or `..` segments).',
       },
       {
         file: FILE,
@@ -413,7 +414,7 @@ const bad: BadCase[] = [
         column: 9,
         path: '/hosts/0',
         message:
-          'hosts[0]: string "Web-*" is not valid; Fleet files only: the hosts this service runs on, by name or glob (`web-*`, `db-?`).',
+          'hosts[0]: string "Web-*" is not valid; Fleet files only: the hosts this service runs on, by name or glob (`web-*`, `db-?`, `web-[1-3]`; brackets closed, ranges in order).',
       },
     ],
   },
@@ -546,7 +547,7 @@ const bad: BadCase[] = [
       {
         file: `hosts/web-1/${service}.yaml`,
         path: '',
-        message: `"${service}" is not a valid service name: use ${NAME_RULE}`,
+        message: `"${service}" is not a valid service name: use ${SERVICE_NAME_RULE}`,
       },
     ],
   })),
@@ -557,7 +558,7 @@ const bad: BadCase[] = [
       {
         file: 'services/App.yaml',
         path: '',
-        message: `"App" is not a valid service name: use ${NAME_RULE}`,
+        message: `"App" is not a valid service name: use ${SERVICE_NAME_RULE}`,
       },
     ],
   },
@@ -591,26 +592,26 @@ const bad: BadCase[] = [
   // --- layout ---------------------------------------------------------------
   {
     name: 'duplicate service: a.yaml and a.yml in one host directory',
-    tree: { 'hosts/web-1/a.yaml': APP, 'hosts/web-1/a.yml': APP },
+    tree: { 'hosts/web-1/ab.yaml': APP, 'hosts/web-1/ab.yml': APP },
     errors: [
       {
-        file: 'hosts/web-1/a.yml',
+        file: 'hosts/web-1/ab.yml',
         path: '',
-        message: 'service "a" is defined twice: hosts/web-1/a.yaml and hosts/web-1/a.yml',
+        message: 'service "ab" is defined twice: hosts/web-1/ab.yaml and hosts/web-1/ab.yml',
       },
     ],
   },
   {
-    name: 'duplicate service: a.yaml and a.yml in services/',
+    name: 'duplicate service: ab.yaml and ab.yml in services/',
     tree: {
-      'services/a.yaml': fleetFile(['web-1'], 'a'),
-      'services/a.yml': fleetFile(['web-2'], 'a'),
+      'services/ab.yaml': fleetFile(['web-1'], 'ab'),
+      'services/ab.yml': fleetFile(['web-2'], 'ab'),
     },
     errors: [
       {
-        file: 'services/a.yml',
+        file: 'services/ab.yml',
         path: '',
-        message: 'service "a" is defined twice: services/a.yaml and services/a.yml',
+        message: 'service "ab" is defined twice: services/ab.yaml and services/ab.yml',
       },
     ],
   },
@@ -750,35 +751,35 @@ const bad: BadCase[] = [
   {
     name: 'dependency cycle',
     tree: {
-      'hosts/web-1/a.yaml': manifest('a', 'depends_on: [b]'),
-      'hosts/web-1/b.yaml': manifest('b', 'depends_on: [c]'),
-      'hosts/web-1/c.yaml': manifest('c', 'depends_on: [a]'),
-      'hosts/web-1/d.yaml': manifest('d', 'depends_on: [a]'),
+      'hosts/web-1/aa.yaml': manifest('aa', 'depends_on: [bb]'),
+      'hosts/web-1/bb.yaml': manifest('bb', 'depends_on: [cc]'),
+      'hosts/web-1/cc.yaml': manifest('cc', 'depends_on: [aa]'),
+      'hosts/web-1/dd.yaml': manifest('dd', 'depends_on: [aa]'),
     },
     errors: [
       {
-        file: 'hosts/web-1/a.yaml',
+        file: 'hosts/web-1/aa.yaml',
         line: 3,
         column: 13,
         path: '/depends_on',
-        message: 'dependency cycle on host web-1: a -> b -> c -> a',
+        message: 'dependency cycle on host web-1: aa -> bb -> cc -> aa',
       },
     ],
   },
   {
     name: 'dependency cycle reached through a service outside it',
     tree: {
-      'hosts/web-1/a.yaml': manifest('a', 'depends_on: [y]'),
-      'hosts/web-1/y.yaml': manifest('y', 'depends_on: [z]'),
-      'hosts/web-1/z.yaml': manifest('z', 'depends_on: [y]'),
+      'hosts/web-1/aa.yaml': manifest('aa', 'depends_on: [yy]'),
+      'hosts/web-1/yy.yaml': manifest('yy', 'depends_on: [zz]'),
+      'hosts/web-1/zz.yaml': manifest('zz', 'depends_on: [yy]'),
     },
     errors: [
       {
-        file: 'hosts/web-1/y.yaml',
+        file: 'hosts/web-1/yy.yaml',
         line: 3,
         column: 13,
         path: '/depends_on',
-        message: 'dependency cycle on host web-1: y -> z -> y',
+        message: 'dependency cycle on host web-1: yy -> zz -> yy',
       },
     ],
   },
@@ -938,7 +939,7 @@ const bad: BadCase[] = [
         column: 11,
         path: '/env_file',
         message:
-          'env_file "/etc/app.env" is absolute; expected a path relative to this manifest, inside hosts/ or services/',
+          'env_file: string "/etc/app.env" is not valid; A path relative to this manifest (not absolute), inside hosts/ or services/.',
       },
     ],
   },
@@ -968,7 +969,7 @@ const bad: BadCase[] = [
         column: 3,
         path: '/labels/io.gitdock.host',
         message:
-          'label "io.gitdock.host": the io.gitdock. prefix is reserved for gitdock\'s own labels',
+          'labels: key "io.gitdock.host" is not allowed here; expected a name without `=` or whitespace, not starting with `io.gitdock.` (reserved for gitdock\'s own labels)',
       },
     ],
   },
@@ -982,7 +983,7 @@ const bad: BadCase[] = [
         column: 5,
         path: '/labels/1',
         message:
-          'label "io.gitdock.spec-hash": the io.gitdock. prefix is reserved for gitdock\'s own labels',
+          'labels[1]: string "io.gitdock.spec-hash=0" is not valid; A label `key=value` (or `key`): a name without `=` or whitespace, not starting with `io.gitdock.` (reserved for gitdock).',
       },
     ],
   },
@@ -995,7 +996,8 @@ const bad: BadCase[] = [
         line: 4,
         column: 5,
         path: '/volumes/0',
-        message: 'bind mount source "./data" must be an absolute path on the host',
+        message:
+          'volumes[0]: string "./data:/data" is not valid; A mount such as `"/srv/data:/data"`, `"/etc/app:/etc/app:ro"` or `"named:/data"`: an absolute host path or a volume name (2+ letters, digits, `_`, `.`, `-`), then an absolute container path other than `/` and /proc (no `.` or `..` segments).',
       },
     ],
   },
@@ -1008,7 +1010,8 @@ const bad: BadCase[] = [
         line: 5,
         column: 5,
         path: '/volumes/1',
-        message: 'bind mount source "~/data" must be an absolute path on the host',
+        message:
+          'volumes[1]: string "~/data:/data" is not valid; A mount such as `"/srv/data:/data"`, `"/etc/app:/etc/app:ro"` or `"named:/data"`: an absolute host path or a volume name (2+ letters, digits, `_`, `.`, `-`), then an absolute container path other than `/` and /proc (no `.` or `..` segments).',
       },
     ],
   },
@@ -1026,10 +1029,11 @@ const bad: BadCase[] = [
     errors: [
       {
         file: FILE,
-        line: 4,
-        column: 5,
-        path: '/volumes/0',
-        message: 'bind mount source "data" must be an absolute path on the host',
+        line: 5,
+        column: 13,
+        path: '/volumes/0/source',
+        message:
+          'volumes[0].source: string "data" is not valid; A bind mount source is an absolute path on the host, without `:` (the engine takes binds as `source:target`).',
       },
     ],
   },
@@ -1042,7 +1046,7 @@ const bad: BadCase[] = [
         line: 4,
         column: 5,
         path: '/volumes/0',
-        message: 'volume mount needs a "source"',
+        message: 'missing required field "source" in volumes[0]',
       },
     ],
   },
@@ -1056,7 +1060,7 @@ const bad: BadCase[] = [
         column: 5,
         path: '/environment/0',
         message:
-          'environment.RAILS_ENV has no value; expected a value (write RAILS_ENV= for an empty string)',
+          'environment[0]: expected KEY=value; without "=" the variable would be taken from a shell, which an agent does not have (write KEY= for an empty string; the entry is not shown: it may hold a secret)',
       },
     ],
   },
@@ -1083,7 +1087,7 @@ const bad: BadCase[] = [
         line: 3,
         column: 10,
         path: '/command',
-        message: `command: unterminated quote in "sh -c 'echo hi"`,
+        message: `command: string "sh -c 'echo hi" is not valid; A command line, split into words as a shell would (no expansion): quotes must be closed; no NUL characters.`,
       },
     ],
   },
@@ -1096,7 +1100,7 @@ const bad: BadCase[] = [
         line: 3,
         column: 13,
         path: '/entrypoint',
-        message: `entrypoint: unterminated quote in "/bin/app \\"--x"`,
+        message: `entrypoint: string "/bin/app \\"--x" is not valid; A command line, split into words as a shell would (no expansion): quotes must be closed; no NUL characters.`,
       },
     ],
   },
@@ -1117,8 +1121,8 @@ const bad: BadCase[] = [
         column: 5,
         path: '/ports/0',
         message:
-          `ports[0]: "${port}" is not a valid port; expected "80", "8080:80", "127.0.0.1:8080:80", ` +
-          '"127.0.0.1::80" or "[::1]:8080:80", ports 1 to 65535, optionally with /tcp or /udp',
+          `ports[0]: string "${port}" is not valid; A port such as \`"80"\`, \`"8080:80"\`, \`"127.0.0.1:8080:80"\`, ` +
+          '`"127.0.0.1::80"` or `"[::1]:8080:80"`, ports 1 to 65535, optionally with /tcp or /udp.',
       },
     ],
   })),
@@ -1128,10 +1132,10 @@ const bad: BadCase[] = [
     errors: [
       {
         file: FILE,
-        line: 4,
-        column: 5,
-        path: '/ports/0',
-        message: 'ports[0]: published port 70000 is out of range; expected 1 to 65535',
+        line: 5,
+        column: 16,
+        path: '/ports/0/published',
+        message: 'ports[0].published: string "70000" is not valid; A host port from 1 to 65535.',
       },
     ],
   },
@@ -1144,14 +1148,14 @@ describe('loadFleet: invalid revisions', () => {
 
   it('every bad file is reported, in path order', () => {
     const errors = loadErrors({
-      'services/z.yaml': APP,
-      'hosts/web-2/b.yaml': yaml('image: app'),
-      'hosts/web-1/a.yaml': manifest('a', 'foo: 1'),
+      'services/zz.yaml': APP,
+      'hosts/web-2/bb.yaml': yaml('image: app'),
+      'hosts/web-1/aa.yaml': manifest('aa', 'foo: 1'),
     });
     expect(errors.map((e) => [e.file, e.line, e.column, e.path])).toEqual([
-      ['hosts/web-1/a.yaml', 3, 1, '/foo'],
-      ['hosts/web-2/b.yaml', 1, 1, ''],
-      ['services/z.yaml', 1, 1, ''],
+      ['hosts/web-1/aa.yaml', 3, 1, '/foo'],
+      ['hosts/web-2/bb.yaml', 1, 1, ''],
+      ['services/zz.yaml', 1, 1, ''],
     ]);
   });
 
@@ -1186,8 +1190,12 @@ describe('loadFleet: what it reads', () => {
     expect(servicesOf({ [`hosts/${host}/${service}.yaml`]: APP }, host)).toEqual([service]);
   });
 
-  it.each(['a', '0', 'web_1', 'web.1', 'a-b_c.d', '9lives'])('accepts the name %s', (name) => {
+  it.each(['ab', '00', 'web_1', 'web.1', 'a-b_c.d', '9lives'])('accepts the name %s', (name) => {
     expect(servicesOf({ [`hosts/${name}/${name}.yaml`]: APP }, name)).toEqual([name]);
+  });
+
+  it.each(['a', '0'])('accepts the one-character host name %s', (host) => {
+    expect(servicesOf({ [`hosts/${host}/app.yaml`]: APP }, host)).toEqual(['app']);
   });
 
   it('accepts .yml as well as .yaml', () => {
@@ -1247,6 +1255,9 @@ describe('isFleetPath', () => {
     ['hosts/web-1/app.env', false, true],
     ['services', true, true],
     ['services/app.yaml', false, true],
+    ['stacks', true, true],
+    ['stacks/shop/compose.yaml', false, true],
+    ['stacksx', true, false],
     ['docs', true, false],
     ['hostsx', true, false],
     ['README.md', false, false],
@@ -1325,7 +1336,7 @@ describe('resolveHost: fleet files and host files', () => {
   it('an unknown host gets the fleet services that match it', () => {
     const fleet = loadOk({
       'services/app.yaml': fleetFile(['web-*'], 'app'),
-      'hosts/web-1/x.yaml': APP,
+      'hosts/web-1/xx.yaml': APP,
     });
     expect(fleet.knownHosts).toEqual(['web-1']);
     const resolved = resolveHost(fleet, 'web-99', COMMIT);
@@ -1395,8 +1406,8 @@ describe('resolveHost: start order', () => {
   it.each([
     {
       name: 'no dependencies: by name',
-      deps: { c: [], a: [], b: [] },
-      order: ['a', 'b', 'c'],
+      deps: { cc: [], aa: [], bb: [] },
+      order: ['aa', 'bb', 'cc'],
     },
     {
       name: 'dependencies first',
@@ -1405,8 +1416,8 @@ describe('resolveHost: start order', () => {
     },
     {
       name: 'a chain',
-      deps: { a: ['b'], b: ['c'], c: [] },
-      order: ['c', 'b', 'a'],
+      deps: { aa: ['bb'], bb: ['cc'], cc: [] },
+      order: ['cc', 'bb', 'aa'],
     },
     {
       name: 'a diamond, ties by name at every level',
@@ -1552,5 +1563,288 @@ describe('explainSchemaErrors: safety net', () => {
         message: 'ports[0] must match a schema in anyOf',
       },
     ]);
+  });
+});
+
+describe('loadFleet: symlinks are refused, never skipped', () => {
+  const link = (target: string) => new SymlinkBlob(new TextEncoder().encode(target));
+
+  it.each([
+    ['a manifest under hosts/', 'hosts/web-1/db.yaml'],
+    ['a manifest under services/', 'services/db.yaml'],
+    ['gitdock.yaml', 'gitdock.yaml'],
+    ['a file under stacks/', 'stacks/shop/compose.yaml'],
+    ['a host directory', 'hosts/web-2'],
+  ])('%s', (_what, path) => {
+    const errors = loadErrors({ [FILE]: APP, [path]: link('../elsewhere.yaml') });
+    expect(errors).toEqual([
+      {
+        file: path,
+        path: '',
+        message: `"${path}" is a symlink; gitdock reads regular files only (commit the file itself)`,
+      },
+    ]);
+  });
+
+  it('a symlinked gitdock.yaml does not turn the policy off: the revision fails', () => {
+    const result = loadFleet(
+      new Map<string, Uint8Array>([
+        ['gitdock.yaml', link('policy.yaml')],
+        [FILE, new TextEncoder().encode(manifest('app', 'privileged: true'))],
+      ]),
+    );
+    expect(result.ok).toBe(false);
+  });
+
+  it('an env_file that is a symlink is not read', () => {
+    const errors = loadErrors({
+      [FILE]: manifest('app', 'env_file: app.env'),
+      'hosts/web-1/app.env': link('/etc/passwd'),
+    });
+    expect(errors.map((e) => e.message)).toEqual([
+      '"hosts/web-1/app.env" is a symlink; gitdock reads regular files only (commit the file itself)',
+      'env_file "app.env" not found: no file "hosts/web-1/app.env" at this revision',
+    ]);
+  });
+});
+
+describe('loadFleet: every error in one run', () => {
+  it('reports schema errors and the normalisation errors of the valid fields together', () => {
+    const errors = loadErrors({
+      [FILE]: manifest('app', 'ports: 80', 'env_file: missing.env', 'volumes: ["/a:/x", "/b:/x"]'),
+    });
+    expect(errors.map((e) => [e.line, e.column, e.path])).toEqual([
+      [3, 8, '/ports'],
+      [4, 11, '/env_file'],
+      [5, 20, '/volumes/1'],
+    ]);
+  });
+
+  it("one service's error never hides another's", () => {
+    const errors = loadErrors({
+      'hosts/web-1/aa.yaml': manifest('aa', 'restart: sometimes'),
+      'hosts/web-1/bb.yaml': manifest('bb', 'env_file: nope.env'),
+      'services/cc.yaml': fleetFile(['web-*'], 'cc', 'depends_on: [dd]'),
+    });
+    expect(errors.map((e) => e.file)).toEqual([
+      'hosts/web-1/aa.yaml',
+      'hosts/web-1/bb.yaml',
+      'services/cc.yaml',
+    ]);
+  });
+
+  it('checks dependencies while other files have errors, without blaming the broken ones', () => {
+    const errors = loadErrors({
+      'hosts/web-1/db.yaml': manifest('db', 'restart: sometimes'),
+      'hosts/web-1/app.yaml': manifest('app', 'depends_on: [db, cache]'),
+    });
+    expect(errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/^restart: /),
+      '"app" depends on "cache", which is not a service on host web-1',
+    ]);
+  });
+
+  it('checks the policy on the valid fields of a file that has errors', () => {
+    const errors = loadErrors({
+      'gitdock.yaml': yaml('policy:', '  deny_privileged: true'),
+      [FILE]: manifest('app', 'privileged: true', 'restart: sometimes'),
+    });
+    expect(errors.map((e) => e.path)).toEqual(['/restart', '/privileged']);
+  });
+
+  it('checks "hosts" placement in a file with schema errors too', () => {
+    const errors = loadErrors({ [FILE]: manifest('app', 'hosts: [web-1]', 'restart: x') });
+    expect(errors.map((e) => e.path)).toEqual(['/restart', '/hosts']);
+  });
+});
+
+describe('loadFleet: what validated and then failed on every host', () => {
+  const messagesOf = (tree: Record<string, string>) =>
+    loadErrors(tree)
+      .map((e) => `${e.path}: ${e.message}`)
+      .join('\n');
+
+  it('a one-character service name (Docker refuses it as a container name)', () => {
+    expect(loadErrors({ 'hosts/web-1/a.yaml': APP })).toEqual([
+      {
+        file: 'hosts/web-1/a.yaml',
+        path: '',
+        message: `"a" is not a valid service name: use ${SERVICE_NAME_RULE}`,
+      },
+    ]);
+  });
+
+  it.each([
+    [
+      'an env value with NUL (list)',
+      ['environment: ["A=x\\u0000y"]'],
+      /environment\[0\]: expected KEY=value without NUL/,
+    ],
+    [
+      'an env value with NUL (map)',
+      ['environment: {A: "x\\u0000y"}'],
+      /environment\.A: the value holds a NUL/,
+    ],
+    ['a garbage user', ['user: "root:x:y"'], /^\/user: /],
+    ['a user id over 2^31-1', ['user: "2147483648"'], /^\/user: /],
+    ['volume name x!y', ['volumes: ["x!y:/data"]'], /^\/volumes\/0: /],
+    ['a one-character volume name', ['volumes: ["x:/data"]'], /^\/volumes\/0: /],
+    [
+      'a long-form volume name x!y',
+      ['volumes: [{type: volume, source: "x!y", target: /d}]'],
+      /^\/volumes\/0\/source: /,
+    ],
+    [
+      'a tmpfs mount with a source',
+      ['volumes: [{type: tmpfs, source: x, target: /d}]'],
+      /A tmpfs mount has no source/,
+    ],
+    ['a mount on /', ['volumes: ["/srv:/"]'], /^\/volumes\/0: /],
+    ['a mount on / spelled /a/..', ['volumes: ["/srv:/a/.."]'], /^\/volumes\/0: /],
+    [
+      'a mount on / spelled /\\',
+      ['volumes: [{type: tmpfs, target: "/\\\\"}]'],
+      /^\/volumes\/0\/target: /,
+    ],
+    ['a mount on /proc', ['volumes: ["/srv:/proc"]'], /^\/volumes\/0: /],
+    [
+      'a mount under /proc',
+      ['volumes: [{type: volume, source: data, target: /proc/x}]'],
+      /^\/volumes\/0\/target: /,
+    ],
+    [
+      'a bind source with a colon',
+      ['volumes: [{type: bind, source: "/a:b", target: /x}]'],
+      /^\/volumes\/0\/source: /,
+    ],
+    [
+      'an image with a tag',
+      ['image: registry.example.com/app:2.0'],
+      /^\/image: .*the tag goes in `tag`/,
+    ],
+    ['an image with a registry port and a tag', ['image: 127.0.0.1:5000/app:2.0'], /^\/image: /],
+    ['an image with a digest', [`image: app@sha256:${'a'.repeat(64)}`], /^\/image: /],
+    ['a relative working_dir', ['working_dir: srv'], /^\/working_dir: /],
+    ['network_mode service:x (Compose only)', ['network_mode: "service:db"'], /^\/network_mode: /],
+    [
+      'ports with network_mode none',
+      ['network_mode: none', 'ports: ["80"]'],
+      /^\/ports: ports: a container with network_mode none has no network/,
+    ],
+    [
+      'ports with network_mode host',
+      ['network_mode: host', 'ports: ["8080:80"]'],
+      /^\/ports: ports: the engine ignores ports with network_mode host.*use no ports/,
+    ],
+    [
+      'ports with network_mode container:',
+      ['network_mode: container:db', 'ports: ["80"]'],
+      /^\/ports: ports: .*publish the ports on that service/,
+    ],
+    ['a duration beyond the engine', ['stop_grace_period: 9999999h'], /^\/stop_grace_period: /],
+  ])('%s', (_what, lines, message) => {
+    const extra = lines.filter((l) => !l.startsWith('image:'));
+    const image = lines.find((l) => l.startsWith('image:'));
+    const text = image ? yaml(image, 'tag: "1.0"', ...extra) : manifest('app', ...extra);
+    expect(messagesOf({ [FILE]: text, 'hosts/web-1/db.yaml': APP })).toMatch(message);
+  });
+
+  it('an unclosed glob [hb in hosts:', () => {
+    expect(messagesOf({ 'services/app.yaml': fleetFile(['web-1', '[hb'], 'app') })).toMatch(
+      /^\/hosts\/1: hosts\[1\]: string "\[hb" is not valid; .*brackets closed/,
+    );
+  });
+
+  it('a reversed range in a glob', () => {
+    expect(messagesOf({ 'services/app.yaml': fleetFile(['web-[9-1]'], 'app') })).toMatch(
+      /^\/hosts\/0: /,
+    );
+  });
+
+  it('network_mode container:NAME naming no service of the host', () => {
+    expect(loadErrors({ [FILE]: manifest('app', 'network_mode: container:missing') })).toEqual([
+      {
+        file: FILE,
+        line: 3,
+        column: 15,
+        path: '/network_mode',
+        message:
+          'network_mode container:missing: "missing" is not a service on host web-1; container: must name another service on the same host',
+      },
+    ]);
+  });
+
+  it('network_mode container:NAME naming the service itself', () => {
+    expect(loadErrors({ [FILE]: manifest('app', 'network_mode: container:app') })).toEqual([
+      {
+        file: FILE,
+        line: 3,
+        column: 15,
+        path: '/network_mode',
+        message:
+          'network_mode container:app names "app" itself; name another service on host web-1',
+      },
+    ]);
+  });
+
+  it('network_mode container:NAME of a service on the host starts after it', () => {
+    expect(
+      servicesOf(
+        {
+          'hosts/web-1/app.yaml': manifest('app', 'network_mode: container:vpn'),
+          'hosts/web-1/vpn.yaml': manifest('vpn', 'network_mode: none'),
+        },
+        'web-1',
+      ),
+    ).toEqual(['vpn', 'app']);
+  });
+
+  it('a fleet file whose container: peer one host lacks fails for that host', () => {
+    const errors = loadErrors({
+      'services/app.yaml': fleetFile(['web-*'], 'app', 'network_mode: container:vpn'),
+      'hosts/web-1/vpn.yaml': APP,
+      'hosts/web-2/other.yaml': APP,
+    });
+    expect(errors.map((e) => e.message)).toEqual([
+      'network_mode container:vpn: "vpn" is not a service on host web-2; container: must name another service on the same host',
+    ]);
+  });
+});
+
+describe('loadFleet: environment values stay secret and exact', () => {
+  it.each([
+    [['environment:', '  - "DB_PASSWORD hunter9"']],
+    [['environment:', '  - "DB_PASSWORD:hunter9"']],
+    [['environment:', '  "DB_PASSWORD hunter9": x']],
+    [['environment:', '  DB_PASSWORD: ["hunter9"]']],
+    [['environment: "DB_PASSWORD=hunter9"']],
+    [['environment:', '  DB_PASSWORD: "hunter9\\u0000"']],
+    [['environment:', '  - "DB_PASSWORD=hunter9\\u0000"']],
+  ])('no error message shows the value: %j', (lines) => {
+    const errors = loadErrors({ [FILE]: manifest('app', ...lines) });
+    expect(errors.length).toBeGreaterThan(0);
+    for (const e of errors) expect(e.message).not.toContain('hunter9');
+  });
+
+  it('a malformed entry says what is expected', () => {
+    expect(
+      loadErrors({ [FILE]: manifest('app', 'environment:', '  - "DB_PASSWORD hunter9"') }),
+    ).toEqual([
+      {
+        file: FILE,
+        line: 4,
+        column: 5,
+        path: '/environment/0',
+        message:
+          'environment[0]: expected KEY=value: a name without "=" or whitespace, "=", then the value (the entry is not shown: it may hold a secret)',
+      },
+    ]);
+  });
+
+  it('keeps a long integer as written', () => {
+    const fleet = loadOk({ [FILE]: manifest('app', 'environment:', '  ID: 123456789012345678') });
+    expect(fleet.hostServices.get('web-1')!.get('app')!.normalized.spec.environment).toEqual({
+      ID: '123456789012345678',
+    });
   });
 });

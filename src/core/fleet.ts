@@ -1,6 +1,15 @@
-import { matchesHost } from './host-selector.js';
-import { isValidName, NAME_RULE } from './names.js';
+import type { ErrorObject } from 'ajv';
 import {
+  type ComposeOfHost,
+  composeOfHost,
+  composeProjectDirs,
+  containerNameClashes,
+  isInProjectDir,
+} from './fleet-compose.js';
+import { checkGlob, matchesHost } from './host-selector.js';
+import { isValidName, isValidServiceName, NAME_RULE, SERVICE_NAME_RULE } from './names.js';
+import {
+  containerPeer,
   ENV_FILE_ROOTS,
   imageReference,
   type NormalizedService,
@@ -11,11 +20,34 @@ import type { RepoConfig, ServiceManifest } from './schema.js';
 import { repoConfigSchema, serviceSchema } from './schema.js';
 import { explainSchemaErrors } from './schema-errors.js';
 import { hashSpec } from './spec-hash.js';
-import type { DesiredService, HostState, ManifestError, Result } from './types.js';
+import type {
+  ContainerSpec,
+  DesiredService,
+  HostEnvByProject,
+  HostState,
+  ManifestError,
+  Result,
+} from './types.js';
 import { validateRepoConfig, validateService } from './validators.js';
 import { parseYamlSource, type YamlSource } from './yaml-source.js';
 
 export const REPO_CONFIG_FILE = 'gitdock.yaml';
+
+/**
+ * A symlink of the fleet tree, passed by the git readers in their file map
+ * in place of file bytes (its bytes are the link target, as git stores it),
+ * so the loader can refuse it by name. Dropping it instead made the plan
+ * remove the service it stood for, and a symlinked gitdock.yaml turned the
+ * policy off. Anything that reads a file map must treat it as "not a file".
+ */
+export class SymlinkBlob extends Uint8Array {}
+
+export function isSymlinkBlob(bytes: Uint8Array | undefined): bytes is SymlinkBlob {
+  return bytes instanceof SymlinkBlob;
+}
+
+/** Fleet roots besides hosts/ and services/: Compose projects shared by several hosts. */
+const STACKS_ROOT = 'stacks/';
 
 /** One manifest, validated and normalised, not yet bound to a host. */
 export interface ServiceDefinition {
@@ -36,6 +68,14 @@ export interface Fleet {
   fleetServices: Map<string, ServiceDefinition>;
   /** Hosts named by a `hosts/<host>/` directory or in gitdock.yaml, sorted. */
   knownHosts: string[];
+  /** The revision's files, for resolving a host's Compose projects with its own variables. */
+  files: ReadonlyMap<string, Uint8Array>;
+  /** Each known host's Compose projects, loaded in CI mode (no host variables). */
+  compose: ReadonlyMap<string, ComposeOfHost>;
+  /** Not errors: the variables hosts must supply, `build` deployed as an image, ... */
+  notes: ManifestError[];
+  /** Fields ignored as Compose ignores them, values that will be empty, ... */
+  warnings: ManifestError[];
 }
 
 /**
@@ -43,10 +83,11 @@ export interface Fleet {
  * under hosts/ and services/ (manifests and the env files they name).
  */
 export function isFleetPath(path: string, isDir: boolean): boolean {
+  const roots = [...ENV_FILE_ROOTS, STACKS_ROOT];
   if (isDir) {
-    return ENV_FILE_ROOTS.some((root) => path === root.slice(0, -1) || path.startsWith(root));
+    return roots.some((root) => path === root.slice(0, -1) || path.startsWith(root));
   }
-  return path === REPO_CONFIG_FILE || ENV_FILE_ROOTS.some((root) => path.startsWith(root));
+  return path === REPO_CONFIG_FILE || roots.some((root) => path.startsWith(root));
 }
 
 const MANIFEST_EXT = /\.ya?ml$/;
@@ -59,10 +100,24 @@ const MANIFEST_EXT = /\.ya?ml$/;
  */
 export function loadFleet(files: ReadonlyMap<string, Uint8Array>): Result<Fleet> {
   const errors: ManifestError[] = [];
-  const readFile = (path: string) => files.get(path);
+  // A symlink is never read as the file it points at (see SymlinkBlob).
+  const readFile = (path: string) => {
+    const bytes = files.get(path);
+    return isSymlinkBlob(bytes) ? undefined : bytes;
+  };
+  for (const [path, bytes] of files) {
+    if (isSymlinkBlob(bytes)) {
+      errors.push(
+        fileError(
+          path,
+          `"${path}" is a symlink; gitdock reads regular files only (commit the file itself)`,
+        ),
+      );
+    }
+  }
 
   let config: RepoConfig = {};
-  const configBytes = files.get(REPO_CONFIG_FILE);
+  const configBytes = readFile(REPO_CONFIG_FILE);
   if (configBytes) {
     const parsed = parseYamlSource(REPO_CONFIG_FILE, configBytes);
     if (!parsed.ok) errors.push(...parsed.errors);
@@ -77,8 +132,21 @@ export function loadFleet(files: ReadonlyMap<string, Uint8Array>): Result<Fleet>
   const hostServices = new Map<string, Map<string, ServiceDefinition>>();
   const fleetServices = new Map<string, ServiceDefinition>();
   const hostDirs = new Set<string>();
+  // Services whose file has errors, so the dependency check of the rest
+  // neither blames them again nor lets a fleet file stand in for them.
+  const brokenHost = new Map<string, Set<string>>();
+  const brokenFleet = new Set<string>();
 
+  // Files of Compose projects (hosts/<host>/<project>/...) are the Compose
+  // loader's, whatever their extension.
+  const projectDirs = composeProjectDirs(files.keys());
   for (const path of [...files.keys()].sort()) {
+    if (isSymlinkBlob(files.get(path))) continue;
+    if (isInProjectDir(path, projectDirs)) {
+      const host = path.split('/')[1]!;
+      if (isValidName(host)) hostDirs.add(host);
+      continue;
+    }
     const parts = path.split('/');
     const isHostFile = parts[0] === 'hosts' && parts.length === 3;
     const isFleetFile = parts[0] === 'services' && parts.length === 2;
@@ -102,16 +170,35 @@ export function loadFleet(files: ReadonlyMap<string, Uint8Array>): Result<Fleet>
       continue;
     }
     const name = parts.at(-1)!.replace(MANIFEST_EXT, '');
-    if (!isValidName(name)) {
-      errors.push(fileError(path, `"${name}" is not a valid service name: use ${NAME_RULE}`));
+    if (!isValidServiceName(name)) {
+      errors.push(
+        fileError(path, `"${name}" is not a valid service name: use ${SERVICE_NAME_RULE}`),
+      );
       continue;
     }
     const origin = isHostFile ? 'host' : 'fleet';
-    const definition = loadServiceFile(path, name, origin, files.get(path)!, readFile, errors);
-    if (!definition) continue;
+    const loaded = loadServiceFile(path, name, origin, files.get(path)!, readFile, errors);
+    const definition = loaded.definition;
     // The policy is repo-wide: every manifest is checked, whichever hosts it
     // selects, and a violation fails the revision like any other error.
-    errors.push(...checkPolicy(config.policy, definition.normalized.spec, definition.source));
+    if (loaded.partial) {
+      // A file with errors elsewhere is still checked against the policy,
+      // on the fields that are valid, so one run shows every problem.
+      const { spec, source, invalid } = loaded.partial;
+      errors.push(
+        ...checkPolicy(config.policy, spec, source).filter(
+          (e) => !invalid.has(e.path.split('/')[1] ?? ''),
+        ),
+      );
+    }
+    if (!definition) {
+      if (isHostFile) {
+        const set =
+          brokenHost.get(parts[1]!) ?? brokenHost.set(parts[1]!, new Set()).get(parts[1]!)!;
+        set.add(name);
+      } else brokenFleet.add(name);
+      continue;
+    }
     const group = isHostFile
       ? (hostServices.get(parts[1]!) ?? hostServices.set(parts[1]!, new Map()).get(parts[1]!)!)
       : fleetServices;
@@ -126,16 +213,59 @@ export function loadFleet(files: ReadonlyMap<string, Uint8Array>): Result<Fleet>
   }
 
   const knownHosts = [...new Set([...hostDirs, ...Object.keys(config.hosts ?? {})])].sort();
-  const fleet: Fleet = { config, hostServices, fleetServices, knownHosts };
-  if (errors.length === 0) {
-    // Dependencies are per host: a fleet file may depend on a service that
-    // one host defines in a host file.
-    for (const host of knownHosts) {
-      const resolved = selectServices(fleet, host);
-      errors.push(...checkDependencies(host, resolved).errors);
+  // Compose projects, per known host, in CI mode (no host variables): their
+  // errors fail the revision like a manifest's; the variables a host must
+  // supply are notes.
+  const compose = new Map<string, ComposeOfHost>();
+  // A symlink is reported above, once; the Compose loader never sees it.
+  const regularFiles = new Map([...files].filter(([, bytes]) => !isSymlinkBlob(bytes)));
+  const notes: ManifestError[] = [];
+  const warnings: ManifestError[] = [];
+  for (const host of knownHosts) {
+    const c = composeOfHost(regularFiles, config, host);
+    compose.set(host, c);
+    errors.push(...c.errors);
+    notes.push(...c.notes);
+    warnings.push(...c.warnings);
+  }
+  const fleet: Fleet = {
+    config,
+    hostServices,
+    fleetServices,
+    knownHosts,
+    files: regularFiles,
+    compose,
+    notes: dedupe(notes),
+    warnings: dedupe(warnings),
+  };
+  // Dependencies are per host: a fleet file may depend on a service that
+  // one host defines in a host file. Checked even when other files have
+  // errors (all errors in one run), leaving out what the broken files would
+  // have defined.
+  for (const host of knownHosts) {
+    const broken = brokenHost.get(host) ?? new Set<string>();
+    const resolved = selectServices(fleet, host);
+    for (const name of broken) resolved.delete(name);
+    const isBroken = (dep: string) => broken.has(dep) || brokenFleet.has(dep);
+    const checked = checkDependencies(host, resolved, isBroken);
+    errors.push(...checked.errors);
+    if (checked.errors.length === 0) {
+      const manifests = checked.order.map((name) => desiredOf(resolved.get(name)!, name, host));
+      errors.push(...containerNameClashes(host, manifests, compose.get(host)?.services ?? []));
     }
   }
   return errors.length > 0 ? { ok: false, errors: dedupe(errors) } : { ok: true, value: fleet };
+}
+
+interface LoadedServiceFile {
+  /** Set when the file is valid. */
+  definition?: ServiceDefinition;
+  /**
+   * The spec normalised from the valid fields of a file that also has
+   * errors, for the policy check; `invalid` names the top-level fields left
+   * out.
+   */
+  partial?: { spec: ContainerSpec; source: YamlSource; invalid: Set<string> };
 }
 
 function loadServiceFile(
@@ -145,25 +275,32 @@ function loadServiceFile(
   bytes: Uint8Array,
   readFile: (path: string) => Uint8Array | undefined,
   errors: ManifestError[],
-): ServiceDefinition | undefined {
+): LoadedServiceFile {
   const parsed = parseYamlSource(file, bytes);
   if (!parsed.ok) {
     errors.push(...parsed.errors);
-    return undefined;
+    return {};
   }
   const source = parsed.value;
   if (source.value === null || source.value === undefined) {
     errors.push(
       fileError(file, 'file is empty; expected a mapping with at least "image" and "tag"'),
     );
-    return undefined;
+    return {};
   }
+  const before = errors.length;
   const check = validateService(source.value);
+  // Schema errors do not stop the file here: the fields that passed are
+  // still normalised, so their errors come in the same run (one pass, not
+  // two), each with its own position.
+  let manifest = source.value as ServiceManifest;
+  let invalid = new Set<string>();
   if (!check.ok) {
     errors.push(...explainSchemaErrors(source, serviceSchema, check.errors));
-    return undefined;
+    const pruned = withoutInvalidFields(source.value, check.errors);
+    if (!pruned) return {};
+    ({ manifest, invalid } = pruned);
   }
-  const manifest = source.value as ServiceManifest;
   if (origin === 'host' && manifest.hosts !== undefined) {
     errors.push(
       positioned(
@@ -172,9 +309,8 @@ function loadServiceFile(
         '"hosts" belongs in services/ files; a host file applies to its own directory\'s host',
       ),
     );
-    return undefined;
   }
-  if (origin === 'fleet' && manifest.hosts === undefined) {
+  if (origin === 'fleet' && manifest.hosts === undefined && !invalid.has('hosts')) {
     errors.push(
       positioned(
         source,
@@ -182,21 +318,66 @@ function loadServiceFile(
         'missing required field "hosts": a services/ file must say which hosts run it (names or globs)',
       ),
     );
-    return undefined;
   }
-  const normalized = normalizeService(manifest, source, readFile);
+  // The schema's pattern already refuses bad globs; this keeps a bad one
+  // from ever matching silently should the two drift.
+  (manifest.hosts ?? []).forEach((glob, index) => {
+    const problem = checkGlob(glob);
+    if (problem) errors.push(positioned(source, ['hosts', index], `hosts[${index}]: ${problem}`));
+  });
+  const text = new TextDecoder().decode(bytes);
+  const normalized = normalizeService(manifest, source, readFile, text);
   if (!normalized.ok) {
     errors.push(...normalized.errors);
-    return undefined;
+    return {};
+  }
+  if (errors.length > before) {
+    return { partial: { spec: normalized.value.spec, source, invalid } };
   }
   return {
-    name,
-    file,
-    origin,
-    ...(manifest.hosts ? { selector: [...manifest.hosts] } : {}),
-    normalized: normalized.value,
-    source,
+    definition: {
+      name,
+      file,
+      origin,
+      ...(manifest.hosts ? { selector: [...manifest.hosts] } : {}),
+      normalized: normalized.value,
+      source,
+    },
+    partial: { spec: normalized.value.spec, source, invalid },
   };
+}
+
+/**
+ * The manifest without the top-level fields the schema found errors in, or
+ * undefined when the document itself is wrong (not a mapping). Image, tag
+ * and digest count as invalid when missing, so nothing reads them.
+ */
+function withoutInvalidFields(
+  value: unknown,
+  schemaErrors: readonly ErrorObject[],
+): { manifest: ServiceManifest; invalid: Set<string> } | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const invalid = new Set<string>();
+  for (const e of schemaErrors) {
+    const top = e.instancePath.split('/')[1];
+    if (top !== undefined) invalid.add(top.replace(/~1/g, '/').replace(/~0/g, '~'));
+    else if (e.keyword === 'additionalProperties') {
+      invalid.add(String((e.params as { additionalProperty: string }).additionalProperty));
+    } else if (e.keyword === 'oneOf') {
+      invalid.add('tag');
+      invalid.add('digest');
+    } else if (e.keyword === 'required') {
+      invalid.add(String((e.params as { missingProperty: string }).missingProperty));
+    } else if (e.keyword === 'type') return undefined;
+  }
+  const record = value as Record<string, unknown>;
+  if (typeof record.image !== 'string') invalid.add('image');
+  const manifest = Object.fromEntries(
+    Object.entries(record).filter(([key]) => !invalid.has(key)),
+  ) as Record<string, unknown>;
+  // Stand-ins so building the (discarded) spec never reads a missing field.
+  if (invalid.has('image')) manifest.image = '';
+  return { manifest: manifest as ServiceManifest, invalid };
 }
 
 /** A host's services by name: its own files, then fleet files it matches and does not override. */
@@ -215,33 +396,64 @@ function selectServices(fleet: Fleet, host: string): Map<string, ServiceDefiniti
  * (dependencies first, ties by name). Works for any host name, known or not:
  * a host with no files simply has no services.
  */
-export function resolveHost(fleet: Fleet, host: string, commit: string): Result<HostState> {
+export function resolveHost(
+  fleet: Fleet,
+  host: string,
+  commit: string,
+  options: {
+    /**
+     * The host's own Compose variables: given on the host (apply, agent),
+     * where an unset required variable is an error. Absent: CI mode, unset
+     * variables are left empty and listed in `fleet.notes`.
+     */
+    hostEnv?: HostEnvByProject;
+  } = {},
+): Result<HostState> {
   const selected = selectServices(fleet, host);
   const checked = checkDependencies(host, selected);
   if (checked.errors.length > 0) return { ok: false, errors: checked.errors };
-  const services: DesiredService[] = checked.order.map((name) => {
-    const d = selected.get(name)!;
-    return {
-      name,
-      containerName: name,
-      host,
-      file: d.file,
-      origin: d.origin,
-      spec: d.normalized.spec,
-      rollout: d.normalized.rollout,
-      dependsOn: d.normalized.dependsOn,
-      imageRef: imageReference(d.normalized.spec),
-      specHash: hashSpec(d.normalized.spec),
-    };
-  });
+  const manifests = checked.order.map((name) => desiredOf(selected.get(name)!, name, host));
+  const compose =
+    options.hostEnv !== undefined
+      ? composeOfHost(fleet.files, fleet.config, host, options.hostEnv)
+      : (fleet.compose.get(host) ?? composeOfHost(fleet.files, fleet.config, host));
+  const errors = [...compose.errors, ...containerNameClashes(host, manifests, compose.services)];
+  if (errors.length > 0) return { ok: false, errors: dedupe(errors) };
+  const hostConfig = fleet.config.hosts?.[host];
+  const adoptCompose = Object.entries(hostConfig?.projects ?? {})
+    .filter(([, p]) => p.adopt_compose === true)
+    .map(([name]) => name);
   return {
     ok: true,
     value: {
       host,
       commit,
-      services,
-      allowEmpty: fleet.config.hosts?.[host]?.allow_empty === true,
+      services: [...manifests, ...compose.services],
+      allowEmpty: hostConfig?.allow_empty === true,
+      ...(compose.networks.length > 0 ? { networks: compose.networks } : {}),
+      ...(compose.volumes.length > 0 ? { volumes: compose.volumes } : {}),
+      ...(hostConfig?.remove_volumes?.length
+        ? { removeVolumes: [...hostConfig.remove_volumes] }
+        : {}),
+      ...(adoptCompose.length > 0 ? { adoptCompose } : {}),
+      ...(compose.warnings.length > 0 ? { warnings: compose.warnings } : {}),
     },
+  };
+}
+
+/** A manifest's service bound to a host. */
+function desiredOf(d: ServiceDefinition, name: string, host: string): DesiredService {
+  return {
+    name,
+    containerName: name,
+    host,
+    file: d.file,
+    origin: d.origin,
+    spec: d.normalized.spec,
+    rollout: d.normalized.rollout,
+    dependsOn: d.normalized.dependsOn,
+    imageRef: imageReference(d.normalized.spec),
+    specHash: hashSpec(d.normalized.spec),
   };
 }
 
@@ -249,12 +461,41 @@ export function resolveHost(fleet: Fleet, host: string, commit: string): Result<
 function checkDependencies(
   host: string,
   services: ReadonlyMap<string, ServiceDefinition>,
+  isBroken: (name: string) => boolean = () => false,
 ): { order: string[]; errors: ManifestError[] } {
   const errors: ManifestError[] = [];
   for (const [name, d] of services) {
+    const manifest = d.source.value as ServiceManifest;
+    const peer = containerPeer(d.normalized.spec.networkMode);
+    const declared = Array.isArray(manifest.depends_on)
+      ? manifest.depends_on
+      : Object.keys(manifest.depends_on ?? {});
+    if (peer !== undefined && !isBroken(peer)) {
+      // The engine resolves container:NAME on the host: a name that is not
+      // one of this host's services fails there, on every host.
+      if (peer === name) {
+        errors.push(
+          positioned(
+            d.source,
+            ['network_mode'],
+            `network_mode container:${peer} names "${name}" itself; name another service on host ${host}`,
+          ),
+        );
+      } else if (!services.has(peer)) {
+        errors.push(
+          positioned(
+            d.source,
+            ['network_mode'],
+            `network_mode container:${peer}: "${peer}" is not a service on host ${host}; container: must name another service on the same host`,
+          ),
+        );
+      }
+    }
     d.normalized.dependsOn.forEach((dep, index) => {
-      if (!services.has(dep)) {
-        const path = Array.isArray(d.source.value && (d.source.value as ServiceManifest).depends_on)
+      // The implicit dependency on a container: peer is reported above.
+      if (dep === peer && !declared.includes(dep)) return;
+      if (!services.has(dep) && !isBroken(dep)) {
+        const path = Array.isArray(manifest.depends_on)
           ? ['depends_on', index]
           : ['depends_on', dep];
         errors.push(
@@ -269,8 +510,14 @@ function checkDependencies(
   }
   if (errors.length > 0) return { order: [], errors };
 
+  // Dependencies on broken services are left out (their own errors stand).
   // Kahn's algorithm; the ready set is kept sorted so the order is deterministic.
-  const remaining = new Map([...services].map(([n, d]) => [n, new Set(d.normalized.dependsOn)]));
+  const remaining = new Map(
+    [...services].map(([n, d]) => [
+      n,
+      new Set(d.normalized.dependsOn.filter((dep) => services.has(dep))),
+    ]),
+  );
   const order: string[] = [];
   while (remaining.size > 0) {
     const ready = [...remaining]

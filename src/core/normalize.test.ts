@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULTS,
   imageReference,
+  MAX_ENV_FILE_BYTES,
   type NormalizedService,
   normalizeService,
   parseEnvFile,
@@ -26,7 +27,33 @@ function normalize(
   const check = validateService(parsed.value.value);
   if (!check.ok) expect.fail(`schema rejected the manifest: ${JSON.stringify(check.errors)}`);
   const repo = files(tree);
-  return normalizeService(parsed.value.value as ServiceManifest, parsed.value, (p) => repo.get(p));
+  return normalizeService(
+    parsed.value.value as ServiceManifest,
+    parsed.value,
+    (p) => repo.get(p),
+    text,
+  );
+}
+
+/**
+ * As `normalize`, without the schema check first: normalizeService keeps
+ * its own checks of what the schema also refuses (defence in depth; the
+ * schema's side is in schema-cli-agreement.test.ts).
+ */
+function normalizeRaw(
+  lines: string[],
+  tree: Record<string, string> = {},
+): { ok: true; value: NormalizedService } | { ok: false; errors: ManifestError[] } {
+  const text = yaml('image: registry.example.com/app', 'tag: "1.0"', ...lines);
+  const parsed = parseYamlSource(FILE, new TextEncoder().encode(text));
+  if (!parsed.ok) expect.fail(formatErrors(parsed.errors));
+  const repo = files(tree);
+  return normalizeService(
+    parsed.value.value as ServiceManifest,
+    parsed.value,
+    (p) => repo.get(p),
+    text,
+  );
 }
 
 function specOf(lines: string[], tree: Record<string, string> = {}): ContainerSpec {
@@ -215,7 +242,7 @@ describe('normalizeService: ports', () => {
     '256.1.1.1:80:80',
     '127.0.0.1:80:80:80',
   ])('refuses "%s" with what was expected', (port) => {
-    const result = normalize(['ports:', `  - "${port}"`]);
+    const result = normalizeRaw(['ports:', `  - "${port}"`]);
     expect(result).toEqual({
       ok: false,
       errors: [
@@ -283,7 +310,7 @@ describe('normalizeService: volumes', () => {
     ['../data:/data', 'bind mount source "../data" must be an absolute path on the host'],
     ['~/data:/data', 'bind mount source "~/data" must be an absolute path on the host'],
   ])('refuses "%s"', (volume, message) => {
-    expect(normalize(['volumes:', `  - "${volume}"`])).toEqual({
+    expect(normalizeRaw(['volumes:', `  - "${volume}"`])).toEqual({
       ok: false,
       errors: [{ file: FILE, line: 4, column: 5, path: '/volumes/0', message }],
     });
@@ -321,7 +348,7 @@ describe('normalizeService: command and entrypoint', () => {
   });
 
   it('reports an unterminated quote (it used to be dropped and run as an empty command)', () => {
-    expect(normalize([`command: sh -c 'echo`])).toEqual({
+    expect(normalizeRaw([`command: sh -c 'echo`])).toEqual({
       ok: false,
       errors: [
         {
@@ -448,7 +475,7 @@ describe('normalizeService: environment', () => {
     [['environment:', '  RAILS_ENV: ~'], 4, 3, '/environment/RAILS_ENV', 'RAILS_ENV: ""'],
     [['environment: {A: "1", RAILS_ENV: null}'], 3, 23, '/environment/RAILS_ENV', 'RAILS_ENV: ""'],
   ])('a variable without a value: %j', (lines, line, column, path, hint) => {
-    expect(normalize(lines)).toEqual({
+    expect(normalizeRaw(lines)).toEqual({
       ok: false,
       errors: [
         {
@@ -558,7 +585,7 @@ describe('normalizeService: env_file', () => {
       'env_file "/hosts/web-1/app.env" is absolute; expected a path relative to this manifest, inside hosts/ or services/',
     ],
   ])('refuses an env_file %s', (_what, lines, line, column, path, message) => {
-    expect(normalize(lines, envTree)).toEqual({
+    expect(normalizeRaw(lines, envTree)).toEqual({
       ok: false,
       errors: [{ file: FILE, line, column, path, message }],
     });
@@ -651,7 +678,7 @@ describe('normalizeService: labels', () => {
       'io.gitdock.service',
     ],
   ])('refuses the reserved prefix: %j', (lines, line, column, path, key) => {
-    expect(normalize(lines)).toEqual({
+    expect(normalizeRaw(lines)).toEqual({
       ok: false,
       errors: [
         {
@@ -686,7 +713,7 @@ describe('normalizeService: dependencies and several errors', () => {
   });
 
   it('reports every problem of a file in one pass, in field order', () => {
-    const result = normalize([
+    const result = normalizeRaw([
       `command: "sh -c 'x"`,
       'environment: [A]',
       'labels: {io.gitdock.x: y}',
@@ -700,5 +727,121 @@ describe('normalizeService: dependencies and several errors', () => {
       '/ports/0',
       '/volumes/0',
     ]);
+  });
+});
+
+describe('normalizeService: values kept as the exact text of the file', () => {
+  it.each([
+    ['123456789012345678', '123456789012345678'],
+    ['1.0', '1.0'],
+    ['0x1F', '0x1F'],
+    ['1e3', '1e3'],
+    ['.5', '.5'],
+    ['-0', '-0'],
+    ['True', 'True'],
+    ['8080', '8080'],
+    ['8080   # a comment', '8080'],
+    ['"123456789012345678"', '123456789012345678'],
+  ])('environment value %s is passed as %s', (written, expected) => {
+    expect(specOf(['environment:', `  A: ${written}`]).environment).toEqual({ A: expected });
+  });
+
+  it('in flow mappings, and for labels too', () => {
+    const spec = specOf([
+      'environment: {A: 123456789012345678, B: 2.50}',
+      'labels: {build: 123456789012345678}',
+    ]);
+    expect(spec.environment).toEqual({ A: '123456789012345678', B: '2.50' });
+    expect(spec.labels).toEqual({ build: '123456789012345678' });
+  });
+
+  it('falls back to the parsed value where the text is not the scalar (an alias)', () => {
+    expect(specOf(['labels: {a: &n 7}', 'environment:', '  A: *n']).environment).toEqual({
+      A: '7',
+    });
+  });
+
+  it('keeps the hash of values whose text is what String() gave', () => {
+    expect(hashOf(['environment: {PORT: 8080, DEBUG: true}'])).toBe(
+      hashOf(['environment: {PORT: "8080", DEBUG: "true"}']),
+    );
+  });
+});
+
+describe('normalizeService: what the engine would refuse at apply', () => {
+  it('refuses an env_file over 1 MiB, before reading it', () => {
+    const big = `A=${'x'.repeat(MAX_ENV_FILE_BYTES)}\n`;
+    expect(normalize(['env_file: big.env'], { 'hosts/web-1/big.env': big })).toEqual({
+      ok: false,
+      errors: [
+        {
+          file: FILE,
+          line: 3,
+          column: 11,
+          path: '/env_file',
+          message: `env_file "hosts/web-1/big.env" is ${big.length} bytes; env files are limited to 1048576 bytes (1 MiB)`,
+        },
+      ],
+    });
+  });
+
+  it('accepts an env_file of exactly 1 MiB', () => {
+    const body = `A=${'x'.repeat(MAX_ENV_FILE_BYTES - 3)}\n`;
+    expect(body.length).toBe(MAX_ENV_FILE_BYTES);
+    expect(specOf(['env_file: ok.env'], { 'hosts/web-1/ok.env': body }).environment.A).toHaveLength(
+      MAX_ENV_FILE_BYTES - 3,
+    );
+  });
+
+  it('refuses a NUL in an env_file value without printing the value', () => {
+    const result = normalize(['env_file: app.env'], {
+      'hosts/web-1/app.env': 'TOKEN=hunter9\u0000x\n',
+    });
+    expect(result.ok).toBe(false);
+    const messages = result.ok ? '' : formatErrors(result.errors);
+    expect(messages).toContain('TOKEN holds a NUL character');
+    expect(messages).not.toContain('hunter9');
+  });
+
+  it('refuses two mounts on one container path', () => {
+    expect(
+      normalize(['volumes: ["/srv/a:/data", "b-vol:/data/", {type: tmpfs, target: /x}]']),
+    ).toEqual({
+      ok: false,
+      errors: [
+        {
+          file: FILE,
+          line: 3,
+          column: 27,
+          path: '/volumes/1',
+          message:
+            'volumes[1]: target /data is already mounted by volumes[0]; mount each container path once',
+        },
+      ],
+    });
+  });
+
+  it.each([
+    [['8080:80', '8080:81'], 'host port 8080/tcp is already published by ports[0]'],
+    [['127.0.0.1:8080:80', '8080:81'], 'host port 8080/tcp is already published by ports[0]'],
+    [['127.0.0.1:8080:80', '127.0.0.1:8080:81'], 'host port 127.0.0.1:8080/tcp is already'],
+  ])('refuses one host port published twice: %j', (ports, message) => {
+    const result = normalize([`ports: [${ports.map((p) => `"${p}"`).join(', ')}]`]);
+    expect(result.ok ? '' : formatErrors(result.errors)).toContain(message);
+  });
+
+  it.each([
+    [['8080:80', '8080:80/udp']],
+    [['127.0.0.1:8080:80', '127.0.0.2:8080:81']],
+    [['80', '80']],
+  ])('accepts ports that do not clash: %j', (ports) => {
+    expect(normalize([`ports: [${ports.map((p) => `"${p}"`).join(', ')}]`]).ok).toBe(true);
+  });
+
+  it('orders a container: network peer first, as an implicit dependency', () => {
+    const result = normalize(['network_mode: container:vpn', 'depends_on: [db]']);
+    expect(result.ok && result.value.dependsOn).toEqual(['db', 'vpn']);
+    const again = normalize(['network_mode: container:vpn', 'depends_on: [vpn]']);
+    expect(again.ok && again.value.dependsOn).toEqual(['vpn']);
   });
 });

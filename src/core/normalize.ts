@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './duration.js';
 import type { ServiceManifest } from './schema.js';
 import { splitShellWords } from './shell-words.js';
@@ -26,6 +27,12 @@ export const DEFAULTS = {
 /** Roots under which `env_file` may point: they are read from git with the manifests. */
 export const ENV_FILE_ROOTS = ['hosts/', 'services/'] as const;
 
+/**
+ * Env files larger than this are refused before they are decoded: a 30 MB
+ * one cost the agent 290 MB of memory, on every reconcile.
+ */
+export const MAX_ENV_FILE_BYTES = 1024 * 1024;
+
 export interface NormalizedService {
   spec: ContainerSpec;
   rollout: RolloutPolicy;
@@ -37,13 +44,20 @@ export interface NormalizedService {
  * shorthands become one form, defaults are filled, `env_file`s are read
  * (through `readFile`, from the same revision) and merged under
  * `environment`.
+ *
+ * `text` is the manifest's source text: given, numbers and booleans written
+ * as environment and label values keep the exact text of the file
+ * (`123456789012345678` is not turned into `123456789012345680`, `1.0`
+ * stays `1.0`), as the Compose front end keeps them.
  */
 export function normalizeService(
   manifest: ServiceManifest,
   source: YamlSource,
   readFile: (repoPath: string) => Uint8Array | undefined,
+  text?: string,
 ): Result<NormalizedService> {
   const errors: ManifestError[] = [];
+  const scalarText = text === undefined ? undefined : scalarTextReader(text, source);
   /** `atKey`: point at the mapping key (a bad name) rather than its value. */
   const fail = (path: (string | number)[], message: string, atKey = false) => {
     const { line, column } = source.locate(path, atKey);
@@ -84,13 +98,29 @@ export function normalizeService(
       fail(path, `env_file "${envFile}" not found: no file "${repoPath}" at this revision`);
       continue;
     }
+    if (bytes.byteLength > MAX_ENV_FILE_BYTES) {
+      fail(
+        path,
+        `env_file "${repoPath}" is ${bytes.byteLength} bytes; env files are limited to ${MAX_ENV_FILE_BYTES} bytes (1 MiB)`,
+      );
+      continue;
+    }
     const parsed = parseEnvFile(new TextDecoder().decode(bytes));
     for (const bad of parsed.badLines) {
+      // The line number only: the line may hold a secret.
       fail(path, `env_file "${repoPath}" line ${bad}: expected KEY=value`);
+    }
+    for (const [key, value] of Object.entries(parsed.values)) {
+      if (value.includes('\u0000') || key.includes('\u0000')) {
+        fail(
+          path,
+          `env_file "${repoPath}": ${key.split('\u0000')[0]} holds a NUL character, which no process environment can carry`,
+        );
+      }
     }
     Object.assign(environment, parsed.values);
   }
-  for (const [key, value, path] of entries(manifest.environment, 'environment')) {
+  for (const [key, value, path] of entries(manifest.environment, 'environment', scalarText)) {
     if (value === undefined) {
       // Compose would pass the variable through from the shell; an agent has
       // no such shell, so the value must be in git.
@@ -104,7 +134,7 @@ export function normalizeService(
   }
 
   const labels: Record<string, string> = {};
-  for (const [key, value, path] of entries(manifest.labels, 'labels')) {
+  for (const [key, value, path] of entries(manifest.labels, 'labels', scalarText)) {
     if (key.startsWith('io.gitdock.'))
       fail(
         path,
@@ -117,7 +147,9 @@ export function normalizeService(
   const ports = (manifest.ports ?? []).map((p, i) =>
     toPort(p, (why) => fail(['ports', i], `ports[${i}]: ${why}`)),
   );
+  checkDuplicatePorts(ports, (i, message) => fail(['ports', i], message));
   const volumes: Mount[] = [];
+  const targets = new Map<string, number>();
   for (const [i, v] of (manifest.volumes ?? []).entries()) {
     const mount = toMount(v);
     if (mount.type === 'bind' && !mount.source?.startsWith('/')) {
@@ -128,12 +160,25 @@ export function normalizeService(
     } else if (mount.type !== 'tmpfs' && !mount.source) {
       fail(['volumes', i], `${mount.type} mount needs a "source"`);
     }
+    // The engine refuses two mounts on one target ("Duplicate mount point").
+    const target = posix.normalize(mount.target).replace(/(.)\/+$/, '$1');
+    const first = targets.get(target);
+    if (first !== undefined) {
+      fail(
+        ['volumes', i],
+        `volumes[${i}]: target ${target} is already mounted by volumes[${first}]; mount each container path once`,
+      );
+    } else targets.set(target, i);
     volumes.push(mount);
   }
 
   const dependsOn = Array.isArray(manifest.depends_on)
     ? [...manifest.depends_on]
     : Object.keys(manifest.depends_on ?? {});
+  // `container:NAME` needs NAME's container running first, as Compose orders
+  // `network_mode: service:NAME`.
+  const peer = containerPeer(manifest.network_mode);
+  if (peer !== undefined && !dependsOn.includes(peer)) dependsOn.push(peer);
 
   if (errors.length > 0) return { ok: false, errors };
 
@@ -184,15 +229,43 @@ function toList(value: string | readonly string[] | undefined): string[] {
   return value === undefined ? [] : typeof value === 'string' ? [value] : [...value];
 }
 
+/** The service whose container `network_mode: container:NAME` joins, if any. */
+export function containerPeer(networkMode: string | undefined): string | undefined {
+  return networkMode?.startsWith('container:') ? networkMode.slice('container:'.length) : undefined;
+}
+
 type MapOrList =
   | Readonly<Record<string, string | number | boolean | null>>
   | readonly string[]
   | undefined;
 
+type ScalarText = (path: (string | number)[], value: number | boolean) => string | undefined;
+
+/**
+ * Reads the source text of a number or boolean scalar: the token at its
+ * position, kept only when YAML reads that token as the same value (so an
+ * alias, tag or anything unexpected falls back to the parsed value).
+ */
+function scalarTextReader(text: string, source: YamlSource): ScalarText {
+  const lines = text.split('\n');
+  return (path, value) => {
+    const { line, column } = source.locate(path);
+    const token = /^[^\s,\]}#]+/.exec(lines[line - 1]?.slice(column - 1) ?? '')?.[0];
+    if (token === undefined) return undefined;
+    try {
+      const parsed: unknown = parseYaml(token, { version: '1.2' });
+      return Object.is(parsed, value) ? token : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
 /** Compose map-or-list fields as [key, value (undefined when absent), path]. */
 function entries(
   value: MapOrList,
   field: string,
+  scalarText?: ScalarText,
 ): [string, string | undefined, (string | number)[]][] {
   if (value === undefined) return [];
   if (Array.isArray(value)) {
@@ -205,9 +278,37 @@ function entries(
   }
   return Object.entries(value).map(([k, v]) => [
     k,
-    v === null || v === undefined ? undefined : String(v),
+    v === null || v === undefined
+      ? undefined
+      : typeof v === 'string'
+        ? v
+        : (scalarText?.([field, k], v) ?? String(v)),
     [field, k],
   ]);
+}
+
+/** Two bindings of one host address, port and protocol: the engine refuses the second at start. */
+function checkDuplicatePorts(
+  ports: readonly PortBinding[],
+  onError: (index: number, message: string) => void,
+): void {
+  const wildcard = (ip: string | undefined) => ip === undefined || ip === '0.0.0.0' || ip === '::';
+  ports.forEach((p, i) => {
+    if (p.hostPort === undefined) return;
+    const first = ports.findIndex(
+      (q, j) =>
+        j < i &&
+        q.hostPort === p.hostPort &&
+        q.protocol === p.protocol &&
+        (wildcard(q.hostIp) || wildcard(p.hostIp) || q.hostIp === p.hostIp),
+    );
+    if (first !== -1) {
+      onError(
+        i,
+        `ports[${i}]: host port ${p.hostIp ? `${p.hostIp}:` : ''}${p.hostPort}/${p.protocol} is already published by ports[${first}]; publish each host port once`,
+      );
+    }
+  });
 }
 
 /**

@@ -11,11 +11,18 @@ import {
   containerSpec,
   desiredService,
   hostState,
+  type ManagedContainerOptions,
   managedContainer,
   shuffled,
   unmanagedContainer,
 } from './test-fixtures.js';
-import { LABELS } from './types.js';
+import {
+  type ActualContainer,
+  COMPOSE_LABELS,
+  type ContainerSpec,
+  type DesiredService,
+  LABELS,
+} from './types.js';
 
 /** `type service: reasons` lines: what an operator reads. */
 function summary(input: PlanInput): string[] {
@@ -707,5 +714,412 @@ describe('nextName', () => {
   it('cannot clash with a service name', () => {
     expect(nextName('app')).toBe('app.gitdock-NEXT');
     expect(/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(nextName('app'))).toBe(false);
+  });
+});
+
+/** A Compose service as the Compose front end gives it: identity `<project>/<service>`. */
+function composeService(
+  project: string,
+  service: string,
+  options: {
+    containerName?: string;
+    spec?: Partial<ContainerSpec>;
+    oneShot?: boolean;
+    secretValues?: string[];
+  } = {},
+): DesiredService {
+  const base = desiredService(service, { spec: options.spec ?? {} });
+  return {
+    ...base,
+    name: `${project}/${service}`,
+    containerName: options.containerName ?? `${project}-${service}-1`,
+    project,
+    file: `hosts/web-1/${project}/compose.yaml`,
+    ...(options.oneShot ? { oneShot: true as const } : {}),
+    ...(options.secretValues ? { secretValues: options.secretValues } : {}),
+  };
+}
+
+/** A container as gitdock makes it for a Compose service: named by its container name. */
+function composeManaged(
+  desired: DesiredService,
+  options: ManagedContainerOptions & { exitCode?: number } = {},
+): ActualContainer {
+  const { exitCode, ...rest } = options;
+  const c = managedContainer(desired, {
+    name: desired.containerName,
+    ...rest,
+    labels: {
+      [LABELS.project]: desired.project!,
+      [LABELS.containerName]: desired.containerName,
+      ...rest.labels,
+    },
+  });
+  return exitCode === undefined ? c : ({ ...c, exitCode } as ActualContainer);
+}
+
+/** A container `docker compose up` made. */
+function composeMade(
+  name: string,
+  project: string,
+  service: string,
+  extra: Record<string, string> = {},
+): ActualContainer {
+  return unmanagedContainer(name, {
+    labels: {
+      [COMPOSE_LABELS.project]: project,
+      [COMPOSE_LABELS.service]: service,
+      'com.docker.compose.container-number': '1',
+      ...extra,
+    },
+  });
+}
+
+const shopDb = composeService('shop', 'db');
+const blogDb = composeService('blog', 'db');
+const fixed = composeService('shop', 'web', { containerName: 'shop-web' });
+const COMPOSE_HINT = (project: string) =>
+  `set hosts.web-1.projects.${project}.adopt_compose: true in gitdock.yaml to let gitdock replace it`;
+
+describe('planHost: Compose identities (container name apart from identity)', () => {
+  it.each<[string, PlanInput, string[]]>([
+    [
+      'no container: created under its container name',
+      { desired: hostState([shopDb]), actual: [] },
+      ['create shop/db: not running: no container'],
+    ],
+    [
+      'its container under its container name: in sync',
+      { desired: hostState([shopDb]), actual: [composeManaged(shopDb)] },
+      ['in-sync shop/db'],
+    ],
+    [
+      'two projects both have a db',
+      {
+        desired: hostState([shopDb, blogDb]),
+        actual: [composeManaged(shopDb), composeManaged(blogDb)],
+      },
+      ['in-sync shop/db', 'in-sync blog/db'],
+    ],
+    [
+      'a project removed from git: its containers removed, by identity',
+      {
+        desired: hostState([shopDb]),
+        actual: [composeManaged(shopDb), composeManaged(blogDb)],
+      },
+      ['remove blog/db: service no longer in git for host web-1', 'in-sync shop/db'],
+    ],
+    [
+      'leftover <container>.gitdock-NEXT: removed as left over',
+      {
+        desired: hostState([shopDb]),
+        actual: [
+          composeManaged(shopDb),
+          composeManaged(shopDb, { name: nextName(shopDb.containerName), state: 'exited' }),
+        ],
+      },
+      ['remove shop/db: left over from an interrupted update', 'in-sync shop/db'],
+    ],
+    [
+      'leftover <container>.gitdock-NEXT of the wanted spec alone: it takes the name',
+      {
+        desired: hostState([shopDb]),
+        actual: [composeManaged(shopDb, { name: nextName(shopDb.containerName) })],
+      },
+      [
+        'create shop/db: not running: finishing an interrupted update (shop-db-1.gitdock-NEXT takes the name)',
+      ],
+    ],
+    [
+      'a copy under another name: a stray of its identity',
+      {
+        desired: hostState([shopDb]),
+        actual: [composeManaged(shopDb), composeManaged(shopDb, { name: 'shop-db-old' })],
+      },
+      ['remove shop/db: container "shop-db-old" is a stray copy of shop/db', 'in-sync shop/db'],
+    ],
+    [
+      'container_name changed: replaced (health-gated), not duplicated',
+      {
+        desired: hostState([composeService('shop', 'web', { containerName: 'shop-web-2' })]),
+        actual: [composeManaged(fixed)],
+      },
+      ['recreate shop/web: container name shop-web -> shop-web-2'],
+    ],
+    [
+      'a container of the user holding the container name: conflict',
+      { desired: hostState([shopDb]), actual: [unmanagedContainer('shop-db-1')] },
+      [
+        `conflict shop/db: container "shop-db-1" (${unmanagedContainer('shop-db-1').id.slice(0, 12)}) is not managed by gitdock; rename or remove it to let gitdock run shop/db`,
+      ],
+    ],
+    [
+      'a gitdock manifest keeps its name as container name',
+      { desired: hostState([app]), actual: [managedContainer(app)] },
+      ['in-sync app'],
+    ],
+  ])('%s', (_name, input, expected) => {
+    expect(summary(input)).toEqual(expected);
+  });
+
+  it('a leftover replacement under <container>.gitdock-NEXT marks the recreate interrupted', () => {
+    const old = containerSpec({ image: shopDb.spec.image, tag: '0.9' });
+    const plan = planHost({
+      desired: hostState([shopDb]),
+      actual: [
+        composeManaged(shopDb, { state: 'exited', spec: old }),
+        composeManaged(shopDb, { name: nextName('shop-db-1'), spec: old }),
+      ],
+    });
+    expect(plan.actions.map((a) => `${a.type} ${a.service}`)).toEqual([
+      'remove shop/db',
+      'recreate shop/db',
+    ]);
+    expect(plan.actions[1]).toMatchObject({ interrupted: true });
+  });
+
+  it('names the temporary container after the container name', () => {
+    expect(nextName('shop-db-1')).toBe('shop-db-1.gitdock-NEXT');
+  });
+});
+
+describe('planHost: containers docker compose made', () => {
+  const made = composeMade('shop-db-1', 'shop', 'db');
+  const renamed = composeMade('shop_db_1', 'shop', 'db');
+  it.each<[string, PlanInput, string[]]>([
+    [
+      'holding the container name: conflict naming the project',
+      { desired: hostState([shopDb]), actual: [made] },
+      [
+        `conflict shop/db: container "shop-db-1" was made by docker compose for project shop; ${COMPOSE_HINT('shop')}`,
+      ],
+    ],
+    [
+      'same project and service under another name (compose v1): conflict too',
+      { desired: hostState([shopDb]), actual: [renamed] },
+      [
+        `conflict shop/db: container "shop_db_1" was made by docker compose for project shop; ${COMPOSE_HINT('shop')}`,
+      ],
+    ],
+    [
+      'holding a fixed container_name, for another project: conflict naming that project',
+      { desired: hostState([fixed]), actual: [composeMade('shop-web', 'legacy', 'web')] },
+      [
+        `conflict shop/web: container "shop-web" was made by docker compose for project legacy; ${COMPOSE_HINT('legacy')}`,
+      ],
+    ],
+    [
+      'adopted: replaced, health-gated',
+      { desired: { ...hostState([shopDb]), adoptCompose: ['shop'] }, actual: [made] },
+      ['recreate shop/db: replacing the container docker compose made for project shop'],
+    ],
+    [
+      'adopted, under another name: replaced, the name is not blocked',
+      { desired: { ...hostState([shopDb]), adoptCompose: ['shop'] }, actual: [renamed] },
+      ['recreate shop/db: replacing the container docker compose made for project shop'],
+    ],
+    [
+      'adopting another project does not adopt this one',
+      { desired: { ...hostState([shopDb]), adoptCompose: ['blog'] }, actual: [made] },
+      [
+        `conflict shop/db: container "shop-db-1" was made by docker compose for project shop; ${COMPOSE_HINT('shop')}`,
+      ],
+    ],
+    [
+      'of another service of the project: ignored',
+      { desired: hostState([shopDb]), actual: [composeMade('shop-cache-1', 'shop', 'cache')] },
+      ['create shop/db: not running: no container'],
+    ],
+    [
+      'a one-off of `docker compose run`: ignored',
+      {
+        desired: hostState([shopDb]),
+        actual: [
+          composeMade('shop-db-run-1a2b', 'shop', 'db', { 'com.docker.compose.oneoff': 'True' }),
+        ],
+      },
+      ['create shop/db: not running: no container'],
+    ],
+    [
+      'replica 2 matches container number 2 only',
+      {
+        desired: hostState([
+          { ...composeService('shop', 'db'), name: 'shop/db#2', containerName: 'shop-db-2' },
+        ]),
+        actual: [made],
+      },
+      ['create shop/db#2: not running: no container'],
+    ],
+    [
+      "gitdock's own runs, adopted compose one left under another name: removed first",
+      {
+        desired: { ...hostState([shopDb]), adoptCompose: ['shop'] },
+        actual: [composeManaged(shopDb), renamed],
+      },
+      [
+        'remove shop/db: left by docker compose for project shop; gitdock runs shop/db now',
+        'in-sync shop/db',
+      ],
+    ],
+    [
+      "gitdock's own runs, compose one left, not adopted: conflict",
+      { desired: hostState([shopDb]), actual: [composeManaged(shopDb), renamed] },
+      [
+        `conflict shop/db: container "shop_db_1" was made by docker compose for project shop; ${COMPOSE_HINT('shop')}`,
+      ],
+    ],
+  ])('%s', (_name, input, expected) => {
+    expect(summary(input)).toEqual(expected);
+  });
+
+  it('marks an adopted replacement with its project (replaced stop-first)', () => {
+    const plan = planHost({
+      desired: { ...hostState([shopDb]), adoptCompose: ['shop'] },
+      actual: [renamed],
+    });
+    const action = plan.actions[0]!;
+    expect(action.type === 'recreate' && action.compose).toBe('shop');
+    expect(action.type === 'recreate' && action.container.id).toBe(renamed.id);
+  });
+
+  it('never removes a container docker compose made unless adopted', () => {
+    for (const desired of [
+      hostState([shopDb]),
+      hostState([]),
+      hostState([], { allowEmpty: true }),
+    ]) {
+      const plan = planHost({ desired, actual: [made, renamed] });
+      expect(plan.actions.filter((a) => a.type === 'remove' || a.type === 'recreate')).toEqual([]);
+    }
+  });
+});
+
+describe('planHost: one-shot services', () => {
+  const migrate = composeService('shop', 'migrate', { oneShot: true });
+  it.each<[string, ActualContainer, string[]]>([
+    [
+      'exited 0: done, in sync',
+      composeManaged(migrate, { state: 'exited', exitCode: 0 }),
+      ['in-sync shop/migrate'],
+    ],
+    [
+      'exited non-zero: run again (a failure, retried)',
+      composeManaged(migrate, { state: 'exited', exitCode: 3 }),
+      ['start shop/migrate: one-shot exited with code 3'],
+    ],
+    [
+      'exit code unknown: taken as done',
+      composeManaged(migrate, { state: 'exited' }),
+      ['in-sync shop/migrate'],
+    ],
+    ['still running: in sync', composeManaged(migrate), ['in-sync shop/migrate']],
+    [
+      'never started: start',
+      composeManaged(migrate, { state: 'created' }),
+      ['start shop/migrate: container is created'],
+    ],
+    [
+      'spec changed: recreated even when it exited 0',
+      composeManaged(migrate, {
+        state: 'exited',
+        exitCode: 0,
+        spec: containerSpec({ image: migrate.spec.image, tag: '0.9' }),
+      }),
+      ['recreate shop/migrate: tag 0.9 -> 1.0'],
+    ],
+  ])('%s', (_name, container, expected) => {
+    expect(summary({ desired: hostState([migrate]), actual: [container] })).toEqual(expected);
+  });
+
+  it('a service that is not one-shot and exited is started as before', () => {
+    expect(
+      summary({
+        desired: hostState([shopDb]),
+        actual: [composeManaged(shopDb, { state: 'exited', exitCode: 0 })],
+      }),
+    ).toEqual(['start shop/db: container is exited']);
+  });
+});
+
+describe('planHost: reasons of Compose services', () => {
+  it('names a changed repo file relative to the project directory, and masks secrets', () => {
+    const file = (sha256: string): Partial<ContainerSpec> => ({
+      labels: { token: 's3cret-value' },
+      volumes: [
+        {
+          type: 'bind',
+          target: '/etc/nginx/nginx.conf',
+          readOnly: true,
+          repoFile: { path: 'hosts/web-1/shop/nginx.conf', sha256, kind: 'file' },
+        },
+      ],
+    });
+    const before = composeService('shop', 'proxy', {
+      spec: { ...file('a'.repeat(64)), labels: { token: 'old-secret' } },
+    });
+    const after = composeService('shop', 'proxy', {
+      spec: file('b'.repeat(64)),
+      secretValues: ['s3cret-value', 'old-secret'],
+    });
+    expect(summary({ desired: hostState([after]), actual: [composeManaged(before)] })).toEqual([
+      'recreate shop/proxy: labels.token *** -> ***; file ./nginx.conf changed',
+    ]);
+  });
+});
+
+describe('planHost: resources', () => {
+  const net = (name: string, specHash: string) => ({
+    name,
+    project: 'shop',
+    key: name.replace('shop_', ''),
+    external: false,
+    labels: {},
+    specHash,
+  });
+  const onNet = composeService('shop', 'api', {
+    spec: { networks: [{ name: 'shop_default' }] },
+  });
+
+  it('has no resources when the caller did not list networks and volumes', () => {
+    expect(planHost({ desired: hostState([app]), actual: [] }).resources).toBeUndefined();
+  });
+
+  it('a recreated network recreates the services attached to it, with the reason', () => {
+    const container = composeManaged(onNet);
+    const plan = planHost({
+      desired: { ...hostState([onNet]), networks: [net('shop_default', 'h2')] },
+      actual: [container],
+      networks: [
+        {
+          id: 'n1',
+          name: 'shop_default',
+          labels: { [LABELS.host]: 'web-1', [LABELS.resourceHash]: 'h1' },
+          containers: [container.id],
+        },
+      ],
+      volumes: [],
+    });
+    expect(plan.resources?.map((r) => r.type)).toEqual(['network-recreate']);
+    expect(plan.actions).toMatchObject([
+      {
+        type: 'recreate',
+        service: 'shop/api',
+        reasons: ['network shop_default is recreated'],
+        removedFirst: true,
+      },
+    ]);
+    expect(hasChanges(plan)).toBe(true);
+  });
+
+  it('only resource changes are changes', () => {
+    const plan = planHost({
+      desired: { ...hostState([onNet]), networks: [net('shop_default', 'h1')] },
+      actual: [composeManaged(onNet)],
+      networks: [],
+      volumes: [],
+    });
+    expect(plan.actions.map((a) => a.type)).toEqual(['in-sync']);
+    expect(plan.resources?.map((r) => r.type)).toEqual(['network-create']);
+    expect(hasChanges(plan)).toBe(true);
   });
 });

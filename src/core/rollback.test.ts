@@ -204,8 +204,8 @@ describe('planHostRollback', () => {
 
   it('writes an override when the fleet file changed for everyone', () => {
     const p = plan(
-      { 'services/web.yaml': app('1', '["h*"]'), 'hosts/h2/x.yaml': app('1') },
-      { 'services/web.yaml': app('2', '["h*"]'), 'hosts/h2/x.yaml': app('1') },
+      { 'services/web.yaml': app('1', '["h*"]'), 'hosts/h2/xx.yaml': app('1') },
+      { 'services/web.yaml': app('2', '["h*"]'), 'hosts/h2/xx.yaml': app('1') },
       'h1',
       'web',
     );
@@ -302,7 +302,7 @@ describe('planHostRollback', () => {
 
   it('has nothing to do when the host already has the target files', () => {
     const tree = { 'hosts/h/web.yaml': app('1'), 'services/db.yaml': app('2', '["h*"]') };
-    expect(changesOf(plan(tree, { ...tree, 'hosts/g/x.yaml': app('3') }, 'h'))).toEqual({});
+    expect(changesOf(plan(tree, { ...tree, 'hosts/g/xx.yaml': app('3') }, 'h'))).toEqual({});
   });
 
   it('refuses a service that runs on the host at neither revision', () => {

@@ -1,5 +1,5 @@
 import type { ErrorObject } from 'ajv';
-import { NAME_PATTERN, NAME_RULE } from './names.js';
+import { NAME_PATTERN, NAME_RULE, SERVICE_NAME_RULE } from './names.js';
 import type { ManifestError } from './types.js';
 import type { YamlSource } from './yaml-source.js';
 
@@ -29,10 +29,22 @@ export function explainSchemaErrors(
 
   for (const error of selectErrors(errors, source.value, rootSchema)) {
     const segments = fromPointer(error.instancePath);
+    // Environment values are secrets: a message names their kind, never their text.
+    const secret = segments[0] === 'environment';
     const value = valueAt(source.value, segments);
+    const shown = (v: unknown) => (secret ? describeKind(v) : describeValue(v));
     const where = displayPath(segments);
     // Only the document itself has an empty path.
     const subject = where || 'the file';
+    if (secret && value === null && segments.length === 2 && typeof segments[1] === 'string') {
+      // Compose would take the value from the shell; an agent has none.
+      emit(
+        segments,
+        `${subject} has no value; expected a value (write ${segments[1]}: "" for an empty string)`,
+        true,
+      );
+      continue;
+    }
     switch (error.keyword) {
       case 'additionalProperties': {
         const field = String((error.params as { additionalProperty: string }).additionalProperty);
@@ -75,7 +87,7 @@ export function explainSchemaErrors(
           );
           break;
         }
-        emit(segments, `${subject}: expected ${describe(union)}, got ${describeValue(value)}`);
+        emit(segments, `${subject}: expected ${describe(union)}, got ${shown(value)}`);
         break;
       }
       case 'pattern': {
@@ -83,10 +95,30 @@ export function explainSchemaErrors(
         if ((error as { propertyName?: string }).propertyName !== undefined) break;
         const owner = schemaAt(rootSchema, parentSchemaPath(error.schemaPath));
         const help = nearestDescription(rootSchema, error.schemaPath);
+        if (secret) {
+          emit(segments, explainSecretPattern(subject, segments, value));
+          break;
+        }
         emit(
           segments,
           `${subject}: ${describeValue(value)} is not valid` +
             (help ? `; ${help}` : `; expected a string matching ${String(owner.pattern)}`),
+        );
+        break;
+      }
+      case 'if':
+        // The `then` branch's own error says what is wrong.
+        break;
+      case 'maxItems':
+      case 'not': {
+        // Rules written as `if`/`then` (ports with network_mode none, a
+        // tmpfs mount with a source) carry their message as a description.
+        const help =
+          schemaAt(rootSchema, parentSchemaPath(error.schemaPath)).description ??
+          nearestDescription(rootSchema, error.schemaPath);
+        emit(
+          segments,
+          `${subject}: ${typeof help === 'string' ? help : (error.message ?? 'is invalid')}`,
         );
         break;
       }
@@ -95,7 +127,7 @@ export function explainSchemaErrors(
         const owner = schemaAt(rootSchema, parentSchemaPath(error.schemaPath));
         emit(
           segments,
-          `${subject}: expected ${describe(owner)}${describeRange(owner)}, got ${describeValue(value)}`,
+          `${subject}: expected ${describe(owner)}${describeRange(owner)}, got ${shown(value)}`,
         );
         break;
       }
@@ -103,26 +135,28 @@ export function explainSchemaErrors(
         const limit = (error.params as { limit: number }).limit;
         emit(
           segments,
-          `${subject}: expected at least ${limit} ${limit === 1 ? 'item' : 'items'}, got ${describeValue(value)}`,
+          `${subject}: expected at least ${limit} ${limit === 1 ? 'item' : 'items'}, got ${shown(value)}`,
         );
         break;
       }
       case 'minLength':
-        emit(segments, `${subject}: expected a non-empty string, got ${describeValue(value)}`);
+        emit(segments, `${subject}: expected a non-empty string, got ${shown(value)}`);
         break;
       case 'type':
       case 'enum':
         emit(
           segments,
-          `${subject}: expected ${describe(schemaAt(rootSchema, parentSchemaPath(error.schemaPath)))}, got ${describeValue(value)}`,
+          `${subject}: expected ${describe(schemaAt(rootSchema, parentSchemaPath(error.schemaPath)))}, got ${shown(value)}`,
         );
         break;
       case 'propertyNames': {
         const name = (error.params as { propertyName?: string }).propertyName;
         const rule = schemaAt(rootSchema, error.schemaPath).pattern;
+        // `"DB_PASSWORD hunter9": x` is a key with a secret in it: show the name part only.
+        const key = secret && name ? `${name.split(/[\s=]/)[0]}...` : name;
         emit(
           name ? [...segments, name] : segments,
-          `${where}: key "${name}" is not allowed here; expected ${describeKeyPattern(String(rule))}`,
+          `${where}: key "${key}" is not allowed here; expected ${describeKeyPattern(String(rule))}`,
           true,
         );
         break;
@@ -153,7 +187,11 @@ function describeRange(schema: Schema): string {
 /** Key rules of the schemas in words. */
 function describeKeyPattern(pattern: string): string {
   if (pattern === NAME_PATTERN.source) return NAME_RULE;
-  if (pattern === '^[^=\\s]+$') return 'a name without `=` or whitespace';
+  if (pattern === '^[^=\\s]+$' || pattern === '^[^=\\s\\u0000]+$')
+    return 'a name without `=`, whitespace or NUL';
+  if (pattern.startsWith('^(?!io\\.gitdock\\.)'))
+    return "a name without `=` or whitespace, not starting with `io.gitdock.` (reserved for gitdock's own labels)";
+  if (pattern === '^[a-z0-9][a-z0-9_.-]{1,62}$') return `a service name: ${SERVICE_NAME_RULE}`;
   return `a key matching ${pattern}`;
 }
 
@@ -306,6 +344,38 @@ function describeValue(value: unknown): string {
   if (type === 'null') return 'an empty value';
   const text = JSON.stringify(value);
   return `${type === 'integer' ? 'number' : type} ${text.length > 60 ? `${text.slice(0, 57)}...` : text}`;
+}
+
+/**
+ * The message for an environment entry or value that fails its pattern,
+ * which never contains the text: `- "DB_PASSWORD hunter9"` is a secret
+ * with a typo, and this message reaches CI logs, the agent log and /status.
+ */
+function explainSecretPattern(
+  subject: string,
+  segments: readonly (string | number)[],
+  value: unknown,
+): string {
+  const hidden = 'the entry is not shown: it may hold a secret';
+  if (typeof segments[1] !== 'number') {
+    return `${subject}: the value holds a NUL character, which no process environment can carry (the value is not shown: it may be a secret)`;
+  }
+  const text = typeof value === 'string' ? value : '';
+  if (text.includes('\u0000')) {
+    return `${subject}: expected KEY=value without NUL characters, which no process environment can carry (${hidden})`;
+  }
+  if (!text.includes('=') && !/\s/.test(text)) {
+    return `${subject}: expected KEY=value; without "=" the variable would be taken from a shell, which an agent does not have (write KEY= for an empty string; ${hidden})`;
+  }
+  return `${subject}: expected KEY=value: a name without "=" or whitespace, "=", then the value (${hidden})`;
+}
+
+/** A value's kind without its text: for values that may be secrets. */
+function describeKind(value: unknown): string {
+  const type = jsonType(value);
+  if (type === 'string' || type === 'boolean') return `a ${type}`;
+  if (type === 'integer' || type === 'number') return 'a number';
+  return describeValue(value);
 }
 
 function parentSchemaPath(schemaPath: string): string {

@@ -1,4 +1,5 @@
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
+import { HOST_GLOB_PATTERN } from './host-selector.js';
 
 /**
  * The one definition of a service manifest. ajv validates with this object,
@@ -8,30 +9,153 @@ import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
  *
  * Field names follow the Compose spec where Compose has the field; gitdock
  * adds `tag`/`digest`, `hosts`, `update` and `pull`.
+ *
+ * Every rule about one file that a JSON Schema can say is said here, not in
+ * code, so an editor using the generated schema rejects what `gitdock
+ * validate` rejects (`schema-cli-agreement.test.ts` feeds it every rejected
+ * test manifest). What needs the file's path or other files (names, env
+ * files, dependencies, `container:` targets) stays in the loader.
  */
 
+// Building blocks of the patterns below, as regular expression source.
+/** A port 1-65535 (leading zeros allowed, as Docker's parser allows them). */
+const PORT =
+  '0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])';
+const OCTET = '(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])';
+const IPV4 = `(${OCTET}\\.){3}${OCTET}`;
+const IPV6 = '[0-9a-fA-F:.]*:[0-9a-fA-F:.]*';
+/** A uid or gid: the kernel's range, 0 to 2^31-1 (runc refuses more). */
+const ID =
+  '([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])';
+const USER_NAME = '[a-zA-Z_][a-zA-Z0-9_.-]{0,31}';
+/** Docker's rule for volume and container names: 2+ characters. */
+const VOLUME_NAME = '[a-zA-Z0-9][a-zA-Z0-9_.-]+';
+const SERVICE_NAME = '[a-z0-9][a-z0-9_.-]{1,62}';
+/**
+ * A container path: absolute, clean (no `.` or `..` segment: `/a/..` is `/`,
+ * which the engine refuses to mount on), not `/` itself, not /proc or under
+ * it, no `:` (the short form's separator), no NUL.
+ */
+const TARGET = (() => {
+  // The engine reads `\` as `/` when it checks a target against `/`.
+  const sep = '[/\\\\]';
+  const segment = `(?!\\.\\.?(${sep}|:|$))[^/\\\\:\\u0000]+`;
+  // runc mounts nothing but procfs on /proc or under it.
+  const notProc = '(?!/+proc(/|:|$))';
+  return `${notProc}/${sep}*${segment}(${sep}+${segment})*${sep}*`;
+})();
+/** Docker's image name grammar (lowercase registry host), without tag or digest. */
+const DOMAIN = '[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]+)?';
+const PATH_COMPONENT = '[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*';
+/**
+ * A duration, each unit at most once, largest first, at most six digits
+ * each: the engine takes nanoseconds in an int64 (292 years), so an
+ * unbounded value would validate and then be refused.
+ */
+const DURATION_UNITS = ['h', 'm', 's', 'ms', 'us', 'ns']
+  .map((u) => `([0-9]{1,6}(\\.[0-9]{1,9})?${u})?`)
+  .join('');
+/** No NUL anywhere: the kernel cannot pass one in argv or the environment. */
+const NO_NUL = '^[^\\u0000]*$';
+
 const duration = {
-  description: 'A duration such as `10s`, `1m30s`, `500ms` or `2h`.',
+  description:
+    'A duration such as `10s`, `1m30s`, `500ms` or `2h` (units largest first, each once).',
   type: 'string',
-  pattern: '^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$',
+  pattern: `^(?!$)${DURATION_UNITS}$`,
 } as const;
 
-const stringOrList = {
-  anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+/** `command`, `entrypoint`, `healthcheck.test`: a string is split like a shell would, so its quotes must close. */
+const argv = {
+  anyOf: [
+    {
+      description:
+        'A command line, split into words as a shell would (no expansion): quotes must be closed; no NUL characters.',
+      type: 'string',
+      pattern: `^([^'"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|"([^"\\\\\\u0000]|\\\\[^\\u0000])*")*$`,
+    },
+    {
+      type: 'array',
+      items: {
+        description: 'One word of the command; no NUL characters.',
+        type: 'string',
+        pattern: NO_NUL,
+      },
+    },
+  ],
 } as const;
 
-const scalar = { type: ['string', 'number', 'boolean'] } as const;
-
-const mapOrList = {
+/** `environment`: values are given (no pass-through from a shell the agent does not have) and never contain NUL. */
+const environment = {
   anyOf: [
     {
       type: 'object',
-      propertyNames: { pattern: '^[^=\\s]+$' },
-      additionalProperties: { anyOf: [scalar, { type: 'null' }] },
+      propertyNames: { pattern: '^[^=\\s\\u0000]+$' },
+      additionalProperties: {
+        anyOf: [
+          {
+            description: 'The value; no NUL characters (write `KEY: ""` for an empty string).',
+            type: 'string',
+            pattern: NO_NUL,
+          },
+          { type: ['number', 'boolean'] },
+        ],
+      },
     },
-    { type: 'array', items: { type: 'string', pattern: '^[^=\\s]+(=.*)?$' } },
+    {
+      type: 'array',
+      items: {
+        description:
+          'A `KEY=value` entry: a name without `=` or whitespace, `=`, then the value (`KEY=` for an empty string); no NUL characters.',
+        type: 'string',
+        pattern: '^[^=\\s\\u0000]+=[^\\u0000]*$',
+      },
+    },
   ],
 } as const;
+
+/** `labels`: `io.gitdock.*` is gitdock's own. */
+const labels = {
+  anyOf: [
+    {
+      type: 'object',
+      propertyNames: { pattern: '^(?!io\\.gitdock\\.)[^=\\s]+$' },
+      additionalProperties: {
+        anyOf: [{ type: ['string', 'number', 'boolean'] }, { type: 'null' }],
+      },
+    },
+    {
+      type: 'array',
+      items: {
+        description:
+          'A label `key=value` (or `key`): a name without `=` or whitespace, not starting with `io.gitdock.` (reserved for gitdock).',
+        type: 'string',
+        pattern: '^(?!io\\.gitdock\\.)[^=\\s]+(=.*)?$',
+      },
+    },
+  ],
+} as const;
+
+const envFilePath = {
+  description: 'A path relative to this manifest (not absolute), inside hosts/ or services/.',
+  type: 'string',
+  pattern: '^[^/\\u0000][^\\u0000]*$',
+} as const;
+
+/** `ports` with a network mode that has no ports of its own. */
+const noPortsWhen = (mode: string, why: string) =>
+  ({
+    if: {
+      properties: { network_mode: { type: 'string', pattern: mode } },
+      required: ['network_mode'],
+    },
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, never awaited
+    then: { properties: { ports: { description: why, type: 'array', maxItems: 0 } } },
+  }) as const;
+
+/** Long-form volume rules that depend on its `type`. */
+const mountSourceWhen = (type: string, then: Record<string, unknown>) =>
+  ({ if: { properties: { type: { const: type } }, required: ['type'] }, then }) as const;
 
 export const serviceSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -43,11 +167,27 @@ export const serviceSchema = {
   additionalProperties: false,
   required: ['image'],
   oneOf: [{ required: ['tag'] }, { required: ['digest'] }],
+  allOf: [
+    noPortsWhen(
+      '^none$',
+      'a container with network_mode none has no network to publish on: remove ports',
+    ),
+    noPortsWhen(
+      '^host$',
+      'the engine ignores ports with network_mode host (the container uses the host network directly): use no ports',
+    ),
+    noPortsWhen(
+      '^container:',
+      "a container with network_mode container:NAME shares that container's network: publish the ports on that service",
+    ),
+  ],
   properties: {
     image: {
-      description: 'Image repository without tag or digest, e.g. `registry.example.com/appserver`.',
+      description:
+        'Image repository without tag or digest, e.g. `registry.example.com/appserver` (the tag goes in `tag`, the digest in `digest`).',
       type: 'string',
-      pattern: '^[a-z0-9]+([._/:-][a-z0-9]+)*$',
+      maxLength: 255,
+      pattern: `^(${DOMAIN}/)?${PATH_COMPONENT}(/${PATH_COMPONENT})*$`,
     },
     tag: {
       description:
@@ -63,20 +203,20 @@ export const serviceSchema = {
     },
     hosts: {
       description:
-        'Fleet files only: the hosts this service runs on, by name or glob (`web-*`, `db-?`).',
+        'Fleet files only: the hosts this service runs on, by name or glob (`web-*`, `db-?`, `web-[1-3]`; brackets closed, ranges in order).',
       type: 'array',
       minItems: 1,
-      items: { type: 'string', pattern: '^[a-z0-9*?\\[\\]_.-]+$' },
+      items: { type: 'string', pattern: HOST_GLOB_PATTERN },
     },
-    command: { description: 'Overrides the image CMD.', ...stringOrList },
-    entrypoint: { description: 'Overrides the image ENTRYPOINT.', ...stringOrList },
+    command: { description: 'Overrides the image CMD.', ...argv },
+    entrypoint: { description: 'Overrides the image ENTRYPOINT.', ...argv },
     environment: {
       description: 'Environment variables, as a map or a list of `KEY=value`.',
-      ...mapOrList,
+      ...environment,
     },
     env_file: {
       description: 'Files of `KEY=value` lines, relative to this manifest, read from the repo.',
-      ...stringOrList,
+      anyOf: [envFilePath, { type: 'array', items: envFilePath }],
     },
     ports: {
       description: 'Published ports: `"8080:80"`, `"127.0.0.1:8080:80/udp"` or the long form.',
@@ -84,9 +224,10 @@ export const serviceSchema = {
       items: {
         anyOf: [
           {
-            description: 'A port such as `"80"`, `"8080:80"` or `"127.0.0.1:8080:80/udp"`.',
+            description:
+              'A port such as `"80"`, `"8080:80"`, `"127.0.0.1:8080:80"`, `"127.0.0.1::80"` or `"[::1]:8080:80"`, ports 1 to 65535, optionally with /tcp or /udp.',
             type: 'string',
-            pattern: '^(\\[?[0-9a-fA-F.:]+\\]?:)?([0-9]+:)?[0-9]+(/(tcp|udp))?$',
+            pattern: `^((${IPV4}|\\[${IPV6}\\]):(${PORT})?:${PORT}|${PORT}:${PORT}|${PORT})(/(tcp|udp))?$`,
           },
           { type: 'integer', minimum: 1, maximum: 65535 },
           {
@@ -98,10 +239,18 @@ export const serviceSchema = {
               published: {
                 anyOf: [
                   { type: 'integer', minimum: 1, maximum: 65535 },
-                  { type: 'string', pattern: '^[0-9]+$' },
+                  {
+                    description: 'A host port from 1 to 65535.',
+                    type: 'string',
+                    pattern: `^${PORT}$`,
+                  },
                 ],
               },
-              host_ip: { type: 'string' },
+              host_ip: {
+                description: 'An IPv4 or IPv6 address of the host, such as `127.0.0.1` or `::1`.',
+                type: 'string',
+                pattern: `^(${IPV4}|${IPV6})$`,
+              },
               protocol: { enum: ['tcp', 'udp'] },
             },
           },
@@ -115,9 +264,9 @@ export const serviceSchema = {
         anyOf: [
           {
             description:
-              'A mount such as `"/srv/data:/data"`, `"/etc/app:/etc/app:ro"` or `"named:/data"`.',
+              'A mount such as `"/srv/data:/data"`, `"/etc/app:/etc/app:ro"` or `"named:/data"`: an absolute host path or a volume name (2+ letters, digits, `_`, `.`, `-`), then an absolute container path other than `/` and /proc (no `.` or `..` segments).',
             type: 'string',
-            pattern: '^[^:]+:/[^:]*(:(ro|rw))?$',
+            pattern: `^(/[^:\\u0000]*|${VOLUME_NAME}):${TARGET}(:(ro|rw))?$`,
           },
           {
             type: 'object',
@@ -126,17 +275,51 @@ export const serviceSchema = {
             properties: {
               type: { enum: ['bind', 'volume', 'tmpfs'] },
               source: { type: 'string' },
-              target: { type: 'string', pattern: '^/' },
+              target: {
+                description:
+                  'An absolute container path other than `/` and /proc, without `.` or `..` segments.',
+                type: 'string',
+                pattern: `^${TARGET}$`,
+              },
               read_only: { type: 'boolean' },
             },
+            allOf: [
+              mountSourceWhen('bind', {
+                required: ['source'],
+                properties: {
+                  source: {
+                    description:
+                      'A bind mount source is an absolute path on the host, without `:` (the engine takes binds as `source:target`).',
+                    type: 'string',
+                    pattern: '^/[^:\\u0000]*$',
+                  },
+                },
+              }),
+              mountSourceWhen('volume', {
+                required: ['source'],
+                properties: {
+                  source: {
+                    description:
+                      'A volume name: 2 or more letters, digits, `_`, `.` or `-`, starting with a letter or digit.',
+                    type: 'string',
+                    pattern: `^${VOLUME_NAME}$`,
+                  },
+                },
+              }),
+              mountSourceWhen('tmpfs', {
+                description: 'A tmpfs mount has no source: remove it.',
+                not: { required: ['source'] },
+              }),
+            ],
           },
         ],
       },
     },
     network_mode: {
-      description: '`none`, `host`, `bridge`, `container:NAME` or a network name.',
+      description:
+        '`none`, `host`, `bridge`, `container:SERVICE` (another service on the same host) or a network name.',
       type: 'string',
-      minLength: 1,
+      pattern: `^(none|host|bridge|container:${SERVICE_NAME}|[a-zA-Z0-9][a-zA-Z0-9_.-]*)$`,
     },
     privileged: {
       description:
@@ -147,17 +330,17 @@ export const serviceSchema = {
       description:
         'Restart policy: `no` (default), `always`, `unless-stopped`, `on-failure` or `on-failure:N`.',
       type: 'string',
-      pattern: '^(no|always|unless-stopped|on-failure(:[0-9]+)?)$',
+      pattern: '^(no|always|unless-stopped|on-failure(:[0-9]{1,9})?)$',
     },
     healthcheck: {
       description: 'Container health check, as in Compose.',
       type: 'object',
       additionalProperties: false,
       properties: {
-        test: stringOrList,
+        test: argv,
         interval: duration,
         timeout: duration,
-        retries: { type: 'integer', minimum: 0 },
+        retries: { type: 'integer', minimum: 0, maximum: 2147483647 },
         start_period: duration,
         disable: { type: 'boolean' },
       },
@@ -165,9 +348,18 @@ export const serviceSchema = {
     depends_on: {
       description: 'Services on this host to start before this one.',
       anyOf: [
-        { type: 'array', items: { type: 'string' }, uniqueItems: true },
+        {
+          type: 'array',
+          items: {
+            description: 'A service name.',
+            type: 'string',
+            pattern: `^${SERVICE_NAME}$`,
+          },
+          uniqueItems: true,
+        },
         {
           type: 'object',
+          propertyNames: { pattern: `^${SERVICE_NAME}$` },
           additionalProperties: {
             type: 'object',
             additionalProperties: false,
@@ -178,9 +370,18 @@ export const serviceSchema = {
         },
       ],
     },
-    labels: { description: 'Container labels (`io.gitdock.*` is reserved).', ...mapOrList },
-    user: { description: 'User (and group) to run as.', type: 'string' },
-    working_dir: { description: 'Working directory inside the container.', type: 'string' },
+    labels: { description: 'Container labels (`io.gitdock.*` is reserved).', ...labels },
+    user: {
+      description:
+        'User (and group) to run as: `name`, `uid`, `name:group` or `uid:gid` (ids 0 to 2147483647).',
+      type: 'string',
+      pattern: `^(${USER_NAME}|${ID})(:(${USER_NAME}|${ID}))?$`,
+    },
+    working_dir: {
+      description: 'Working directory inside the container: an absolute path.',
+      type: 'string',
+      pattern: '^/[^\\u0000]*$',
+    },
     stop_grace_period: {
       ...duration,
       description:

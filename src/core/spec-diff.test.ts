@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { describeSpecChanges } from './spec-diff.js';
+import { describeSpecChanges, maskSecrets } from './spec-diff.js';
 import { decodeSpecLabel, encodeSpecLabel, recordedSpec } from './spec-hash.js';
 import { containerSpec } from './test-fixtures.js';
-import type { ContainerSpec } from './types.js';
+import type { ContainerSpec, Mount } from './types.js';
 
 /** As planHost calls it: the running container's label against the commit's spec. */
 function changes(before: Partial<ContainerSpec>, after: Partial<ContainerSpec>): string[] {
@@ -154,4 +154,96 @@ describe('spec label', () => {
       expect(decodeSpecLabel(label)).toBeUndefined();
     },
   );
+});
+
+describe('describeSpecChanges: Compose fields', () => {
+  const repoBind = (path: string, sha: string, target = '/etc/app.conf'): Mount => ({
+    type: 'bind',
+    target,
+    readOnly: true,
+    repoFile: { path, sha256: sha, kind: 'file' },
+  });
+  const A = 'a'.repeat(64);
+  const B = 'b'.repeat(64);
+
+  it.each<[string, Partial<ContainerSpec>, Partial<ContainerSpec>, string[]]>([
+    ['container_name', { containerName: 'a' }, { containerName: 'b' }, ['container_name a -> b']],
+    ['hostname set', {}, { hostname: 'db' }, ['hostname set to db']],
+    ['cap_add', { capAdd: ['NET_ADMIN'] }, { capAdd: ['SYS_TIME'] }, ['cap_add changed']],
+    [
+      'sysctls, with values',
+      { sysctls: { 'net.core.somaxconn': '1024' } },
+      { sysctls: { 'net.core.somaxconn': '2048' } },
+      ['sysctls.net.core.somaxconn 1024 -> 2048'],
+    ],
+    ['ulimits', {}, { ulimits: { nofile: { soft: 1, hard: 2 } } }, ['ulimits changed']],
+    ['mem_limit', { memLimitBytes: 1 }, { memLimitBytes: 2 }, ['mem_limit 1 -> 2']],
+    ['cpus', { nanoCpus: 500_000_000 }, { nanoCpus: 1_500_000_000 }, ['cpus 0.5 -> 1.5']],
+    ['init removed', { init: true }, {}, ['init true removed']],
+    ['logging', {}, { logging: { driver: 'local' } }, ['logging changed']],
+    [
+      'networks joined, left, changed',
+      { networks: [{ name: 'p_a' }, { name: 'p_b', aliases: ['x'] }] },
+      { networks: [{ name: 'p_b', aliases: ['y'] }, { name: 'p_c' }] },
+      ['networks: leaves p_a', 'networks.p_b changed', 'networks: joins p_c'],
+    ],
+    [
+      'a repo file changed: named relative to the project',
+      { volumes: [repoBind('hosts/web-1/shop/nginx.conf', A)] },
+      { volumes: [repoBind('hosts/web-1/shop/nginx.conf', B)] },
+      ['file ./nginx.conf changed'],
+    ],
+    [
+      'a repo file outside the project: its repo path',
+      { volumes: [repoBind('stacks/common/app.conf', A)] },
+      { volumes: [repoBind('stacks/common/app.conf', B)] },
+      ['file stacks/common/app.conf changed'],
+    ],
+    [
+      'a repo file changed and another mount too',
+      {
+        volumes: [
+          repoBind('hosts/web-1/shop/nginx.conf', A),
+          { type: 'volume', source: 'v', target: '/v', readOnly: false },
+        ],
+      },
+      {
+        volumes: [
+          repoBind('hosts/web-1/shop/nginx.conf', B),
+          { type: 'volume', source: 'v', target: '/v', readOnly: true },
+        ],
+      },
+      ['file ./nginx.conf changed', 'volumes changed'],
+    ],
+    [
+      'a repo file mounted elsewhere: volumes changed',
+      { volumes: [repoBind('hosts/web-1/shop/nginx.conf', A, '/a')] },
+      { volumes: [repoBind('hosts/web-1/shop/nginx.conf', A, '/b')] },
+      ['volumes changed'],
+    ],
+  ])('%s', (_name, before, after, reasons) => {
+    const recorded = decodeSpecLabel(encodeSpecLabel(containerSpec(before)))!;
+    expect(
+      describeSpecChanges(recorded, recordedSpec(containerSpec(after)), {
+        projectDir: 'hosts/web-1/shop',
+      }),
+    ).toEqual(reasons);
+  });
+
+  it('masks values from the host-local env file wherever they would show', () => {
+    const reasons = describeSpecChanges(
+      recordedSpec(containerSpec({ labels: { dsn: 'pg://u:old-pw@db' }, hostname: 'old-pw-host' })),
+      recordedSpec(containerSpec({ labels: { dsn: 'pg://u:new-pw@db' }, hostname: 'h' })),
+      { secretValues: ['old-pw', 'new-pw', ''] },
+    );
+    expect(reasons).toEqual([
+      'labels.dsn pg://u:***@db -> pg://u:***@db',
+      'hostname ***-host -> h',
+    ]);
+    expect(reasons.join('\n')).not.toMatch(/old-pw|new-pw/);
+  });
+
+  it('masks a secret that contains another whole', () => {
+    expect(maskSecrets(['a hunter22 b'], ['hunter2', 'hunter22'])).toEqual(['a *** b']);
+  });
 });

@@ -9,7 +9,10 @@
 export interface PortBinding {
   containerPort: number;
   protocol: 'tcp' | 'udp';
-  /** Undefined: exposed only, not published. */
+  /**
+   * Undefined: exposed only, not published. 0: published on a port the
+   * engine picks (Compose's `ports: ["80"]`).
+   */
   hostPort?: number;
   hostIp?: string;
 }
@@ -212,7 +215,10 @@ export interface DesiredService {
    * non-default ones): `service_healthy` waits for Healthy,
    * `service_completed_successfully` for an exit code 0.
    */
-  dependsOnConditions?: Record<string, 'service_started' | 'service_healthy' | 'service_completed_successfully'>;
+  dependsOnConditions?: Record<
+    string,
+    'service_started' | 'service_healthy' | 'service_completed_successfully'
+  >;
   /** A one-shot service (some other service waits for it to complete): exited 0 is done, not drift. */
   oneShot?: true;
   /**
@@ -249,7 +255,12 @@ export interface DesiredNetwork {
   enableIpv6?: true;
   ipam?: {
     driver?: string;
-    config?: { subnet?: string; ipRange?: string; gateway?: string; auxAddresses?: Record<string, string> }[];
+    config?: {
+      subnet?: string;
+      ipRange?: string;
+      gateway?: string;
+      auxAddresses?: Record<string, string>;
+    }[];
     options?: Record<string, string>;
   };
   labels: Record<string, string>;
@@ -283,6 +294,8 @@ export interface HostState {
   removeVolumes?: string[];
   /** Compose projects whose containers made by `docker compose` gitdock may replace (opt-in migration). */
   adoptCompose?: string[];
+  /** What the host's Compose projects say that is not an error (an unset `${VAR}` left empty, ...). */
+  warnings?: ManifestError[];
 }
 
 /** Labels gitdock puts on every container it creates. */
@@ -336,6 +349,8 @@ export interface ActualContainer {
   labels: Record<string, string>;
   /** Docker state: created, running, paused, restarting, removing, exited, dead. */
   state: string;
+  /** The exit code of an exited container, when the engine's list gives it (a one-shot's verdict). */
+  exitCode?: number;
   imageId: string;
   /**
    * The `io.gitdock.*` labels of the container's image, when it has any: a
@@ -345,6 +360,12 @@ export interface ActualContainer {
    */
   imageGitdockLabels?: Record<string, string>;
 }
+
+/**
+ * The host-local variables of Compose projects (`--env-dir`: one
+ * `<project>.env` per project), by project name. They never enter git.
+ */
+export type HostEnvByProject = ReadonlyMap<string, Readonly<Record<string, string>>>;
 
 /** A position in a manifest, 1-based. */
 export interface SourcePosition {

@@ -1,6 +1,6 @@
 import { type Fleet, isFleetPath, loadFleet, resolveHost } from '../core/fleet.js';
 import type { GitSource } from '../core/git.js';
-import type { HostState, Result } from '../core/types.js';
+import type { HostEnvByProject, HostState, Result } from '../core/types.js';
 
 export interface RevisionOptions {
   git: GitSource;
@@ -26,13 +26,26 @@ export async function readRevision({ git, rev }: RevisionOptions): Promise<Revis
  * applied whole or not at all.
  */
 export async function readHostState(
-  options: RevisionOptions & { host: string },
+  options: RevisionOptions & {
+    host: string;
+    /**
+     * The host's own Compose variables: given on the host (apply, agent),
+     * where an unset required variable is an error; absent in CI, where it
+     * is a note of what each host must supply.
+     */
+    hostEnv?: HostEnvByProject;
+  },
 ): Promise<{ commit: string; state: Result<HostState>; knownHosts: string[] }> {
   const { commit, fleet } = await readRevision(options);
   if (!fleet.ok) return { commit, state: fleet, knownHosts: [] };
   return {
     commit,
-    state: resolveHost(fleet.value, options.host, commit),
+    state: resolveHost(
+      fleet.value,
+      options.host,
+      commit,
+      options.hostEnv ? { hostEnv: options.hostEnv } : {},
+    ),
     knownHosts: fleet.value.knownHosts,
   };
 }

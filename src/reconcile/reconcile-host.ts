@@ -1,18 +1,34 @@
 import type { Engine, PullProgress } from '../core/engine.js';
 import { type Action, type ActionType, type Plan, planHost, shortId } from '../core/plan.js';
-import type { DesiredService, HostState, RolloutPolicy } from '../core/types.js';
+import type { ResourceAction } from '../core/resource-plan.js';
+import type {
+  ActualContainer,
+  ActualNetwork,
+  ActualVolume,
+  DesiredService,
+  HostState,
+  RolloutPolicy,
+} from '../core/types.js';
 import { type ErrorCode, isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
+import {
+  applyResourcesAfter,
+  applyResourcesBefore,
+  type ResourceOutcome,
+  type ResourcesBefore,
+} from './apply-resources.js';
 import { anySignal, type Clock } from './clock.js';
 import { createPullRegistry, ensureImage } from './ensure-image.js';
 import {
   adoptReplacement,
   createService,
+  type DependencyCondition,
   removeContainer,
   replaceService,
   type StepContext,
   type StepResult,
   startService,
+  waitForDependency,
 } from './replace.js';
 import { abortReason } from './wait-until-up.js';
 
@@ -66,6 +82,12 @@ export interface ReconcileOptions {
    * instead, so a pass never waits on a registry.
    */
   images?: ImageProvider;
+  /**
+   * The state directory: repo files a service mounts are written under it,
+   * and host data lives under it by default. A service that mounts either
+   * fails (GITDOCK_E_STATE_DIR) without it; the others are not concerned.
+   */
+  stateDir?: string;
 }
 
 /** Makes a service's image available on the host. */
@@ -110,6 +132,8 @@ export interface ReconcileResult {
   plan: Plan;
   /** One per action of the plan, in plan order (empty for a dry run or a refused plan). */
   outcomes: ServiceOutcome[];
+  /** One per resource action of the plan, in plan order (empty for a dry run or a refused plan). */
+  resources: ResourceOutcome[];
   /** Image references pulled in this run. */
   pulled: string[];
   ok: boolean;
@@ -126,14 +150,22 @@ export interface ReconcileResult {
  */
 export async function reconcileHost(options: ReconcileOptions): Promise<ReconcileResult> {
   const { engine, desired, log, dryRun = false } = options;
-  const plan = planHost({ desired, actual: await engine.listContainers() });
-  const result = (outcomes: ServiceOutcome[], pulled: string[] = []): ReconcileResult => ({
+  const plan = planHost({ desired, ...(await readActualState(engine, desired)) });
+  const result = (
+    outcomes: ServiceOutcome[],
+    resources: ResourceOutcome[] = [],
+    pulled: string[] = [],
+  ): ReconcileResult => ({
     host: desired.host,
     commit: desired.commit,
     plan,
     outcomes,
+    resources,
     pulled,
-    ok: plan.refused === undefined && outcomes.every((o) => o.ok),
+    ok:
+      plan.refused === undefined &&
+      outcomes.every((o) => o.ok) &&
+      resources.every((r) => r.ok || r.skipped === true),
   });
   if (plan.refused) {
     log.error({ host: desired.host, commit: desired.commit, reason: plan.refused }, 'plan refused');
@@ -148,47 +180,225 @@ export async function reconcileHost(options: ReconcileOptions): Promise<Reconcil
   const images: ImageProvider = options.images ?? {
     ensure: async (service, signal) => ({ id: await ensureImage(pulls, service, signal) }),
   };
-  const outcomes = await executePlan(options, plan, images, emit);
-  return result(outcomes, [...pulls.pulled].sort());
+  const { outcomes, resources } = await executePlan(options, plan, images, emit);
+  return result(outcomes, resources, [...pulls.pulled].sort());
+}
+
+/** What `planHost` compares the desired state with, read from the engine. */
+export interface ActualState {
+  actual: ActualContainer[];
+  networks: ActualNetwork[];
+  volumes: ActualVolume[];
 }
 
 /**
- * Runs the plan: removals first, one by one; then every service as soon as
- * the services it depends on are done, so independent services roll out
- * (and wait out their settle time) side by side.
+ * Every container, network and volume on the engine, read at once. A
+ * one-shot's container that has exited is inspected for its exit code when
+ * the listing lacks it: exited 0 is done, anything else is run again.
+ */
+export async function readActualState(engine: Engine, desired: HostState): Promise<ActualState> {
+  const [actual, networks, volumes] = await Promise.all([
+    engine.listContainers(),
+    engine.listNetworks(),
+    engine.listVolumes(),
+  ]);
+  const oneShots = new Set(desired.services.filter((s) => s.oneShot).map((s) => s.containerName));
+  const withCodes = await Promise.all(
+    actual.map(async (c) => {
+      if (!oneShots.has(c.name) || c.state !== 'exited' || 'exitCode' in c) return c;
+      const status = await engine.inspectContainer(c.id);
+      return { ...c, exitCode: status.exitCode } as ActualContainer;
+    }),
+  );
+  return { actual: withCodes, networks, volumes };
+}
+
+/**
+ * Runs the plan: removals first, one by one; then networks and volumes the
+ * services need; then every service as soon as the services it depends on
+ * are done (and, where it says so, healthy or completed), so independent
+ * services roll out (and wait out their settle time) side by side; last,
+ * networks and volumes no longer wanted.
  */
 async function executePlan(
   options: ReconcileOptions,
   plan: Plan,
   images: ImageProvider,
   emit: (e: ProgressEvent) => void,
-): Promise<ServiceOutcome[]> {
+): Promise<{ outcomes: ServiceOutcome[]; resources: ResourceOutcome[] }> {
+  const { engine, clock, log } = options;
   const outcomes = new Map<Action, ServiceOutcome>();
-  const run = async (action: Action) => {
-    emit({ type: 'action-start', service: action.service, action: action.type });
-    const outcome = await runAction(options, action, images);
+  const record = (action: Action, outcome: ServiceOutcome) => {
     outcomes.set(action, outcome);
     emit({ type: 'action-done', outcome });
   };
-  for (const action of plan.actions.filter((a) => a.type === 'remove')) await run(action);
+  const run = async (action: Action, before: ResourcesBefore | undefined) => {
+    emit({ type: 'action-start', service: action.service, action: action.type });
+    record(action, await runAction(options, action, images, before));
+  };
+  for (const action of plan.actions.filter((a) => a.type === 'remove')) {
+    await run(action, undefined);
+  }
 
-  const done = new Map<string, Promise<void>>();
+  const resourceActions = plan.resources ?? [];
+  const before =
+    resourceActions.length > 0
+      ? await applyResourcesBefore(
+          {
+            engine,
+            clock,
+            log,
+            host: options.desired.host,
+            containerOf: (service) => containerOf(plan, service),
+            holdRecreate: (action) => holdNetworkRecreate(options, plan, action, images),
+          },
+          resourceActions,
+        )
+      : undefined;
+
+  const done = new Map<string, Promise<ServiceOutcome | undefined>>();
+  const byService = new Map(
+    plan.actions.filter((a) => a.type !== 'remove').map((a) => [a.service, a]),
+  );
   for (const action of plan.actions) {
     if (action.type === 'remove') continue;
     const deps = 'desired' in action ? action.desired.dependsOn : [];
     done.set(
       action.service,
-      Promise.all(deps.map((d) => done.get(d))).then(() => run(action)),
+      Promise.all(deps.map((d) => done.get(d))).then(async (depOutcomes) => {
+        const unmet = await unmetDependency(options, action, byService, deps, depOutcomes);
+        if (unmet) {
+          record(action, dependencyFailure(options, action, unmet));
+        } else {
+          await run(action, before);
+        }
+        return outcomes.get(action);
+      }),
     );
   }
   await Promise.all(done.values());
-  return plan.actions.map((a) => outcomes.get(a)!);
+  const after = await applyResourcesAfter({ engine, clock, log }, resourceActions);
+  return {
+    outcomes: plan.actions.map((a) => outcomes.get(a)!),
+    resources: resourceActions.map((r) => before?.outcomes.get(r) ?? after.get(r)!),
+  };
+}
+
+/** The container a service has in the plan (for removal before its network is recreated). */
+function containerOf(plan: Plan, service: string): ActualContainer | undefined {
+  const action = plan.actions.find((a) => a.type === 'recreate' && a.service === service);
+  return action && action.type === 'recreate' && action.removedFirst ? action.container : undefined;
+}
+
+/**
+ * Recreating a network stops its services until they are made again: not
+ * while the pass is cut short, a service on it is held back, or the image
+ * of one is not here yet.
+ */
+async function holdNetworkRecreate(
+  options: ReconcileOptions,
+  plan: Plan,
+  network: Extract<ResourceAction, { type: 'network-recreate' }>,
+  images: ImageProvider,
+): Promise<string | undefined> {
+  if (options.signal?.aborted) return `${abortReason(options.signal)} before it began`;
+  if (options.stopping?.aborted) return 'not begun: the agent is stopping';
+  const pulls = anySignal([options.signal, options.stopping]);
+  try {
+    for (const service of network.recreate) {
+      const action = plan.actions.find((a) => a.service === service && a.type !== 'remove');
+      if (!action || !('desired' in action)) continue;
+      const held = options.hold?.(action);
+      if (held) return `${service}: ${held}`;
+      try {
+        const image = await images.ensure(action.desired, pulls.signal);
+        if ('pending' in image) return `${service}: ${image.pending}`;
+      } catch (err) {
+        return `${service}: ${messageOf(err)}`;
+      }
+    }
+    return undefined;
+  } finally {
+    pulls.dispose();
+  }
+}
+
+/**
+ * Before a service is started, what `depends_on` conditions ask of its
+ * dependencies: `service_healthy` (healthy now) and
+ * `service_completed_successfully` (exited 0), each waited for within the
+ * dependency's health timeout. Undefined when met, or when this action
+ * starts nothing.
+ */
+async function unmetDependency(
+  options: ReconcileOptions,
+  action: Action,
+  byService: ReadonlyMap<string, Action>,
+  deps: readonly string[],
+  depOutcomes: readonly (ServiceOutcome | undefined)[],
+): Promise<string | undefined> {
+  if (action.type !== 'create' && action.type !== 'recreate' && action.type !== 'start') {
+    return undefined;
+  }
+  const conditions = action.desired.dependsOnConditions ?? {};
+  for (const [i, dep] of deps.entries()) {
+    const condition = conditions[dep];
+    if (condition !== 'service_healthy' && condition !== 'service_completed_successfully') continue;
+    const outcome = depOutcomes[i];
+    const depAction = byService.get(dep);
+    const id =
+      outcome?.containerId ??
+      (depAction && 'container' in depAction ? depAction.container.id : undefined);
+    if (!id) {
+      return `${dep} ${describeCondition(condition)}: ${outcome?.error ? `it failed: ${outcome.error}` : 'it has no container'}`;
+    }
+    const timeoutMs =
+      depAction && 'desired' in depAction
+        ? depAction.desired.rollout.healthTimeoutMs
+        : action.desired.rollout.healthTimeoutMs;
+    try {
+      const unmet = await waitForDependency(
+        { engine: options.engine, clock: options.clock, signal: options.signal },
+        id,
+        condition as DependencyCondition,
+        timeoutMs,
+      );
+      if (unmet) return `${dep} ${describeCondition(condition)}: ${unmet}`;
+    } catch (err) {
+      return `${dep} ${describeCondition(condition)}: ${messageOf(err)}`;
+    }
+  }
+  return undefined;
+}
+
+function describeCondition(
+  condition: 'service_healthy' | 'service_completed_successfully',
+): string {
+  return condition === 'service_healthy'
+    ? 'must be healthy first'
+    : 'must complete successfully first';
+}
+
+function dependencyFailure(
+  options: ReconcileOptions,
+  action: Action,
+  unmet: string,
+): ServiceOutcome {
+  const fields = {
+    service: action.service,
+    action: action.type,
+    reasons: 'reasons' in action ? action.reasons : [],
+  };
+  const error = `not started: ${unmet}${'container' in action && action.type === 'recreate' ? '; the running container was left as it is' : ''}`;
+  options.log.error({ ...fields, error }, 'service failed');
+  return { ...fields, ok: false, error, code: 'GITDOCK_E_ROLLOUT_FAILED', durationMs: 0 };
 }
 
 async function runAction(
   options: ReconcileOptions,
   action: Action,
   images: ImageProvider,
+  resources: ResourcesBefore | undefined,
 ): Promise<ServiceOutcome> {
   const { engine, clock, log } = options;
   const started = clock.now();
@@ -228,6 +438,18 @@ async function runAction(
   if (action.type === 'wait') {
     return finish(false, { error: action.reasons.join('; '), waiting: true });
   }
+  // A network or volume it needs could not be had: the service alone fails,
+  // and the container it has (if any) is left as it is.
+  const blocked = action.type !== 'remove' ? resources?.blocked.get(action.service) : undefined;
+  if (blocked && action.type !== 'in-sync') {
+    const removed =
+      action.type === 'recreate' && resources?.removed.has(action.container.id) === true;
+    const kept =
+      'container' in action && !removed ? '; the running container was left as it is' : '';
+    return blocked.skipped
+      ? finish(false, { error: `${blocked.error}${kept}`, skipped: true })
+      : finish(false, { error: `${blocked.error}${kept}`, code: blocked.code });
+  }
   if (action.type !== 'in-sync') {
     const cut = options.signal?.aborted
       ? `${abortReason(options.signal)} before it began`
@@ -253,6 +475,7 @@ async function runAction(
     commit: options.desired.commit,
     signal: serviceSignal,
     handOver: () => options.handOver?.(action.service) === true,
+    ...(options.stateDir !== undefined ? { stateDir: options.stateDir } : {}),
   };
   const pulls = anySignal([options.signal, options.stopping]);
   const pullSignal = pulls.signal;
@@ -279,11 +502,16 @@ async function runAction(
           );
         }
         if (action.type === 'in-sync') return finish(true, { containerId: action.container.id });
-        return fromStep(await startService(ctx, rollout, action.container.id));
+        return fromStep(await startService(ctx, rollout, action.container.id, action.desired));
       }
       case 'create':
       case 'recreate': {
-        const rollout = options.rolloutFor?.(action) ?? action.desired.rollout;
+        const asked = options.rolloutFor?.(action) ?? action.desired.rollout;
+        // A container docker compose made holds the service's ports: never start-first.
+        const rollout =
+          action.type === 'recreate' && action.compose !== undefined
+            ? { ...asked, order: 'stop-first' as const }
+            : asked;
         try {
           const image = await images.ensure(action.desired, pullSignal);
           if ('pending' in image) {
@@ -300,6 +528,16 @@ async function runAction(
               messageOf(err) +
               (kept ||
                 (action.type === 'recreate' ? '; the running container was left as it is' : '')),
+          });
+        }
+        if (action.type === 'recreate' && resources?.removed.has(action.container.id)) {
+          // Removed with its network: made afresh on the new one.
+          return fromStep(await createService(ctx, action.desired, rollout));
+        }
+        if (action.type === 'recreate' && action.removedFirst) {
+          return finish(false, {
+            error: 'its network was not recreated; the running container was left as it is',
+            code: 'GITDOCK_E_APPLY_FAILED',
           });
         }
         if (action.type === 'recreate') {
@@ -351,7 +589,12 @@ async function startOldMeanwhile(ctx: StepContext, action: Action): Promise<stri
   )
     return '';
   try {
-    const step = await startService(ctx, action.desired.rollout, action.container.id);
+    const step = await startService(
+      ctx,
+      action.desired.rollout,
+      action.container.id,
+      action.desired,
+    );
     return step.ok
       ? '; the old container was started again meanwhile'
       : `; the old container did not start again: ${step.error}`;

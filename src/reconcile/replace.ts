@@ -1,12 +1,13 @@
-import type { Engine } from '../core/engine.js';
+import type { CreateContainerOptions, Engine } from '../core/engine.js';
 import { DEFAULTS } from '../core/normalize.js';
 import { nextName } from '../core/plan.js';
 import { decodeSpecLabel, encodeSpecLabel } from '../core/spec-hash.js';
 import { type DesiredService, LABELS, type RolloutPolicy } from '../core/types.js';
-import { type ErrorCode, isGitdockError } from '../errors.js';
+import { type ErrorCode, GitdockError, isGitdockError } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Clock } from './clock.js';
-import { waitUntilUp } from './wait-until-up.js';
+import { bindSourcesFor, materializeRepoFiles } from './materialize-files.js';
+import { abortReason, type UpResult, waitUntilUp } from './wait-until-up.js';
 
 /** Lines of a failed container's log quoted in its failure report. */
 const LOG_TAIL_LINES = 10;
@@ -20,6 +21,11 @@ export interface StepContext {
   signal: AbortSignal | undefined;
   /** Asked when `signal` cut a replacement short: leave the service to the next pass (see `replaceService`). */
   handOver?: () => boolean;
+  /**
+   * The state directory, where repo files are written and host data lives
+   * by default. Needed only by services that mount either.
+   */
+  stateDir?: string;
 }
 
 /** The result of one container step, before it becomes a `ServiceOutcome`. */
@@ -40,8 +46,8 @@ export async function createService(
   rollout: RolloutPolicy,
 ): Promise<StepResult> {
   const { engine } = ctx;
-  const id = await engine.createContainer(createOptions(desired, desired.name, ctx.commit));
-  const up = await startAndWait(ctx, id, rollout);
+  const id = await engine.createContainer(await createOptions(ctx, desired, desired.containerName));
+  const up = await startAndWait(ctx, id, rollout, desired);
   if (up.up) return { ok: true, containerId: id };
   // Nothing ran before: remove the failed container so the next attempt starts cleanly.
   const lines = await lastLogLines(engine, id);
@@ -62,7 +68,7 @@ export async function adoptReplacement(
   id: string,
 ): Promise<StepResult> {
   const { engine, log } = ctx;
-  const up = await startAndWait(ctx, id, rollout);
+  const up = await startAndWait(ctx, id, rollout, desired);
   if (!up.up) {
     log.warn(
       { service: desired.name, reason: up.reason },
@@ -71,7 +77,7 @@ export async function adoptReplacement(
     await engine.removeContainer(id);
     return createService(ctx, desired, rollout);
   }
-  await engine.renameContainer(id, desired.name);
+  await engine.renameContainer(id, desired.containerName);
   return { ok: true, containerId: id };
 }
 
@@ -80,8 +86,9 @@ export async function startService(
   ctx: StepContext,
   rollout: RolloutPolicy,
   id: string,
+  desired?: DesiredService,
 ): Promise<StepResult> {
-  const up = await startAndWait(ctx, id, rollout);
+  const up = await startAndWait(ctx, id, rollout, desired);
   if (up.up) return { ok: true, containerId: id };
   return { ...failed(up.reason, await lastLogLines(ctx.engine, id)), containerId: id };
 }
@@ -107,11 +114,11 @@ export async function replaceService(
   const wasRunning = old.state === 'running' || old.state === 'restarting' || interrupted;
   const gracePeriod = recordedGracePeriod(old.labels);
   const id = await engine.createContainer(
-    createOptions(desired, nextName(desired.name), ctx.commit),
+    await createOptions(ctx, desired, nextName(desired.containerName)),
   );
   const startFirst = rollout.order === 'start-first';
   if (!startFirst && wasRunning) await engine.stopContainer(old.id, gracePeriod);
-  const up = await startAndWait(ctx, id, rollout);
+  const up = await startAndWait(ctx, id, rollout, desired);
   if (!up.up && !startFirst && wasRunning && ctx.signal?.aborted && ctx.handOver?.()) {
     // A newer commit changes this service and its image is here: starting
     // the old container only to stop it again in a moment would be one more
@@ -146,7 +153,7 @@ export async function replaceService(
   }
   if (startFirst && wasRunning) await engine.stopContainer(old.id, gracePeriod);
   await engine.removeContainer(old.id);
-  await engine.renameContainer(id, desired.name);
+  await engine.renameContainer(id, desired.containerName);
   return { ok: true, containerId: id };
 }
 
@@ -163,14 +170,83 @@ async function startAndWait(
   ctx: StepContext,
   id: string,
   rollout: RolloutPolicy,
-): ReturnType<typeof waitUntilUp> {
+  desired: DesiredService | undefined,
+): Promise<UpResult> {
   try {
     await ctx.engine.startContainer(id);
   } catch (err) {
     if (!isGitdockError(err)) throw err;
     return { up: false, reason: `could not start: ${err.message}` };
   }
+  if (desired?.oneShot) return waitUntilOneShotUp(ctx, id, rollout);
   return waitUntilUp(ctx.engine, id, rollout, ctx.clock, ctx.signal);
+}
+
+/**
+ * A one-shot counts as up once it has exited 0, or is still running
+ * without a restart after the settle time (whoever waits for it to
+ * complete waits on: see `waitForDependency`). Exiting non-zero is a failure.
+ */
+async function waitUntilOneShotUp(
+  ctx: StepContext,
+  id: string,
+  rollout: RolloutPolicy,
+): Promise<UpResult> {
+  const started = ctx.clock.now();
+  for (;;) {
+    if (ctx.signal?.aborted) return { up: false, reason: abortReason(ctx.signal) };
+    const status = await ctx.engine.inspectContainer(id);
+    if (status.error) return { up: false, reason: `could not start: ${status.error}`, status };
+    if (status.restartCount > 0 || status.state === 'restarting') {
+      return { up: false, reason: `restarting (exit code ${status.exitCode})`, status };
+    }
+    if (!status.running) {
+      return status.exitCode === 0
+        ? { up: true }
+        : { up: false, reason: `exited with code ${status.exitCode}`, status };
+    }
+    const elapsed = ctx.clock.now() - started;
+    if (elapsed >= rollout.settleMs) return { up: true };
+    await ctx.clock.sleep(Math.max(1, Math.min(POLL_MS, rollout.settleMs - elapsed)));
+  }
+}
+
+/** How often a container waited on is inspected. */
+const POLL_MS = 100;
+
+export type DependencyCondition = 'service_healthy' | 'service_completed_successfully';
+
+/**
+ * Waits, before a dependent starts, until its dependency's container is
+ * healthy (`service_healthy`) or has exited 0 (`service_completed_successfully`),
+ * within `timeoutMs`. Undefined when it is; else why not.
+ */
+export async function waitForDependency(
+  ctx: Pick<StepContext, 'engine' | 'clock' | 'signal'>,
+  id: string,
+  condition: DependencyCondition,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  const started = ctx.clock.now();
+  for (;;) {
+    if (ctx.signal?.aborted) return abortReason(ctx.signal);
+    const status = await ctx.engine.inspectContainer(id);
+    const elapsed = ctx.clock.now() - started;
+    if (condition === 'service_healthy') {
+      if (status.health === 'healthy' && status.running) return undefined;
+      if (status.health === undefined) return 'it has no health check';
+      if (!status.running) return `it exited with code ${status.exitCode}`;
+      if (status.health === 'unhealthy') return 'it is unhealthy';
+    } else if (!status.running && status.state !== 'restarting') {
+      return status.exitCode === 0 ? undefined : `it exited with code ${status.exitCode}`;
+    }
+    if (elapsed >= timeoutMs) {
+      return condition === 'service_healthy'
+        ? `it is not healthy after ${Math.round(timeoutMs / 1000)}s (health: ${status.health})`
+        : `it has not completed after ${Math.round(timeoutMs / 1000)}s`;
+    }
+    await ctx.clock.sleep(Math.max(1, Math.min(POLL_MS, timeoutMs - elapsed)));
+  }
 }
 
 function failed(reason: string, lines: string[]): StepResult {
@@ -182,21 +258,61 @@ function failed(reason: string, lines: string[]): StepResult {
   };
 }
 
-function createOptions(desired: DesiredService, name: string, commit: string) {
+async function createOptions(
+  ctx: StepContext,
+  desired: DesiredService,
+  name: string,
+): Promise<CreateContainerOptions> {
+  const bindSources = await prepareBinds(ctx, desired);
   return {
     name,
     image: desired.imageRef,
     spec: desired.spec,
-    labels: {
-      [LABELS.host]: desired.host,
-      [LABELS.service]: desired.name,
-      [LABELS.specHash]: desired.specHash,
-      [LABELS.image]: desired.imageRef,
-      [LABELS.commit]: commit,
-      [LABELS.spec]: encodeSpecLabel(desired.spec),
-      [LABELS.dependsOn]: desired.dependsOn.join(','),
-    },
+    labels: containerLabels(desired, ctx.commit),
+    ...(bindSources ? { bindSources } : {}),
   };
+}
+
+/** The `io.gitdock.*` labels of a service's container. */
+export function containerLabels(desired: DesiredService, commit: string): Record<string, string> {
+  return {
+    [LABELS.host]: desired.host,
+    [LABELS.service]: desired.name,
+    [LABELS.specHash]: desired.specHash,
+    [LABELS.image]: desired.imageRef,
+    [LABELS.commit]: commit,
+    [LABELS.spec]: encodeSpecLabel(desired.spec),
+    [LABELS.dependsOn]: desired.dependsOn.join(','),
+    // Only where they say something: a gitdock manifest's containers keep the labels they had.
+    ...(desired.project !== undefined ? { [LABELS.project]: desired.project } : {}),
+    ...(desired.containerName !== desired.name
+      ? { [LABELS.containerName]: desired.containerName }
+      : {}),
+  };
+}
+
+/**
+ * Writes the repo files the service mounts into the state directory and
+ * says where its repo-file and host-data binds come from; undefined for a
+ * service that mounts neither. Runs before anything of the service is
+ * stopped, so a failure here leaves the old container serving.
+ */
+async function prepareBinds(
+  ctx: StepContext,
+  desired: DesiredService,
+): Promise<ReadonlyMap<number, string> | undefined> {
+  if (!desired.spec.volumes.some((m) => m.repoFile !== undefined || m.hostData !== undefined)) {
+    return undefined;
+  }
+  if (ctx.stateDir === undefined) {
+    throw new GitdockError(
+      'GITDOCK_E_STATE_DIR',
+      `${desired.name} mounts files from the repo or host data, which live under a state directory; give one (--state-dir)`,
+      { service: desired.name },
+    );
+  }
+  await materializeRepoFiles(ctx.stateDir, desired.repoFiles ?? []);
+  return bindSourcesFor(desired, { stateDir: ctx.stateDir });
 }
 
 function recordedGracePeriod(labels: Record<string, string>): number {

@@ -18,7 +18,11 @@
  * policies with dockerd's back-off (100 ms doubling to 1 min, reset after a
  * run of 10 s) and RestartCount, HEALTHCHECK verdicts, stop with SIGTERM and
  * a grace period, `rm -f`, rename, logs, events filtered by host label, the
- * lock objects, pulls with progress. Not modelled: ports, networks, volumes,
+ * lock objects, pulls with progress, networks and volumes (create, list,
+ * remove; containers attached to their networks at create, a network with
+ * running containers and a volume any container uses refused removal, the
+ * engine's own `host` and `none` networks; a network that is gone found at
+ * start, as dockerd 20.10 does). Not modelled: ports, IP addresses, DNS,
  * pause, exec, resource limits, image removal rules beyond untagging.
  *
  * Error texts and `data` follow the adapter (src/adapters/docker-engine.ts):
@@ -26,7 +30,7 @@
  * `statusCode`; `Cannot reach the Docker engine at ...` with `errno`.
  */
 import { createHash } from 'node:crypto';
-import { toCreateBody } from '../../src/adapters/container-config.js';
+import { toCreateBody, toNetworkConnects } from '../../src/adapters/container-config.js';
 import type {
   ContainerStatus,
   CreateContainerOptions,
@@ -35,7 +39,13 @@ import type {
   EngineLock,
   PullProgress,
 } from '../../src/core/engine.js';
-import type { ActualContainer } from '../../src/core/types.js';
+import type {
+  ActualContainer,
+  ActualNetwork,
+  ActualVolume,
+  DesiredNetwork,
+  DesiredVolume,
+} from '../../src/core/types.js';
 import { GitdockError } from '../../src/errors.js';
 import type { FakeClock, TimerHandle } from './fake-clock.js';
 
@@ -112,6 +122,12 @@ export const ENGINE_METHODS = [
   'findLock',
   'removeLock',
   'watchEvents',
+  'listNetworks',
+  'createNetwork',
+  'removeNetwork',
+  'listVolumes',
+  'createVolume',
+  'removeVolume',
 ] as const satisfies readonly (keyof Engine)[];
 
 export type EngineMethod = (typeof ENGINE_METHODS)[number];
@@ -132,7 +148,11 @@ export type MutationOp =
   | 'pull'
   | 'commit'
   | 'create-lock'
-  | 'remove-lock';
+  | 'remove-lock'
+  | 'create-network'
+  | 'remove-network'
+  | 'create-volume'
+  | 'remove-volume';
 
 export interface JournalEntry {
   seq: number;
@@ -167,6 +187,10 @@ export interface ContainerSnapshot {
   finishedAt?: number;
   restartPolicy: string;
   logs: string[];
+  /** The networks it is configured on (names or IDs, as given), the create's first. */
+  networks: string[];
+  /** The named volumes it mounts. */
+  volumes: string[];
 }
 
 /** One engine call, as fault predicates see it. */
@@ -413,6 +437,24 @@ class Faults {
   }
 }
 
+// -- networks --------------------------------------------------------------------
+
+interface FakeNetwork {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  driver: string;
+  /** The engine's own (`host`, `none`): never removed. */
+  predefined: boolean;
+}
+
+/** A network mode that names a network of the network table, not a mode of its own. */
+function isUserNetworkMode(mode: string): boolean {
+  return (
+    !['', 'default', 'bridge', 'host', 'none'].includes(mode) && !mode.startsWith('container:')
+  );
+}
+
 // -- containers and their lifecycle ----------------------------------------------
 
 interface RestartPolicy {
@@ -443,6 +485,10 @@ interface FakeContainer {
   /** The restart manager's current back-off. */
   restartDelayMs: number;
   logs: string[];
+  /** Networks it is configured on, the create's first: as given, by ID once it has started. */
+  networks: string[];
+  /** Named volumes it mounts. */
+  volumes: string[];
   /** Counts starts, so a timer of an earlier run can tell it is stale. */
   run: number;
   /** Timers of the current run (exit, health verdict), a pending restart, or a removal. */
@@ -767,6 +813,8 @@ export class FakeEngine implements Engine {
   private readonly faults = new Faults();
   private readonly runtime: ContainerRuntime;
   private readonly lockTable = new Map<string, EngineLock>();
+  private readonly networkTable = new Map<string, FakeNetwork>();
+  private readonly volumeTable = new Map<string, ActualVolume>();
   private readonly counts = Object.fromEntries(ENGINE_METHODS.map((m) => [m, 0])) as Record<
     EngineMethod,
     number
@@ -784,6 +832,14 @@ export class FakeEngine implements Engine {
     settings: Partial<FakeEngineSettings> = {},
   ) {
     this.settings = { ...DEFAULT_FAKE_ENGINE_SETTINGS, ...settings };
+    // The stack's dockerd runs with --bridge=none: only these two are its own.
+    for (const [name, driver] of [
+      ['host', 'host'],
+      ['none', 'null'],
+    ] as const) {
+      const id = createHash('sha256').update(`${this.settings.seed}/network/${name}`).digest('hex');
+      this.networkTable.set(id, { id, name, labels: {}, driver, predefined: true });
+    }
     this.runtime = new ContainerRuntime(clock, {
       emit: (c, action) => this.events.emit(c, action, this.clock.now()),
       record: (op, by, c, detail) =>
@@ -917,7 +973,8 @@ export class FakeEngine implements Engine {
       name: options.name,
     });
     await this.enter(gate);
-    return this.create(options.name, toCreateBody(options), 'gitdock', gate);
+    const connects = toNetworkConnects(options.spec).map((c) => c.network);
+    return this.create(options.name, toCreateBody(options), 'gitdock', gate, connects);
   }
 
   async startContainer(id: string): Promise<void> {
@@ -1017,6 +1074,92 @@ export class FakeEngine implements Engine {
     });
     if (entered === 'aborted' || signal.aborted) return;
     await this.events.open(host, signal, onEvent);
+  }
+
+  async listNetworks(): Promise<ActualNetwork[]> {
+    await this.enter(this.gate('listNetworks', [], 'list networks', {}));
+    return this.networks();
+  }
+
+  async createNetwork(network: DesiredNetwork, labels: Record<string, string>): Promise<string> {
+    const gate = this.gate('createNetwork', [network, labels], 'create network', {
+      name: network.name,
+    });
+    await this.enter(gate);
+    if ([...this.networkTable.values()].some((n) => n.name === network.name)) {
+      throw this.refused(gate, 409, `network with name ${network.name} already exists`);
+    }
+    const id = this.newId();
+    this.networkTable.set(id, {
+      id,
+      name: network.name,
+      labels: { ...network.labels, ...labels },
+      driver: network.driver ?? 'bridge',
+      predefined: false,
+    });
+    this.record({ op: 'create-network', by: 'gitdock', id, name: network.name });
+    return id;
+  }
+
+  async removeNetwork(idOrName: string): Promise<void> {
+    const gate = this.gate('removeNetwork', [idOrName], 'remove network', { id: idOrName });
+    await this.enter(gate);
+    const n = this.findNetwork(idOrName);
+    if (n === undefined) return; // 404: already gone
+    if (n.predefined) {
+      throw this.refused(gate, 403, `${n.name} is a pre-defined network and cannot be removed`);
+    }
+    // Only running containers have endpoints; a stopped one keeps the name and fails its next start.
+    const active = this.runtime
+      .all()
+      .some(
+        (c) =>
+          (c.state === 'running' || c.state === 'restarting') &&
+          c.networks.some((ref) => this.findNetwork(ref) === n),
+      );
+    if (active) {
+      throw this.refused(
+        gate,
+        403,
+        `error while removing network: network ${n.name} id ${n.id} has active endpoints`,
+      );
+    }
+    this.networkTable.delete(n.id);
+    this.record({ op: 'remove-network', by: 'gitdock', id: n.id, name: n.name });
+  }
+
+  async listVolumes(): Promise<ActualVolume[]> {
+    await this.enter(this.gate('listVolumes', [], 'list volumes', {}));
+    return [...this.volumeTable.values()].map((v) => ({ ...v, labels: { ...v.labels } }));
+  }
+
+  async createVolume(volume: DesiredVolume, labels: Record<string, string>): Promise<void> {
+    await this.enter(
+      this.gate('createVolume', [volume, labels], 'create volume', { name: volume.name }),
+    );
+    // Like dockerd: a create of an existing name answers with the existing volume, unchanged.
+    if (this.volumeTable.has(volume.name)) return;
+    this.volumeTable.set(volume.name, {
+      name: volume.name,
+      labels: { ...volume.labels, ...labels },
+      driver: volume.driver ?? 'local',
+    });
+    this.record({ op: 'create-volume', by: 'gitdock', name: volume.name });
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    const gate = this.gate('removeVolume', [name], 'remove volume', { id: name });
+    await this.enter(gate);
+    if (!this.volumeTable.has(name)) return; // 404: already gone
+    const users = this.runtime
+      .all()
+      .filter((c) => c.volumes.includes(name))
+      .map((c) => c.id);
+    if (users.length > 0) {
+      throw this.refused(gate, 409, `remove ${name}: volume is in use - [${users.join(', ')}]`);
+    }
+    this.volumeTable.delete(name);
+    this.record({ op: 'remove-volume', by: 'gitdock', name });
   }
 
   // -- the world around the agent: users, the engine itself, the registry ---------
@@ -1259,6 +1402,27 @@ export class FakeEngine implements Engine {
     return c === undefined ? undefined : snapshot(c);
   }
 
+  /**
+   * Networks, the engine's own included (copies), each with every container
+   * configured on it, running or not, as the adapter reads them.
+   */
+  networks(): ActualNetwork[] {
+    return [...this.networkTable.values()].map((n) => ({
+      id: n.id,
+      name: n.name,
+      labels: { ...n.labels },
+      containers: this.runtime
+        .all()
+        .filter((c) => c.networks.some((ref) => this.findNetwork(ref) === n))
+        .map((c) => c.id),
+    }));
+  }
+
+  /** Volumes (copies). */
+  volumes(): ActualVolume[] {
+    return [...this.volumeTable.values()].map((v) => ({ ...v, labels: { ...v.labels } }));
+  }
+
   locks(): EngineLock[] {
     return [...this.lockTable.values()].map(copyLock);
   }
@@ -1456,10 +1620,16 @@ export class FakeEngine implements Engine {
       Labels: Record<string, string>;
       StopTimeout: number;
       Healthcheck?: { Test?: string[]; Interval?: number };
-      HostConfig: { RestartPolicy: { Name: string; MaximumRetryCount?: number } };
+      HostConfig: {
+        RestartPolicy: { Name: string; MaximumRetryCount?: number };
+        NetworkMode?: string;
+        Mounts?: { Type: string; Source?: string }[];
+      };
     },
     by: Actor,
     gate: Gate,
+    /** Networks joined right after the create (the adapter's connects). */
+    connects: readonly string[] = [],
   ): string {
     const policy = body.HostConfig.RestartPolicy;
     if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(policy.Name)) {
@@ -1477,6 +1647,20 @@ export class FakeEngine implements Engine {
     const bare = name.replace(/^\//, '');
     const holder = this.runtime.byName(bare);
     if (holder !== undefined) throw this.refused(gate, 409, nameConflict(bare, holder.id));
+    const mode = body.HostConfig.NetworkMode;
+    const networks = [
+      ...(mode !== undefined && isUserNetworkMode(mode) ? [mode] : []),
+      ...connects,
+    ];
+    const volumes = (body.HostConfig.Mounts ?? [])
+      .filter((m) => m.Type === 'volume' && m.Source !== undefined)
+      .map((m) => m.Source!);
+    // dockerd creates a named volume that does not exist yet when a container mounts it.
+    for (const volume of volumes) {
+      if (this.volumeTable.has(volume)) continue;
+      this.volumeTable.set(volume, { name: volume, labels: {}, driver: 'local' });
+      this.record({ op: 'create-volume', by: 'engine', name: volume });
+    }
     const c: FakeContainer = {
       id: this.newId(),
       name: bare,
@@ -1498,6 +1682,8 @@ export class FakeEngine implements Engine {
       run: 0,
       timers: [],
       exited: Promise.resolve(),
+      networks,
+      volumes,
     };
     this.runtime.add(c, by);
     return c.id;
@@ -1508,6 +1694,11 @@ export class FakeEngine implements Engine {
       throw this.refused(gate, 409, 'container is marked for removal and cannot be started');
     }
     if (c.state === 'running' || c.state === 'restarting') return; // 304: already started
+    // dockerd 20.10 takes any network name at create and looks networks up at start.
+    const gone = c.networks.find((n) => this.findNetwork(n) === undefined);
+    if (gone !== undefined) throw this.refused(gate, 404, `network ${gone} not found`);
+    // Once started, dockerd keeps its networks by ID (a later error names the ID).
+    c.networks = c.networks.map((n) => this.findNetwork(n)?.id ?? n);
     this.runtime.start(c, by);
   }
 
@@ -1532,6 +1723,17 @@ export class FakeEngine implements Engine {
       );
     }
     this.runtime.rename(c, bare, by);
+  }
+
+  /** dockerd's network lookup: full ID, then name, then a unique ID prefix. */
+  private findNetwork(ref: string): FakeNetwork | undefined {
+    const exact = this.networkTable.get(ref);
+    if (exact !== undefined) return exact;
+    const all = [...this.networkTable.values()];
+    const named = all.find((n) => n.name === ref);
+    if (named !== undefined) return named;
+    const prefixed = all.filter((n) => ref !== '' && n.id.startsWith(ref));
+    return prefixed.length === 1 ? prefixed[0] : undefined;
   }
 
   /** The container a call names, or dockerd's 404. */
@@ -1606,6 +1808,8 @@ function snapshot(c: FakeContainer): ContainerSnapshot {
         ? `on-failure:${c.restart.max}`
         : c.restart.name,
     logs: [...c.logs],
+    networks: [...c.networks],
+    volumes: [...c.volumes],
   };
   if (c.health !== undefined) s.health = c.health;
   if (c.startedAt !== undefined) s.startedAt = c.startedAt;

@@ -174,6 +174,9 @@ function spawnDockerd(dir: string, dockerHost: string): ChildProcess {
         '--bridge=none',
         '--iptables=false',
         '--ip6tables=false',
+        // A container's lookup of an unknown name never leaves the machine.
+        '--dns',
+        '127.0.0.1',
         '--shutdown-timeout',
         '5',
       ],

@@ -2,21 +2,36 @@
 import func3Module from 'ajv/dist/runtime/ucs2length.js';
 
 export const validateService = validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/service.schema.json","title":"gitdock service","description":"One service on one or more Docker hosts. The service name is the file name without `.yaml`.","type":"object","additionalProperties":false,"required":["image"],"oneOf":[{"required":["tag"]},{"required":["digest"]}],"properties":{"image":{"description":"Image repository without tag or digest, e.g. `registry.example.com/appserver`.","type":"string","pattern":"^[a-z0-9]+([._/:-][a-z0-9]+)*$"},"tag":{"description":"Image tag to run (letters, digits, `_`, `.`, `-`; quote numbers like `\"1.0\"`). Exactly one of `tag` and `digest` is required.","type":"string","pattern":"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"},"digest":{"description":"Image digest to run: `sha256:` and 64 hex digits. Exactly one of `tag` and `digest`.","type":"string","pattern":"^sha256:[a-f0-9]{64}$"},"hosts":{"description":"Fleet files only: the hosts this service runs on, by name or glob (`web-*`, `db-?`).","type":"array","minItems":1,"items":{"type":"string","pattern":"^[a-z0-9*?\\[\\]_.-]+$"}},"command":{"description":"Overrides the image CMD.","anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"entrypoint":{"description":"Overrides the image ENTRYPOINT.","anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"environment":{"description":"Environment variables, as a map or a list of `KEY=value`.","anyOf":[{"type":"object","propertyNames":{"pattern":"^[^=\\s]+$"},"additionalProperties":{"anyOf":[{"type":["string","number","boolean"]},{"type":"null"}]}},{"type":"array","items":{"type":"string","pattern":"^[^=\\s]+(=.*)?$"}}]},"env_file":{"description":"Files of `KEY=value` lines, relative to this manifest, read from the repo.","anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"ports":{"description":"Published ports: `\"8080:80\"`, `\"127.0.0.1:8080:80/udp\"` or the long form.","type":"array","items":{"anyOf":[{"description":"A port such as `\"80\"`, `\"8080:80\"` or `\"127.0.0.1:8080:80/udp\"`.","type":"string","pattern":"^(\\[?[0-9a-fA-F.:]+\\]?:)?([0-9]+:)?[0-9]+(/(tcp|udp))?$"},{"type":"integer","minimum":1,"maximum":65535},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"anyOf":[{"type":"integer","minimum":1,"maximum":65535},{"type":"string","pattern":"^[0-9]+$"}]},"host_ip":{"type":"string"},"protocol":{"enum":["tcp","udp"]}}}]}},"volumes":{"description":"Mounts: `\"/host/path:/in/container:ro\"`, `\"named:/data\"` or the long form.","type":"array","items":{"anyOf":[{"description":"A mount such as `\"/srv/data:/data\"`, `\"/etc/app:/etc/app:ro\"` or `\"named:/data\"`.","type":"string","pattern":"^[^:]+:/[^:]*(:(ro|rw))?$"},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string"},"target":{"type":"string","pattern":"^/"},"read_only":{"type":"boolean"}}}]}},"network_mode":{"description":"`none`, `host`, `bridge`, `container:NAME` or a network name.","type":"string","minLength":1},"privileged":{"description":"Give the container extended privileges on the host (`docker run --privileged`). Default `false`.","type":"boolean"},"restart":{"description":"Restart policy: `no` (default), `always`, `unless-stopped`, `on-failure` or `on-failure:N`.","type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},"healthcheck":{"description":"Container health check, as in Compose.","type":"object","additionalProperties":false,"properties":{"test":{"anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"interval":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h`.","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"timeout":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h`.","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"retries":{"type":"integer","minimum":0},"start_period":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h`.","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"disable":{"type":"boolean"}}},"depends_on":{"description":"Services on this host to start before this one.","anyOf":[{"type":"array","items":{"type":"string"},"uniqueItems":true},{"type":"object","additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy"]}}}}]},"labels":{"description":"Container labels (`io.gitdock.*` is reserved).","anyOf":[{"type":"object","propertyNames":{"pattern":"^[^=\\s]+$"},"additionalProperties":{"anyOf":[{"type":["string","number","boolean"]},{"type":"null"}]}},{"type":"array","items":{"type":"string","pattern":"^[^=\\s]+(=.*)?$"}}]},"user":{"description":"User (and group) to run as.","type":"string"},"working_dir":{"description":"Working directory inside the container.","type":"string"},"stop_grace_period":{"description":"Time to wait after SIGTERM before SIGKILL: a duration such as `10s` or `1m30s`.","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"update":{"description":"How a changed service is replaced.","type":"object","additionalProperties":false,"properties":{"order":{"description":"`stop-first` (default): stop the old container, then start the new one. `start-first`: start the new one first (not with fixed host ports).","enum":["stop-first","start-first"]},"settle":{"description":"Without a HEALTHCHECK, how long the new container must run without exiting: a duration such as `2s` (the default).","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},"health_timeout":{"description":"With a HEALTHCHECK, how long to wait for `healthy`: a duration such as `60s` (the default).","type":"string","pattern":"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"}}},"pull":{"description":"`missing` (default): pull only when the image is not on the host. `always`: pull on every apply.","enum":["missing","always"]}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/service.schema.json","title":"gitdock service","description":"One service on one or more Docker hosts. The service name is the file name without `.yaml`.","type":"object","additionalProperties":false,"required":["image"],"oneOf":[{"required":["tag"]},{"required":["digest"]}],"allOf":[{"if":{"properties":{"network_mode":{"type":"string","pattern":"^none$"}},"required":["network_mode"]},"then":{"properties":{"ports":{"description":"a container with network_mode none has no network to publish on: remove ports","type":"array","maxItems":0}}}},{"if":{"properties":{"network_mode":{"type":"string","pattern":"^host$"}},"required":["network_mode"]},"then":{"properties":{"ports":{"description":"the engine ignores ports with network_mode host (the container uses the host network directly): use no ports","type":"array","maxItems":0}}}},{"if":{"properties":{"network_mode":{"type":"string","pattern":"^container:"}},"required":["network_mode"]},"then":{"properties":{"ports":{"description":"a container with network_mode container:NAME shares that container's network: publish the ports on that service","type":"array","maxItems":0}}}}],"properties":{"image":{"description":"Image repository without tag or digest, e.g. `registry.example.com/appserver` (the tag goes in `tag`, the digest in `digest`).","type":"string","maxLength":255,"pattern":"^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]+)?/)?[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"},"tag":{"description":"Image tag to run (letters, digits, `_`, `.`, `-`; quote numbers like `\"1.0\"`). Exactly one of `tag` and `digest` is required.","type":"string","pattern":"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"},"digest":{"description":"Image digest to run: `sha256:` and 64 hex digits. Exactly one of `tag` and `digest`.","type":"string","pattern":"^sha256:[a-f0-9]{64}$"},"hosts":{"description":"Fleet files only: the hosts this service runs on, by name or glob (`web-*`, `db-?`, `web-[1-3]`; brackets closed, ranges in order).","type":"array","minItems":1,"items":{"type":"string","pattern":"^([a-z0-9*?_.-]|\\[(-|-?(\\.-[\\.0123456789_abcdefghijklmnopqrstuvwxyz]|0-[0123456789_abcdefghijklmnopqrstuvwxyz]|1-[123456789_abcdefghijklmnopqrstuvwxyz]|2-[23456789_abcdefghijklmnopqrstuvwxyz]|3-[3456789_abcdefghijklmnopqrstuvwxyz]|4-[456789_abcdefghijklmnopqrstuvwxyz]|5-[56789_abcdefghijklmnopqrstuvwxyz]|6-[6789_abcdefghijklmnopqrstuvwxyz]|7-[789_abcdefghijklmnopqrstuvwxyz]|8-[89_abcdefghijklmnopqrstuvwxyz]|9-[9_abcdefghijklmnopqrstuvwxyz]|_-[_abcdefghijklmnopqrstuvwxyz]|a-[abcdefghijklmnopqrstuvwxyz]|b-[bcdefghijklmnopqrstuvwxyz]|c-[cdefghijklmnopqrstuvwxyz]|d-[defghijklmnopqrstuvwxyz]|e-[efghijklmnopqrstuvwxyz]|f-[fghijklmnopqrstuvwxyz]|g-[ghijklmnopqrstuvwxyz]|h-[hijklmnopqrstuvwxyz]|i-[ijklmnopqrstuvwxyz]|j-[jklmnopqrstuvwxyz]|k-[klmnopqrstuvwxyz]|l-[lmnopqrstuvwxyz]|m-[mnopqrstuvwxyz]|n-[nopqrstuvwxyz]|o-[opqrstuvwxyz]|p-[pqrstuvwxyz]|q-[qrstuvwxyz]|r-[rstuvwxyz]|s-[stuvwxyz]|t-[tuvwxyz]|u-[uvwxyz]|v-[vwxyz]|w-[wxyz]|x-[xyz]|y-[yz]|z-[z]|[a-z0-9_.])+-?)\\])+$"}},"command":{"description":"Overrides the image CMD.","anyOf":[{"description":"A command line, split into words as a shell would (no expansion): quotes must be closed; no NUL characters.","type":"string","pattern":"^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"},{"type":"array","items":{"description":"One word of the command; no NUL characters.","type":"string","pattern":"^[^\\u0000]*$"}}]},"entrypoint":{"description":"Overrides the image ENTRYPOINT.","anyOf":[{"description":"A command line, split into words as a shell would (no expansion): quotes must be closed; no NUL characters.","type":"string","pattern":"^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"},{"type":"array","items":{"description":"One word of the command; no NUL characters.","type":"string","pattern":"^[^\\u0000]*$"}}]},"environment":{"description":"Environment variables, as a map or a list of `KEY=value`.","anyOf":[{"type":"object","propertyNames":{"pattern":"^[^=\\s\\u0000]+$"},"additionalProperties":{"anyOf":[{"description":"The value; no NUL characters (write `KEY: \"\"` for an empty string).","type":"string","pattern":"^[^\\u0000]*$"},{"type":["number","boolean"]}]}},{"type":"array","items":{"description":"A `KEY=value` entry: a name without `=` or whitespace, `=`, then the value (`KEY=` for an empty string); no NUL characters.","type":"string","pattern":"^[^=\\s\\u0000]+=[^\\u0000]*$"}}]},"env_file":{"description":"Files of `KEY=value` lines, relative to this manifest, read from the repo.","anyOf":[{"description":"A path relative to this manifest (not absolute), inside hosts/ or services/.","type":"string","pattern":"^[^/\\u0000][^\\u0000]*$"},{"type":"array","items":{"description":"A path relative to this manifest (not absolute), inside hosts/ or services/.","type":"string","pattern":"^[^/\\u0000][^\\u0000]*$"}}]},"ports":{"description":"Published ports: `\"8080:80\"`, `\"127.0.0.1:8080:80/udp\"` or the long form.","type":"array","items":{"anyOf":[{"description":"A port such as `\"80\"`, `\"8080:80\"`, `\"127.0.0.1:8080:80\"`, `\"127.0.0.1::80\"` or `\"[::1]:8080:80\"`, ports 1 to 65535, optionally with /tcp or /udp.","type":"string","pattern":"^((((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])|\\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\\]):(0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?:0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])|0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]):0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])|0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))(/(tcp|udp))?$"},{"type":"integer","minimum":1,"maximum":65535},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"anyOf":[{"type":"integer","minimum":1,"maximum":65535},{"description":"A host port from 1 to 65535.","type":"string","pattern":"^0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"}]},"host_ip":{"description":"An IPv4 or IPv6 address of the host, such as `127.0.0.1` or `::1`.","type":"string","pattern":"^(((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$"},"protocol":{"enum":["tcp","udp"]}}}]}},"volumes":{"description":"Mounts: `\"/host/path:/in/container:ro\"`, `\"named:/data\"` or the long form.","type":"array","items":{"anyOf":[{"description":"A mount such as `\"/srv/data:/data\"`, `\"/etc/app:/etc/app:ro\"` or `\"named:/data\"`: an absolute host path or a volume name (2+ letters, digits, `_`, `.`, `-`), then an absolute container path other than `/` and /proc (no `.` or `..` segments).","type":"string","pattern":"^(/[^:\\u0000]*|[a-zA-Z0-9][a-zA-Z0-9_.-]+):(?!/+proc(/|:|$))/[/\\\\]*(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+([/\\\\]+(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+)*[/\\\\]*(:(ro|rw))?$"},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string"},"target":{"description":"An absolute container path other than `/` and /proc, without `.` or `..` segments.","type":"string","pattern":"^(?!/+proc(/|:|$))/[/\\\\]*(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+([/\\\\]+(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+)*[/\\\\]*$"},"read_only":{"type":"boolean"}},"allOf":[{"if":{"properties":{"type":{"const":"bind"}},"required":["type"]},"then":{"required":["source"],"properties":{"source":{"description":"A bind mount source is an absolute path on the host, without `:` (the engine takes binds as `source:target`).","type":"string","pattern":"^/[^:\\u0000]*$"}}}},{"if":{"properties":{"type":{"const":"volume"}},"required":["type"]},"then":{"required":["source"],"properties":{"source":{"description":"A volume name: 2 or more letters, digits, `_`, `.` or `-`, starting with a letter or digit.","type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"}}}},{"if":{"properties":{"type":{"const":"tmpfs"}},"required":["type"]},"then":{"description":"A tmpfs mount has no source: remove it.","not":{"required":["source"]}}}]}]}},"network_mode":{"description":"`none`, `host`, `bridge`, `container:SERVICE` (another service on the same host) or a network name.","type":"string","pattern":"^(none|host|bridge|container:[a-z0-9][a-z0-9_.-]{1,62}|[a-zA-Z0-9][a-zA-Z0-9_.-]*)$"},"privileged":{"description":"Give the container extended privileges on the host (`docker run --privileged`). Default `false`.","type":"boolean"},"restart":{"description":"Restart policy: `no` (default), `always`, `unless-stopped`, `on-failure` or `on-failure:N`.","type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]{1,9})?)$"},"healthcheck":{"description":"Container health check, as in Compose.","type":"object","additionalProperties":false,"properties":{"test":{"anyOf":[{"description":"A command line, split into words as a shell would (no expansion): quotes must be closed; no NUL characters.","type":"string","pattern":"^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"},{"type":"array","items":{"description":"One word of the command; no NUL characters.","type":"string","pattern":"^[^\\u0000]*$"}}]},"interval":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h` (units largest first, each once).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"timeout":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h` (units largest first, each once).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"retries":{"type":"integer","minimum":0,"maximum":2147483647},"start_period":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h` (units largest first, each once).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"disable":{"type":"boolean"}}},"depends_on":{"description":"Services on this host to start before this one.","anyOf":[{"type":"array","items":{"description":"A service name.","type":"string","pattern":"^[a-z0-9][a-z0-9_.-]{1,62}$"},"uniqueItems":true},{"type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_.-]{1,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy"]}}}}]},"labels":{"description":"Container labels (`io.gitdock.*` is reserved).","anyOf":[{"type":"object","propertyNames":{"pattern":"^(?!io\\.gitdock\\.)[^=\\s]+$"},"additionalProperties":{"anyOf":[{"type":["string","number","boolean"]},{"type":"null"}]}},{"type":"array","items":{"description":"A label `key=value` (or `key`): a name without `=` or whitespace, not starting with `io.gitdock.` (reserved for gitdock).","type":"string","pattern":"^(?!io\\.gitdock\\.)[^=\\s]+(=.*)?$"}}]},"user":{"description":"User (and group) to run as: `name`, `uid`, `name:group` or `uid:gid` (ids 0 to 2147483647).","type":"string","pattern":"^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7]))(:([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])))?$"},"working_dir":{"description":"Working directory inside the container: an absolute path.","type":"string","pattern":"^/[^\\u0000]*$"},"stop_grace_period":{"description":"Time to wait after SIGTERM before SIGKILL: a duration such as `10s` or `1m30s`.","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"update":{"description":"How a changed service is replaced.","type":"object","additionalProperties":false,"properties":{"order":{"description":"`stop-first` (default): stop the old container, then start the new one. `start-first`: start the new one first (not with fixed host ports).","enum":["stop-first","start-first"]},"settle":{"description":"Without a HEALTHCHECK, how long the new container must run without exiting: a duration such as `2s` (the default).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"health_timeout":{"description":"With a HEALTHCHECK, how long to wait for `healthy`: a duration such as `60s` (the default).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"}}},"pull":{"description":"`missing` (default): pull only when the image is not on the host. `always`: pull on every apply.","enum":["missing","always"]}}};
+const pattern0 = new RegExp("^none$", "u");
+const pattern1 = new RegExp("^host$", "u");
+const pattern2 = new RegExp("^container:", "u");
+const pattern3 = new RegExp("^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]+)?/)?[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$", "u");
+const pattern4 = new RegExp("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", "u");
+const pattern5 = new RegExp("^sha256:[a-f0-9]{64}$", "u");
+const pattern6 = new RegExp("^([a-z0-9*?_.-]|\\[(-|-?(\\.-[\\.0123456789_abcdefghijklmnopqrstuvwxyz]|0-[0123456789_abcdefghijklmnopqrstuvwxyz]|1-[123456789_abcdefghijklmnopqrstuvwxyz]|2-[23456789_abcdefghijklmnopqrstuvwxyz]|3-[3456789_abcdefghijklmnopqrstuvwxyz]|4-[456789_abcdefghijklmnopqrstuvwxyz]|5-[56789_abcdefghijklmnopqrstuvwxyz]|6-[6789_abcdefghijklmnopqrstuvwxyz]|7-[789_abcdefghijklmnopqrstuvwxyz]|8-[89_abcdefghijklmnopqrstuvwxyz]|9-[9_abcdefghijklmnopqrstuvwxyz]|_-[_abcdefghijklmnopqrstuvwxyz]|a-[abcdefghijklmnopqrstuvwxyz]|b-[bcdefghijklmnopqrstuvwxyz]|c-[cdefghijklmnopqrstuvwxyz]|d-[defghijklmnopqrstuvwxyz]|e-[efghijklmnopqrstuvwxyz]|f-[fghijklmnopqrstuvwxyz]|g-[ghijklmnopqrstuvwxyz]|h-[hijklmnopqrstuvwxyz]|i-[ijklmnopqrstuvwxyz]|j-[jklmnopqrstuvwxyz]|k-[klmnopqrstuvwxyz]|l-[lmnopqrstuvwxyz]|m-[mnopqrstuvwxyz]|n-[nopqrstuvwxyz]|o-[opqrstuvwxyz]|p-[pqrstuvwxyz]|q-[qrstuvwxyz]|r-[rstuvwxyz]|s-[stuvwxyz]|t-[tuvwxyz]|u-[uvwxyz]|v-[vwxyz]|w-[wxyz]|x-[xyz]|y-[yz]|z-[z]|[a-z0-9_.])+-?)\\])+$", "u");
+const pattern7 = new RegExp("^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$", "u");
+const pattern8 = new RegExp("^[^\\u0000]*$", "u");
+const pattern11 = new RegExp("^[^=\\s\\u0000]+$", "u");
+const pattern13 = new RegExp("^[^=\\s\\u0000]+=[^\\u0000]*$", "u");
+const pattern14 = new RegExp("^[^/\\u0000][^\\u0000]*$", "u");
+const pattern16 = new RegExp("^((((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])|\\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\\]):(0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?:0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])|0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]):0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])|0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))(/(tcp|udp))?$", "u");
+const pattern17 = new RegExp("^0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$", "u");
+const pattern18 = new RegExp("^(((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$", "u");
+const pattern19 = new RegExp("^(/[^:\\u0000]*|[a-zA-Z0-9][a-zA-Z0-9_.-]+):(?!/+proc(/|:|$))/[/\\\\]*(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+([/\\\\]+(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+)*[/\\\\]*(:(ro|rw))?$", "u");
+const pattern20 = new RegExp("^/[^:\\u0000]*$", "u");
+const pattern21 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$", "u");
+const pattern22 = new RegExp("^(?!/+proc(/|:|$))/[/\\\\]*(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+([/\\\\]+(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+)*[/\\\\]*$", "u");
+const pattern23 = new RegExp("^(none|host|bridge|container:[a-z0-9][a-z0-9_.-]{1,62}|[a-zA-Z0-9][a-zA-Z0-9_.-]*)$", "u");
+const pattern24 = new RegExp("^(no|always|unless-stopped|on-failure(:[0-9]{1,9})?)$", "u");
+const pattern27 = new RegExp("^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$", "u");
+const pattern30 = new RegExp("^[a-z0-9][a-z0-9_.-]{1,62}$", "u");
+const pattern32 = new RegExp("^(?!io\\.gitdock\\.)[^=\\s]+$", "u");
+const pattern33 = new RegExp("^(?!io\\.gitdock\\.)[^=\\s]+(=.*)?$", "u");
+const pattern34 = new RegExp("^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7]))(:([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])))?$", "u");
+const pattern35 = new RegExp("^/[^\\u0000]*$", "u");
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = func3Module.default ?? func3Module;
-const pattern0 = new RegExp("^[a-z0-9]+([._/:-][a-z0-9]+)*$", "u");
-const pattern1 = new RegExp("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", "u");
-const pattern2 = new RegExp("^sha256:[a-f0-9]{64}$", "u");
-const pattern3 = new RegExp("^[a-z0-9*?\\[\\]_.-]+$", "u");
-const pattern4 = new RegExp("^[^=\\s]+$", "u");
-const pattern5 = new RegExp("^[^=\\s]+(=.*)?$", "u");
-const pattern6 = new RegExp("^(\\[?[0-9a-fA-F.:]+\\]?:)?([0-9]+:)?[0-9]+(/(tcp|udp))?$", "u");
-const pattern7 = new RegExp("^[0-9]+$", "u");
-const pattern8 = new RegExp("^[^:]+:/[^:]*(:(ro|rw))?$", "u");
-const pattern9 = new RegExp("^/", "u");
-const pattern10 = new RegExp("^(no|always|unless-stopped|on-failure(:[0-9]+)?)$", "u");
-const pattern11 = new RegExp("^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://gitdock.dev/schemas/service.schema.json" */;
@@ -88,9 +103,13 @@ vErrors = null;
 }
 }
 }
+const _errs5 = errors;
+let valid2 = true;
+const _errs6 = errors;
 if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.image === undefined){
-const err3 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "image"},message:"must have required property '"+"image"+"'"};
+let missing0;
+if((data.network_mode === undefined) && (missing0 = "network_mode")){
+const err3 = {};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -99,9 +118,14 @@ vErrors.push(err3);
 }
 errors++;
 }
-for(const key0 in data){
-if(!(func2.call(schema11.properties, key0))){
-const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+else {
+if(data.network_mode !== undefined){
+let data0 = data.network_mode;
+const _errs7 = errors;
+if(errors === _errs7){
+if(typeof data0 === "string"){
+if(!pattern0.test(data0)){
+const err4 = {};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -111,11 +135,8 @@ vErrors.push(err4);
 errors++;
 }
 }
-if(data.image !== undefined){
-let data0 = data.image;
-if(typeof data0 === "string"){
-if(!pattern0.test(data0)){
-const err5 = {instancePath:instancePath+"/image",schemaPath:"#/properties/image/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]+([._/:-][a-z0-9]+)*$"},message:"must match pattern \""+"^[a-z0-9]+([._/:-][a-z0-9]+)*$"+"\""};
+else {
+const err5 = {};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -125,8 +146,27 @@ vErrors.push(err5);
 errors++;
 }
 }
+}
+}
+}
+var _valid1 = _errs6 === errors;
+errors = _errs5;
+if(vErrors !== null){
+if(_errs5){
+vErrors.length = _errs5;
+}
 else {
-const err6 = {instancePath:instancePath+"/image",schemaPath:"#/properties/image/type",keyword:"type",params:{type: "string"},message:"must be string"};
+vErrors = null;
+}
+}
+if(_valid1){
+const _errs9 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.ports !== undefined){
+let data1 = data.ports;
+if(Array.isArray(data1)){
+if(data1.length > 0){
+const err6 = {instancePath:instancePath+"/ports",schemaPath:"#/allOf/0/then/properties/ports/maxItems",keyword:"maxItems",params:{limit: 0},message:"must NOT have more than 0 items"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -136,11 +176,8 @@ vErrors.push(err6);
 errors++;
 }
 }
-if(data.tag !== undefined){
-let data1 = data.tag;
-if(typeof data1 === "string"){
-if(!pattern1.test(data1)){
-const err7 = {instancePath:instancePath+"/tag",schemaPath:"#/properties/tag/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"+"\""};
+else {
+const err7 = {instancePath:instancePath+"/ports",schemaPath:"#/allOf/0/then/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -150,8 +187,12 @@ vErrors.push(err7);
 errors++;
 }
 }
-else {
-const err8 = {instancePath:instancePath+"/tag",schemaPath:"#/properties/tag/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+var _valid1 = _errs9 === errors;
+valid2 = _valid1;
+}
+if(!valid2){
+const err8 = {instancePath,schemaPath:"#/allOf/0/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -160,12 +201,13 @@ vErrors.push(err8);
 }
 errors++;
 }
-}
-if(data.digest !== undefined){
-let data2 = data.digest;
-if(typeof data2 === "string"){
-if(!pattern2.test(data2)){
-const err9 = {instancePath:instancePath+"/digest",schemaPath:"#/properties/digest/pattern",keyword:"pattern",params:{pattern: "^sha256:[a-f0-9]{64}$"},message:"must match pattern \""+"^sha256:[a-f0-9]{64}$"+"\""};
+const _errs13 = errors;
+let valid5 = true;
+const _errs14 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing1;
+if((data.network_mode === undefined) && (missing1 = "network_mode")){
+const err9 = {};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -174,9 +216,14 @@ vErrors.push(err9);
 }
 errors++;
 }
-}
 else {
-const err10 = {instancePath:instancePath+"/digest",schemaPath:"#/properties/digest/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.network_mode !== undefined){
+let data2 = data.network_mode;
+const _errs15 = errors;
+if(errors === _errs15){
+if(typeof data2 === "string"){
+if(!pattern1.test(data2)){
+const err10 = {};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -186,11 +233,8 @@ vErrors.push(err10);
 errors++;
 }
 }
-if(data.hosts !== undefined){
-let data3 = data.hosts;
-if(Array.isArray(data3)){
-if(data3.length < 1){
-const err11 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+else {
+const err11 = {};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -199,12 +243,28 @@ vErrors.push(err11);
 }
 errors++;
 }
-const len0 = data3.length;
-for(let i0=0; i0<len0; i0++){
-let data4 = data3[i0];
-if(typeof data4 === "string"){
-if(!pattern3.test(data4)){
-const err12 = {instancePath:instancePath+"/hosts/" + i0,schemaPath:"#/properties/hosts/items/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9*?\\[\\]_.-]+$"},message:"must match pattern \""+"^[a-z0-9*?\\[\\]_.-]+$"+"\""};
+}
+}
+}
+}
+var _valid2 = _errs14 === errors;
+errors = _errs13;
+if(vErrors !== null){
+if(_errs13){
+vErrors.length = _errs13;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid2){
+const _errs17 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.ports !== undefined){
+let data3 = data.ports;
+if(Array.isArray(data3)){
+if(data3.length > 0){
+const err12 = {instancePath:instancePath+"/ports",schemaPath:"#/allOf/1/then/properties/ports/maxItems",keyword:"maxItems",params:{limit: 0},message:"must NOT have more than 0 items"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -215,7 +275,7 @@ errors++;
 }
 }
 else {
-const err13 = {instancePath:instancePath+"/hosts/" + i0,schemaPath:"#/properties/hosts/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err13 = {instancePath:instancePath+"/ports",schemaPath:"#/allOf/1/then/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -226,8 +286,11 @@ errors++;
 }
 }
 }
-else {
-const err14 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/type",keyword:"type",params:{type: "array"},message:"must be array"};
+var _valid2 = _errs17 === errors;
+valid5 = _valid2;
+}
+if(!valid5){
+const err14 = {instancePath,schemaPath:"#/allOf/1/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -236,14 +299,13 @@ vErrors.push(err14);
 }
 errors++;
 }
-}
-if(data.command !== undefined){
-let data5 = data.command;
-const _errs16 = errors;
-let valid4 = false;
-const _errs17 = errors;
-if(typeof data5 !== "string"){
-const err15 = {instancePath:instancePath+"/command",schemaPath:"#/properties/command/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const _errs21 = errors;
+let valid8 = true;
+const _errs22 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing2;
+if((data.network_mode === undefined) && (missing2 = "network_mode")){
+const err15 = {};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -252,15 +314,14 @@ vErrors.push(err15);
 }
 errors++;
 }
-var _valid1 = _errs17 === errors;
-valid4 = valid4 || _valid1;
-if(!valid4){
-const _errs19 = errors;
-if(Array.isArray(data5)){
-const len1 = data5.length;
-for(let i1=0; i1<len1; i1++){
-if(typeof data5[i1] !== "string"){
-const err16 = {instancePath:instancePath+"/command/" + i1,schemaPath:"#/properties/command/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+if(data.network_mode !== undefined){
+let data4 = data.network_mode;
+const _errs23 = errors;
+if(errors === _errs23){
+if(typeof data4 === "string"){
+if(!pattern2.test(data4)){
+const err16 = {};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -270,9 +331,8 @@ vErrors.push(err16);
 errors++;
 }
 }
-}
 else {
-const err17 = {instancePath:instancePath+"/command",schemaPath:"#/properties/command/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err17 = {};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -281,11 +341,28 @@ vErrors.push(err17);
 }
 errors++;
 }
-var _valid1 = _errs19 === errors;
-valid4 = valid4 || _valid1;
 }
-if(!valid4){
-const err18 = {instancePath:instancePath+"/command",schemaPath:"#/properties/command/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+}
+}
+var _valid3 = _errs22 === errors;
+errors = _errs21;
+if(vErrors !== null){
+if(_errs21){
+vErrors.length = _errs21;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid3){
+const _errs25 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.ports !== undefined){
+let data5 = data.ports;
+if(Array.isArray(data5)){
+if(data5.length > 0){
+const err18 = {instancePath:instancePath+"/ports",schemaPath:"#/allOf/2/then/properties/ports/maxItems",keyword:"maxItems",params:{limit: 0},message:"must NOT have more than 0 items"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -294,25 +371,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-else {
-errors = _errs16;
-if(vErrors !== null){
-if(_errs16){
-vErrors.length = _errs16;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.entrypoint !== undefined){
-let data7 = data.entrypoint;
-const _errs24 = errors;
-let valid7 = false;
-const _errs25 = errors;
-if(typeof data7 !== "string"){
-const err19 = {instancePath:instancePath+"/entrypoint",schemaPath:"#/properties/entrypoint/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err19 = {instancePath:instancePath+"/ports",schemaPath:"#/allOf/2/then/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -321,15 +382,13 @@ vErrors.push(err19);
 }
 errors++;
 }
-var _valid2 = _errs25 === errors;
-valid7 = valid7 || _valid2;
-if(!valid7){
-const _errs27 = errors;
-if(Array.isArray(data7)){
-const len2 = data7.length;
-for(let i2=0; i2<len2; i2++){
-if(typeof data7[i2] !== "string"){
-const err20 = {instancePath:instancePath+"/entrypoint/" + i2,schemaPath:"#/properties/entrypoint/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+}
+var _valid3 = _errs25 === errors;
+valid8 = _valid3;
+}
+if(!valid8){
+const err20 = {instancePath,schemaPath:"#/allOf/2/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -338,10 +397,9 @@ vErrors.push(err20);
 }
 errors++;
 }
-}
-}
-else {
-const err21 = {instancePath:instancePath+"/entrypoint",schemaPath:"#/properties/entrypoint/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.image === undefined){
+const err21 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "image"},message:"must have required property '"+"image"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -350,11 +408,9 @@ vErrors.push(err21);
 }
 errors++;
 }
-var _valid2 = _errs27 === errors;
-valid7 = valid7 || _valid2;
-}
-if(!valid7){
-const err22 = {instancePath:instancePath+"/entrypoint",schemaPath:"#/properties/entrypoint/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+for(const key0 in data){
+if(!(func2.call(schema11.properties, key0))){
+const err22 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -363,29 +419,12 @@ vErrors.push(err22);
 }
 errors++;
 }
-else {
-errors = _errs24;
-if(vErrors !== null){
-if(_errs24){
-vErrors.length = _errs24;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.environment !== undefined){
-let data9 = data.environment;
-const _errs32 = errors;
-let valid10 = false;
-const _errs33 = errors;
-if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
-for(const key1 in data9){
-const _errs35 = errors;
-if(typeof key1 === "string"){
-if(!pattern4.test(key1)){
-const err23 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/anyOf/0/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[^=\\s]+$"},message:"must match pattern \""+"^[^=\\s]+$"+"\"",propertyName:key1};
+if(data.image !== undefined){
+let data6 = data.image;
+if(typeof data6 === "string"){
+if(func3(data6) > 255){
+const err23 = {instancePath:instancePath+"/image",schemaPath:"#/properties/image/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -394,10 +433,8 @@ vErrors.push(err23);
 }
 errors++;
 }
-}
-var valid11 = _errs35 === errors;
-if(!valid11){
-const err24 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/anyOf/0/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid"};
+if(!pattern3.test(data6)){
+const err24 = {instancePath:instancePath+"/image",schemaPath:"#/properties/image/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]+)?/)?[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"},message:"must match pattern \""+"^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]+)?/)?[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"+"\""};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -407,13 +444,8 @@ vErrors.push(err24);
 errors++;
 }
 }
-for(const key2 in data9){
-let data10 = data9[key2];
-const _errs38 = errors;
-let valid13 = false;
-const _errs39 = errors;
-if(((typeof data10 !== "string") && (!((typeof data10 == "number") && (isFinite(data10))))) && (typeof data10 !== "boolean")){
-const err25 = {instancePath:instancePath+"/environment/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/environment/anyOf/0/additionalProperties/anyOf/0/type",keyword:"type",params:{type: schema11.properties.environment.anyOf[0].additionalProperties.anyOf[0].type},message:"must be string,number,boolean"};
+else {
+const err25 = {instancePath:instancePath+"/image",schemaPath:"#/properties/image/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -422,12 +454,12 @@ vErrors.push(err25);
 }
 errors++;
 }
-var _valid4 = _errs39 === errors;
-valid13 = valid13 || _valid4;
-if(!valid13){
-const _errs41 = errors;
-if(data10 !== null){
-const err26 = {instancePath:instancePath+"/environment/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/environment/anyOf/0/additionalProperties/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+if(data.tag !== undefined){
+let data7 = data.tag;
+if(typeof data7 === "string"){
+if(!pattern4.test(data7)){
+const err26 = {instancePath:instancePath+"/tag",schemaPath:"#/properties/tag/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"},message:"must match pattern \""+"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"+"\""};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -436,11 +468,9 @@ vErrors.push(err26);
 }
 errors++;
 }
-var _valid4 = _errs41 === errors;
-valid13 = valid13 || _valid4;
 }
-if(!valid13){
-const err27 = {instancePath:instancePath+"/environment/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/environment/anyOf/0/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err27 = {instancePath:instancePath+"/tag",schemaPath:"#/properties/tag/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -449,21 +479,12 @@ vErrors.push(err27);
 }
 errors++;
 }
-else {
-errors = _errs38;
-if(vErrors !== null){
-if(_errs38){
-vErrors.length = _errs38;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-}
-else {
-const err28 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/anyOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.digest !== undefined){
+let data8 = data.digest;
+if(typeof data8 === "string"){
+if(!pattern5.test(data8)){
+const err28 = {instancePath:instancePath+"/digest",schemaPath:"#/properties/digest/pattern",keyword:"pattern",params:{pattern: "^sha256:[a-f0-9]{64}$"},message:"must match pattern \""+"^sha256:[a-f0-9]{64}$"+"\""};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -472,17 +493,9 @@ vErrors.push(err28);
 }
 errors++;
 }
-var _valid3 = _errs33 === errors;
-valid10 = valid10 || _valid3;
-if(!valid10){
-const _errs43 = errors;
-if(Array.isArray(data9)){
-const len3 = data9.length;
-for(let i3=0; i3<len3; i3++){
-let data11 = data9[i3];
-if(typeof data11 === "string"){
-if(!pattern5.test(data11)){
-const err29 = {instancePath:instancePath+"/environment/" + i3,schemaPath:"#/properties/environment/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^[^=\\s]+(=.*)?$"},message:"must match pattern \""+"^[^=\\s]+(=.*)?$"+"\""};
+}
+else {
+const err29 = {instancePath:instancePath+"/digest",schemaPath:"#/properties/digest/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -492,8 +505,11 @@ vErrors.push(err29);
 errors++;
 }
 }
-else {
-const err30 = {instancePath:instancePath+"/environment/" + i3,schemaPath:"#/properties/environment/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.hosts !== undefined){
+let data9 = data.hosts;
+if(Array.isArray(data9)){
+if(data9.length < 1){
+const err30 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -502,10 +518,12 @@ vErrors.push(err30);
 }
 errors++;
 }
-}
-}
-else {
-const err31 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const len0 = data9.length;
+for(let i0=0; i0<len0; i0++){
+let data10 = data9[i0];
+if(typeof data10 === "string"){
+if(!pattern6.test(data10)){
+const err31 = {instancePath:instancePath+"/hosts/" + i0,schemaPath:"#/properties/hosts/items/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9*?_.-]|\\[(-|-?(\\.-[\\.0123456789_abcdefghijklmnopqrstuvwxyz]|0-[0123456789_abcdefghijklmnopqrstuvwxyz]|1-[123456789_abcdefghijklmnopqrstuvwxyz]|2-[23456789_abcdefghijklmnopqrstuvwxyz]|3-[3456789_abcdefghijklmnopqrstuvwxyz]|4-[456789_abcdefghijklmnopqrstuvwxyz]|5-[56789_abcdefghijklmnopqrstuvwxyz]|6-[6789_abcdefghijklmnopqrstuvwxyz]|7-[789_abcdefghijklmnopqrstuvwxyz]|8-[89_abcdefghijklmnopqrstuvwxyz]|9-[9_abcdefghijklmnopqrstuvwxyz]|_-[_abcdefghijklmnopqrstuvwxyz]|a-[abcdefghijklmnopqrstuvwxyz]|b-[bcdefghijklmnopqrstuvwxyz]|c-[cdefghijklmnopqrstuvwxyz]|d-[defghijklmnopqrstuvwxyz]|e-[efghijklmnopqrstuvwxyz]|f-[fghijklmnopqrstuvwxyz]|g-[ghijklmnopqrstuvwxyz]|h-[hijklmnopqrstuvwxyz]|i-[ijklmnopqrstuvwxyz]|j-[jklmnopqrstuvwxyz]|k-[klmnopqrstuvwxyz]|l-[lmnopqrstuvwxyz]|m-[mnopqrstuvwxyz]|n-[nopqrstuvwxyz]|o-[opqrstuvwxyz]|p-[pqrstuvwxyz]|q-[qrstuvwxyz]|r-[rstuvwxyz]|s-[stuvwxyz]|t-[tuvwxyz]|u-[uvwxyz]|v-[vwxyz]|w-[wxyz]|x-[xyz]|y-[yz]|z-[z]|[a-z0-9_.])+-?)\\])+$"},message:"must match pattern \""+"^([a-z0-9*?_.-]|\\[(-|-?(\\.-[\\.0123456789_abcdefghijklmnopqrstuvwxyz]|0-[0123456789_abcdefghijklmnopqrstuvwxyz]|1-[123456789_abcdefghijklmnopqrstuvwxyz]|2-[23456789_abcdefghijklmnopqrstuvwxyz]|3-[3456789_abcdefghijklmnopqrstuvwxyz]|4-[456789_abcdefghijklmnopqrstuvwxyz]|5-[56789_abcdefghijklmnopqrstuvwxyz]|6-[6789_abcdefghijklmnopqrstuvwxyz]|7-[789_abcdefghijklmnopqrstuvwxyz]|8-[89_abcdefghijklmnopqrstuvwxyz]|9-[9_abcdefghijklmnopqrstuvwxyz]|_-[_abcdefghijklmnopqrstuvwxyz]|a-[abcdefghijklmnopqrstuvwxyz]|b-[bcdefghijklmnopqrstuvwxyz]|c-[cdefghijklmnopqrstuvwxyz]|d-[defghijklmnopqrstuvwxyz]|e-[efghijklmnopqrstuvwxyz]|f-[fghijklmnopqrstuvwxyz]|g-[ghijklmnopqrstuvwxyz]|h-[hijklmnopqrstuvwxyz]|i-[ijklmnopqrstuvwxyz]|j-[jklmnopqrstuvwxyz]|k-[klmnopqrstuvwxyz]|l-[lmnopqrstuvwxyz]|m-[mnopqrstuvwxyz]|n-[nopqrstuvwxyz]|o-[opqrstuvwxyz]|p-[pqrstuvwxyz]|q-[qrstuvwxyz]|r-[rstuvwxyz]|s-[stuvwxyz]|t-[tuvwxyz]|u-[uvwxyz]|v-[vwxyz]|w-[wxyz]|x-[xyz]|y-[yz]|z-[z]|[a-z0-9_.])+-?)\\])+$"+"\""};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -514,11 +532,9 @@ vErrors.push(err31);
 }
 errors++;
 }
-var _valid3 = _errs43 === errors;
-valid10 = valid10 || _valid3;
 }
-if(!valid10){
-const err32 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err32 = {instancePath:instancePath+"/hosts/" + i0,schemaPath:"#/properties/hosts/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -527,25 +543,10 @@ vErrors.push(err32);
 }
 errors++;
 }
-else {
-errors = _errs32;
-if(vErrors !== null){
-if(_errs32){
-vErrors.length = _errs32;
+}
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.env_file !== undefined){
-let data12 = data.env_file;
-const _errs48 = errors;
-let valid16 = false;
-const _errs49 = errors;
-if(typeof data12 !== "string"){
-const err33 = {instancePath:instancePath+"/env_file",schemaPath:"#/properties/env_file/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err33 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -554,15 +555,15 @@ vErrors.push(err33);
 }
 errors++;
 }
-var _valid5 = _errs49 === errors;
-valid16 = valid16 || _valid5;
-if(!valid16){
-const _errs51 = errors;
-if(Array.isArray(data12)){
-const len4 = data12.length;
-for(let i4=0; i4<len4; i4++){
-if(typeof data12[i4] !== "string"){
-const err34 = {instancePath:instancePath+"/env_file/" + i4,schemaPath:"#/properties/env_file/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.command !== undefined){
+let data11 = data.command;
+const _errs40 = errors;
+let valid14 = false;
+const _errs41 = errors;
+if(typeof data11 === "string"){
+if(!pattern7.test(data11)){
+const err34 = {instancePath:instancePath+"/command",schemaPath:"#/properties/command/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"},message:"must match pattern \""+"^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"+"\""};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -572,9 +573,8 @@ vErrors.push(err34);
 errors++;
 }
 }
-}
 else {
-const err35 = {instancePath:instancePath+"/env_file",schemaPath:"#/properties/env_file/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err35 = {instancePath:instancePath+"/command",schemaPath:"#/properties/command/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -583,16 +583,152 @@ vErrors.push(err35);
 }
 errors++;
 }
-var _valid5 = _errs51 === errors;
-valid16 = valid16 || _valid5;
-}
-if(!valid16){
-const err36 = {instancePath:instancePath+"/env_file",schemaPath:"#/properties/env_file/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid4 = _errs41 === errors;
+valid14 = valid14 || _valid4;
+if(!valid14){
+const _errs43 = errors;
+if(Array.isArray(data11)){
+const len1 = data11.length;
+for(let i1=0; i1<len1; i1++){
+let data12 = data11[i1];
+if(typeof data12 === "string"){
+if(!pattern8.test(data12)){
+const err36 = {instancePath:instancePath+"/command/" + i1,schemaPath:"#/properties/command/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]*$"},message:"must match pattern \""+"^[^\\u0000]*$"+"\""};
 if(vErrors === null){
 vErrors = [err36];
 }
 else {
 vErrors.push(err36);
+}
+errors++;
+}
+}
+else {
+const err37 = {instancePath:instancePath+"/command/" + i1,schemaPath:"#/properties/command/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+}
+else {
+const err38 = {instancePath:instancePath+"/command",schemaPath:"#/properties/command/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+var _valid4 = _errs43 === errors;
+valid14 = valid14 || _valid4;
+}
+if(!valid14){
+const err39 = {instancePath:instancePath+"/command",schemaPath:"#/properties/command/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+else {
+errors = _errs40;
+if(vErrors !== null){
+if(_errs40){
+vErrors.length = _errs40;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.entrypoint !== undefined){
+let data13 = data.entrypoint;
+const _errs48 = errors;
+let valid17 = false;
+const _errs49 = errors;
+if(typeof data13 === "string"){
+if(!pattern7.test(data13)){
+const err40 = {instancePath:instancePath+"/entrypoint",schemaPath:"#/properties/entrypoint/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"},message:"must match pattern \""+"^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"+"\""};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+}
+else {
+const err41 = {instancePath:instancePath+"/entrypoint",schemaPath:"#/properties/entrypoint/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+var _valid5 = _errs49 === errors;
+valid17 = valid17 || _valid5;
+if(!valid17){
+const _errs51 = errors;
+if(Array.isArray(data13)){
+const len2 = data13.length;
+for(let i2=0; i2<len2; i2++){
+let data14 = data13[i2];
+if(typeof data14 === "string"){
+if(!pattern8.test(data14)){
+const err42 = {instancePath:instancePath+"/entrypoint/" + i2,schemaPath:"#/properties/entrypoint/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]*$"},message:"must match pattern \""+"^[^\\u0000]*$"+"\""};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+}
+else {
+const err43 = {instancePath:instancePath+"/entrypoint/" + i2,schemaPath:"#/properties/entrypoint/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+}
+}
+else {
+const err44 = {instancePath:instancePath+"/entrypoint",schemaPath:"#/properties/entrypoint/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+var _valid5 = _errs51 === errors;
+valid17 = valid17 || _valid5;
+}
+if(!valid17){
+const err45 = {instancePath:instancePath+"/entrypoint",schemaPath:"#/properties/entrypoint/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
 }
 errors++;
 }
@@ -608,125 +744,17 @@ vErrors = null;
 }
 }
 }
-if(data.ports !== undefined){
-let data14 = data.ports;
-if(Array.isArray(data14)){
-const len5 = data14.length;
-for(let i5=0; i5<len5; i5++){
-let data15 = data14[i5];
-const _errs58 = errors;
-let valid21 = false;
-const _errs59 = errors;
-if(typeof data15 === "string"){
-if(!pattern6.test(data15)){
-const err37 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^(\\[?[0-9a-fA-F.:]+\\]?:)?([0-9]+:)?[0-9]+(/(tcp|udp))?$"},message:"must match pattern \""+"^(\\[?[0-9a-fA-F.:]+\\]?:)?([0-9]+:)?[0-9]+(/(tcp|udp))?$"+"\""};
-if(vErrors === null){
-vErrors = [err37];
-}
-else {
-vErrors.push(err37);
-}
-errors++;
-}
-}
-else {
-const err38 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err38];
-}
-else {
-vErrors.push(err38);
-}
-errors++;
-}
-var _valid6 = _errs59 === errors;
-valid21 = valid21 || _valid6;
-if(!valid21){
-const _errs61 = errors;
-if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
-const err39 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/1/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err39];
-}
-else {
-vErrors.push(err39);
-}
-errors++;
-}
-if((typeof data15 == "number") && (isFinite(data15))){
-if(data15 > 65535 || isNaN(data15)){
-const err40 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/1/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
-if(vErrors === null){
-vErrors = [err40];
-}
-else {
-vErrors.push(err40);
-}
-errors++;
-}
-if(data15 < 1 || isNaN(data15)){
-const err41 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
-if(vErrors === null){
-vErrors = [err41];
-}
-else {
-vErrors.push(err41);
-}
-errors++;
-}
-}
-var _valid6 = _errs61 === errors;
-valid21 = valid21 || _valid6;
-if(!valid21){
-const _errs63 = errors;
+if(data.environment !== undefined){
+let data15 = data.environment;
+const _errs56 = errors;
+let valid20 = false;
+const _errs57 = errors;
 if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-if(data15.target === undefined){
-const err42 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/2/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
-if(vErrors === null){
-vErrors = [err42];
-}
-else {
-vErrors.push(err42);
-}
-errors++;
-}
-for(const key3 in data15){
-if(!((((key3 === "target") || (key3 === "published")) || (key3 === "host_ip")) || (key3 === "protocol"))){
-const err43 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err43];
-}
-else {
-vErrors.push(err43);
-}
-errors++;
-}
-}
-if(data15.target !== undefined){
-let data16 = data15.target;
-if(!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))){
-const err44 = {instancePath:instancePath+"/ports/" + i5+"/target",schemaPath:"#/properties/ports/items/anyOf/2/properties/target/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err44];
-}
-else {
-vErrors.push(err44);
-}
-errors++;
-}
-if((typeof data16 == "number") && (isFinite(data16))){
-if(data16 > 65535 || isNaN(data16)){
-const err45 = {instancePath:instancePath+"/ports/" + i5+"/target",schemaPath:"#/properties/ports/items/anyOf/2/properties/target/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
-if(vErrors === null){
-vErrors = [err45];
-}
-else {
-vErrors.push(err45);
-}
-errors++;
-}
-if(data16 < 1 || isNaN(data16)){
-const err46 = {instancePath:instancePath+"/ports/" + i5+"/target",schemaPath:"#/properties/ports/items/anyOf/2/properties/target/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+for(const key1 in data15){
+const _errs59 = errors;
+if(typeof key1 === "string"){
+if(!pattern11.test(key1)){
+const err46 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/anyOf/0/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[^=\\s\\u0000]+$"},message:"must match pattern \""+"^[^=\\s\\u0000]+$"+"\"",propertyName:key1};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -736,14 +764,9 @@ vErrors.push(err46);
 errors++;
 }
 }
-}
-if(data15.published !== undefined){
-let data17 = data15.published;
-const _errs69 = errors;
-let valid23 = false;
-const _errs70 = errors;
-if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
-const err47 = {instancePath:instancePath+"/ports/" + i5+"/published",schemaPath:"#/properties/ports/items/anyOf/2/properties/published/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+var valid21 = _errs59 === errors;
+if(!valid21){
+const err47 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/anyOf/0/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -752,9 +775,15 @@ vErrors.push(err47);
 }
 errors++;
 }
-if((typeof data17 == "number") && (isFinite(data17))){
-if(data17 > 65535 || isNaN(data17)){
-const err48 = {instancePath:instancePath+"/ports/" + i5+"/published",schemaPath:"#/properties/ports/items/anyOf/2/properties/published/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+for(const key2 in data15){
+let data16 = data15[key2];
+const _errs62 = errors;
+let valid23 = false;
+const _errs63 = errors;
+if(typeof data16 === "string"){
+if(!pattern8.test(data16)){
+const err48 = {instancePath:instancePath+"/environment/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/environment/anyOf/0/additionalProperties/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]*$"},message:"must match pattern \""+"^[^\\u0000]*$"+"\""};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -763,8 +792,9 @@ vErrors.push(err48);
 }
 errors++;
 }
-if(data17 < 1 || isNaN(data17)){
-const err49 = {instancePath:instancePath+"/ports/" + i5+"/published",schemaPath:"#/properties/ports/items/anyOf/2/properties/published/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err49 = {instancePath:instancePath+"/environment/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/environment/anyOf/0/additionalProperties/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -773,14 +803,12 @@ vErrors.push(err49);
 }
 errors++;
 }
-}
-var _valid7 = _errs70 === errors;
+var _valid7 = _errs63 === errors;
 valid23 = valid23 || _valid7;
 if(!valid23){
-const _errs72 = errors;
-if(typeof data17 === "string"){
-if(!pattern7.test(data17)){
-const err50 = {instancePath:instancePath+"/ports/" + i5+"/published",schemaPath:"#/properties/ports/items/anyOf/2/properties/published/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+const _errs65 = errors;
+if((!((typeof data16 == "number") && (isFinite(data16)))) && (typeof data16 !== "boolean")){
+const err50 = {instancePath:instancePath+"/environment/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/environment/anyOf/0/additionalProperties/anyOf/1/type",keyword:"type",params:{type: schema11.properties.environment.anyOf[0].additionalProperties.anyOf[1].type},message:"must be number,boolean"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -789,9 +817,11 @@ vErrors.push(err50);
 }
 errors++;
 }
+var _valid7 = _errs65 === errors;
+valid23 = valid23 || _valid7;
 }
-else {
-const err51 = {instancePath:instancePath+"/ports/" + i5+"/published",schemaPath:"#/properties/ports/items/anyOf/2/properties/published/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid23){
+const err51 = {instancePath:instancePath+"/environment/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/environment/anyOf/0/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -800,11 +830,21 @@ vErrors.push(err51);
 }
 errors++;
 }
-var _valid7 = _errs72 === errors;
-valid23 = valid23 || _valid7;
+else {
+errors = _errs62;
+if(vErrors !== null){
+if(_errs62){
+vErrors.length = _errs62;
 }
-if(!valid23){
-const err52 = {instancePath:instancePath+"/ports/" + i5+"/published",schemaPath:"#/properties/ports/items/anyOf/2/properties/published/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err52 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/anyOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -813,21 +853,17 @@ vErrors.push(err52);
 }
 errors++;
 }
-else {
-errors = _errs69;
-if(vErrors !== null){
-if(_errs69){
-vErrors.length = _errs69;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data15.host_ip !== undefined){
-if(typeof data15.host_ip !== "string"){
-const err53 = {instancePath:instancePath+"/ports/" + i5+"/host_ip",schemaPath:"#/properties/ports/items/anyOf/2/properties/host_ip/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid6 = _errs57 === errors;
+valid20 = valid20 || _valid6;
+if(!valid20){
+const _errs67 = errors;
+if(Array.isArray(data15)){
+const len3 = data15.length;
+for(let i3=0; i3<len3; i3++){
+let data17 = data15[i3];
+if(typeof data17 === "string"){
+if(!pattern13.test(data17)){
+const err53 = {instancePath:instancePath+"/environment/" + i3,schemaPath:"#/properties/environment/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^[^=\\s\\u0000]+=[^\\u0000]*$"},message:"must match pattern \""+"^[^=\\s\\u0000]+=[^\\u0000]*$"+"\""};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -837,10 +873,8 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(data15.protocol !== undefined){
-let data19 = data15.protocol;
-if(!((data19 === "tcp") || (data19 === "udp"))){
-const err54 = {instancePath:instancePath+"/ports/" + i5+"/protocol",schemaPath:"#/properties/ports/items/anyOf/2/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.ports.items.anyOf[2].properties.protocol.enum},message:"must be equal to one of the allowed values"};
+else {
+const err54 = {instancePath:instancePath+"/environment/" + i3,schemaPath:"#/properties/environment/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -852,7 +886,7 @@ errors++;
 }
 }
 else {
-const err55 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/2/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err55 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -861,12 +895,11 @@ vErrors.push(err55);
 }
 errors++;
 }
-var _valid6 = _errs63 === errors;
-valid21 = valid21 || _valid6;
+var _valid6 = _errs67 === errors;
+valid20 = valid20 || _valid6;
 }
-}
-if(!valid21){
-const err56 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(!valid20){
+const err56 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -876,10 +909,10 @@ vErrors.push(err56);
 errors++;
 }
 else {
-errors = _errs58;
+errors = _errs56;
 if(vErrors !== null){
-if(_errs58){
-vErrors.length = _errs58;
+if(_errs56){
+vErrors.length = _errs56;
 }
 else {
 vErrors = null;
@@ -887,9 +920,14 @@ vErrors = null;
 }
 }
 }
-}
-else {
-const err57 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.env_file !== undefined){
+let data18 = data.env_file;
+const _errs72 = errors;
+let valid26 = false;
+const _errs73 = errors;
+if(typeof data18 === "string"){
+if(!pattern14.test(data18)){
+const err57 = {instancePath:instancePath+"/env_file",schemaPath:"#/properties/env_file/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^[^/\\u0000][^\\u0000]*$"},message:"must match pattern \""+"^[^/\\u0000][^\\u0000]*$"+"\""};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -899,18 +937,8 @@ vErrors.push(err57);
 errors++;
 }
 }
-if(data.volumes !== undefined){
-let data20 = data.volumes;
-if(Array.isArray(data20)){
-const len6 = data20.length;
-for(let i6=0; i6<len6; i6++){
-let data21 = data20[i6];
-const _errs80 = errors;
-let valid26 = false;
-const _errs81 = errors;
-if(typeof data21 === "string"){
-if(!pattern8.test(data21)){
-const err58 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^[^:]+:/[^:]*(:(ro|rw))?$"},message:"must match pattern \""+"^[^:]+:/[^:]*(:(ro|rw))?$"+"\""};
+else {
+const err58 = {instancePath:instancePath+"/env_file",schemaPath:"#/properties/env_file/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -919,9 +947,17 @@ vErrors.push(err58);
 }
 errors++;
 }
-}
-else {
-const err59 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid8 = _errs73 === errors;
+valid26 = valid26 || _valid8;
+if(!valid26){
+const _errs75 = errors;
+if(Array.isArray(data18)){
+const len4 = data18.length;
+for(let i4=0; i4<len4; i4++){
+let data19 = data18[i4];
+if(typeof data19 === "string"){
+if(!pattern14.test(data19)){
+const err59 = {instancePath:instancePath+"/env_file/" + i4,schemaPath:"#/properties/env_file/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^[^/\\u0000][^\\u0000]*$"},message:"must match pattern \""+"^[^/\\u0000][^\\u0000]*$"+"\""};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -930,13 +966,9 @@ vErrors.push(err59);
 }
 errors++;
 }
-var _valid8 = _errs81 === errors;
-valid26 = valid26 || _valid8;
-if(!valid26){
-const _errs83 = errors;
-if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
-if(data21.type === undefined){
-const err60 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+else {
+const err60 = {instancePath:instancePath+"/env_file/" + i4,schemaPath:"#/properties/env_file/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -945,8 +977,10 @@ vErrors.push(err60);
 }
 errors++;
 }
-if(data21.target === undefined){
-const err61 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+}
+}
+else {
+const err61 = {instancePath:instancePath+"/env_file",schemaPath:"#/properties/env_file/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -955,9 +989,11 @@ vErrors.push(err61);
 }
 errors++;
 }
-for(const key4 in data21){
-if(!((((key4 === "type") || (key4 === "source")) || (key4 === "target")) || (key4 === "read_only"))){
-const err62 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+var _valid8 = _errs75 === errors;
+valid26 = valid26 || _valid8;
+}
+if(!valid26){
+const err62 = {instancePath:instancePath+"/env_file",schemaPath:"#/properties/env_file/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -966,11 +1002,30 @@ vErrors.push(err62);
 }
 errors++;
 }
+else {
+errors = _errs72;
+if(vErrors !== null){
+if(_errs72){
+vErrors.length = _errs72;
 }
-if(data21.type !== undefined){
-let data22 = data21.type;
-if(!(((data22 === "bind") || (data22 === "volume")) || (data22 === "tmpfs"))){
-const err63 = {instancePath:instancePath+"/volumes/" + i6+"/type",schemaPath:"#/properties/volumes/items/anyOf/1/properties/type/enum",keyword:"enum",params:{allowedValues: schema11.properties.volumes.items.anyOf[1].properties.type.enum},message:"must be equal to one of the allowed values"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.ports !== undefined){
+let data20 = data.ports;
+if(Array.isArray(data20)){
+const len5 = data20.length;
+for(let i5=0; i5<len5; i5++){
+let data21 = data20[i5];
+const _errs82 = errors;
+let valid31 = false;
+const _errs83 = errors;
+if(typeof data21 === "string"){
+if(!pattern16.test(data21)){
+const err63 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^((((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])|\\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\\]):(0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?:0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])|0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]):0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])|0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))(/(tcp|udp))?$"},message:"must match pattern \""+"^((((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])|\\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\\]):(0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?:0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])|0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]):0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])|0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))(/(tcp|udp))?$"+"\""};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -980,9 +1035,8 @@ vErrors.push(err63);
 errors++;
 }
 }
-if(data21.source !== undefined){
-if(typeof data21.source !== "string"){
-const err64 = {instancePath:instancePath+"/volumes/" + i6+"/source",schemaPath:"#/properties/volumes/items/anyOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err64 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -991,12 +1045,12 @@ vErrors.push(err64);
 }
 errors++;
 }
-}
-if(data21.target !== undefined){
-let data24 = data21.target;
-if(typeof data24 === "string"){
-if(!pattern9.test(data24)){
-const err65 = {instancePath:instancePath+"/volumes/" + i6+"/target",schemaPath:"#/properties/volumes/items/anyOf/1/properties/target/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+var _valid9 = _errs83 === errors;
+valid31 = valid31 || _valid9;
+if(!valid31){
+const _errs85 = errors;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+const err65 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/1/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -1005,9 +1059,9 @@ vErrors.push(err65);
 }
 errors++;
 }
-}
-else {
-const err66 = {instancePath:instancePath+"/volumes/" + i6+"/target",schemaPath:"#/properties/volumes/items/anyOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data21 == "number") && (isFinite(data21))){
+if(data21 > 65535 || isNaN(data21)){
+const err66 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/1/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -1016,10 +1070,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-if(data21.read_only !== undefined){
-if(typeof data21.read_only !== "boolean"){
-const err67 = {instancePath:instancePath+"/volumes/" + i6+"/read_only",schemaPath:"#/properties/volumes/items/anyOf/1/properties/read_only/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data21 < 1 || isNaN(data21)){
+const err67 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -1029,9 +1081,13 @@ vErrors.push(err67);
 errors++;
 }
 }
-}
-else {
-const err68 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var _valid9 = _errs85 === errors;
+valid31 = valid31 || _valid9;
+if(!valid31){
+const _errs87 = errors;
+if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
+if(data21.target === undefined){
+const err68 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/2/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -1040,11 +1096,9 @@ vErrors.push(err68);
 }
 errors++;
 }
-var _valid8 = _errs83 === errors;
-valid26 = valid26 || _valid8;
-}
-if(!valid26){
-const err69 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+for(const key3 in data21){
+if(!((((key3 === "target") || (key3 === "published")) || (key3 === "host_ip")) || (key3 === "protocol"))){
+const err69 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -1053,21 +1107,11 @@ vErrors.push(err69);
 }
 errors++;
 }
-else {
-errors = _errs80;
-if(vErrors !== null){
-if(_errs80){
-vErrors.length = _errs80;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-}
-else {
-const err70 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data21.target !== undefined){
+let data22 = data21.target;
+if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
+const err70 = {instancePath:instancePath+"/ports/" + i5+"/target",schemaPath:"#/properties/ports/items/anyOf/2/properties/target/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -1076,12 +1120,9 @@ vErrors.push(err70);
 }
 errors++;
 }
-}
-if(data.network_mode !== undefined){
-let data26 = data.network_mode;
-if(typeof data26 === "string"){
-if(func3(data26) < 1){
-const err71 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if((typeof data22 == "number") && (isFinite(data22))){
+if(data22 > 65535 || isNaN(data22)){
+const err71 = {instancePath:instancePath+"/ports/" + i5+"/target",schemaPath:"#/properties/ports/items/anyOf/2/properties/target/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -1090,9 +1131,8 @@ vErrors.push(err71);
 }
 errors++;
 }
-}
-else {
-const err72 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22 < 1 || isNaN(data22)){
+const err72 = {instancePath:instancePath+"/ports/" + i5+"/target",schemaPath:"#/properties/ports/items/anyOf/2/properties/target/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -1102,9 +1142,14 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data.privileged !== undefined){
-if(typeof data.privileged !== "boolean"){
-const err73 = {instancePath:instancePath+"/privileged",schemaPath:"#/properties/privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+if(data21.published !== undefined){
+let data23 = data21.published;
+const _errs93 = errors;
+let valid33 = false;
+const _errs94 = errors;
+if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
+const err73 = {instancePath:instancePath+"/ports/" + i5+"/published",schemaPath:"#/properties/ports/items/anyOf/2/properties/published/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1113,12 +1158,9 @@ vErrors.push(err73);
 }
 errors++;
 }
-}
-if(data.restart !== undefined){
-let data28 = data.restart;
-if(typeof data28 === "string"){
-if(!pattern10.test(data28)){
-const err74 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/pattern",keyword:"pattern",params:{pattern: "^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"},message:"must match pattern \""+"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"+"\""};
+if((typeof data23 == "number") && (isFinite(data23))){
+if(data23 > 65535 || isNaN(data23)){
+const err74 = {instancePath:instancePath+"/ports/" + i5+"/published",schemaPath:"#/properties/ports/items/anyOf/2/properties/published/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1127,9 +1169,8 @@ vErrors.push(err74);
 }
 errors++;
 }
-}
-else {
-const err75 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data23 < 1 || isNaN(data23)){
+const err75 = {instancePath:instancePath+"/ports/" + i5+"/published",schemaPath:"#/properties/ports/items/anyOf/2/properties/published/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1139,12 +1180,13 @@ vErrors.push(err75);
 errors++;
 }
 }
-if(data.healthcheck !== undefined){
-let data29 = data.healthcheck;
-if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
-for(const key5 in data29){
-if(!((((((key5 === "test") || (key5 === "interval")) || (key5 === "timeout")) || (key5 === "retries")) || (key5 === "start_period")) || (key5 === "disable"))){
-const err76 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+var _valid10 = _errs94 === errors;
+valid33 = valid33 || _valid10;
+if(!valid33){
+const _errs96 = errors;
+if(typeof data23 === "string"){
+if(!pattern17.test(data23)){
+const err76 = {instancePath:instancePath+"/ports/" + i5+"/published",schemaPath:"#/properties/ports/items/anyOf/2/properties/published/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"},message:"must match pattern \""+"^0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"+"\""};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1154,13 +1196,8 @@ vErrors.push(err76);
 errors++;
 }
 }
-if(data29.test !== undefined){
-let data30 = data29.test;
-const _errs103 = errors;
-let valid29 = false;
-const _errs104 = errors;
-if(typeof data30 !== "string"){
-const err77 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err77 = {instancePath:instancePath+"/ports/" + i5+"/published",schemaPath:"#/properties/ports/items/anyOf/2/properties/published/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1169,15 +1206,11 @@ vErrors.push(err77);
 }
 errors++;
 }
-var _valid9 = _errs104 === errors;
-valid29 = valid29 || _valid9;
-if(!valid29){
-const _errs106 = errors;
-if(Array.isArray(data30)){
-const len7 = data30.length;
-for(let i7=0; i7<len7; i7++){
-if(typeof data30[i7] !== "string"){
-const err78 = {instancePath:instancePath+"/healthcheck/test/" + i7,schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid10 = _errs96 === errors;
+valid33 = valid33 || _valid10;
+}
+if(!valid33){
+const err78 = {instancePath:instancePath+"/ports/" + i5+"/published",schemaPath:"#/properties/ports/items/anyOf/2/properties/published/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1186,10 +1219,23 @@ vErrors.push(err78);
 }
 errors++;
 }
-}
+else {
+errors = _errs93;
+if(vErrors !== null){
+if(_errs93){
+vErrors.length = _errs93;
 }
 else {
-const err79 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+vErrors = null;
+}
+}
+}
+}
+if(data21.host_ip !== undefined){
+let data24 = data21.host_ip;
+if(typeof data24 === "string"){
+if(!pattern18.test(data24)){
+const err79 = {instancePath:instancePath+"/ports/" + i5+"/host_ip",schemaPath:"#/properties/ports/items/anyOf/2/properties/host_ip/pattern",keyword:"pattern",params:{pattern: "^(((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$"},message:"must match pattern \""+"^(((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$"+"\""};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1198,11 +1244,9 @@ vErrors.push(err79);
 }
 errors++;
 }
-var _valid9 = _errs106 === errors;
-valid29 = valid29 || _valid9;
 }
-if(!valid29){
-const err80 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err80 = {instancePath:instancePath+"/ports/" + i5+"/host_ip",schemaPath:"#/properties/ports/items/anyOf/2/properties/host_ip/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1211,23 +1255,11 @@ vErrors.push(err80);
 }
 errors++;
 }
-else {
-errors = _errs103;
-if(vErrors !== null){
-if(_errs103){
-vErrors.length = _errs103;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data29.interval !== undefined){
-let data32 = data29.interval;
-if(typeof data32 === "string"){
-if(!pattern11.test(data32)){
-const err81 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/properties/healthcheck/properties/interval/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
+if(data21.protocol !== undefined){
+let data25 = data21.protocol;
+if(!((data25 === "tcp") || (data25 === "udp"))){
+const err81 = {instancePath:instancePath+"/ports/" + i5+"/protocol",schemaPath:"#/properties/ports/items/anyOf/2/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.ports.items.anyOf[2].properties.protocol.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1237,8 +1269,9 @@ vErrors.push(err81);
 errors++;
 }
 }
+}
 else {
-const err82 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/properties/healthcheck/properties/interval/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err82 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf/2/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1247,12 +1280,12 @@ vErrors.push(err82);
 }
 errors++;
 }
+var _valid9 = _errs87 === errors;
+valid31 = valid31 || _valid9;
 }
-if(data29.timeout !== undefined){
-let data33 = data29.timeout;
-if(typeof data33 === "string"){
-if(!pattern11.test(data33)){
-const err83 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/properties/healthcheck/properties/timeout/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
+}
+if(!valid31){
+const err83 = {instancePath:instancePath+"/ports/" + i5,schemaPath:"#/properties/ports/items/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1261,9 +1294,21 @@ vErrors.push(err83);
 }
 errors++;
 }
+else {
+errors = _errs82;
+if(vErrors !== null){
+if(_errs82){
+vErrors.length = _errs82;
 }
 else {
-const err84 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/properties/healthcheck/properties/timeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err84 = {instancePath:instancePath+"/ports",schemaPath:"#/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1273,10 +1318,18 @@ vErrors.push(err84);
 errors++;
 }
 }
-if(data29.retries !== undefined){
-let data34 = data29.retries;
-if(!(((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34))) && (isFinite(data34)))){
-const err85 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.volumes !== undefined){
+let data26 = data.volumes;
+if(Array.isArray(data26)){
+const len6 = data26.length;
+for(let i6=0; i6<len6; i6++){
+let data27 = data26[i6];
+const _errs104 = errors;
+let valid36 = false;
+const _errs105 = errors;
+if(typeof data27 === "string"){
+if(!pattern19.test(data27)){
+const err85 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^(/[^:\\u0000]*|[a-zA-Z0-9][a-zA-Z0-9_.-]+):(?!/+proc(/|:|$))/[/\\\\]*(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+([/\\\\]+(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+)*[/\\\\]*(:(ro|rw))?$"},message:"must match pattern \""+"^(/[^:\\u0000]*|[a-zA-Z0-9][a-zA-Z0-9_.-]+):(?!/+proc(/|:|$))/[/\\\\]*(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+([/\\\\]+(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+)*[/\\\\]*(:(ro|rw))?$"+"\""};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1285,9 +1338,9 @@ vErrors.push(err85);
 }
 errors++;
 }
-if((typeof data34 == "number") && (isFinite(data34))){
-if(data34 < 0 || isNaN(data34)){
-const err86 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err86 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1296,13 +1349,17 @@ vErrors.push(err86);
 }
 errors++;
 }
-}
-}
-if(data29.start_period !== undefined){
-let data35 = data29.start_period;
-if(typeof data35 === "string"){
-if(!pattern11.test(data35)){
-const err87 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/properties/healthcheck/properties/start_period/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
+var _valid11 = _errs105 === errors;
+valid36 = valid36 || _valid11;
+if(!valid36){
+const _errs107 = errors;
+const _errs110 = errors;
+let valid38 = true;
+const _errs111 = errors;
+if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
+let missing3;
+if((data27.type === undefined) && (missing3 = "type")){
+const err87 = {};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1311,9 +1368,10 @@ vErrors.push(err87);
 }
 errors++;
 }
-}
 else {
-const err88 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/properties/healthcheck/properties/start_period/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data27.type !== undefined){
+if("bind" !== data27.type){
+const err88 = {};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1323,9 +1381,23 @@ vErrors.push(err88);
 errors++;
 }
 }
-if(data29.disable !== undefined){
-if(typeof data29.disable !== "boolean"){
-const err89 = {instancePath:instancePath+"/healthcheck/disable",schemaPath:"#/properties/healthcheck/properties/disable/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+}
+var _valid12 = _errs111 === errors;
+errors = _errs110;
+if(vErrors !== null){
+if(_errs110){
+vErrors.length = _errs110;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid12){
+const _errs113 = errors;
+if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
+if(data27.source === undefined){
+const err89 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/allOf/0/then/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1334,10 +1406,11 @@ vErrors.push(err89);
 }
 errors++;
 }
-}
-}
-else {
-const err90 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data27.source !== undefined){
+let data29 = data27.source;
+if(typeof data29 === "string"){
+if(!pattern20.test(data29)){
+const err90 = {instancePath:instancePath+"/volumes/" + i6+"/source",schemaPath:"#/properties/volumes/items/anyOf/1/allOf/0/then/properties/source/pattern",keyword:"pattern",params:{pattern: "^/[^:\\u0000]*$"},message:"must match pattern \""+"^/[^:\\u0000]*$"+"\""};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1347,16 +1420,8 @@ vErrors.push(err90);
 errors++;
 }
 }
-if(data.depends_on !== undefined){
-let data37 = data.depends_on;
-const _errs121 = errors;
-let valid32 = false;
-const _errs122 = errors;
-if(Array.isArray(data37)){
-const len8 = data37.length;
-for(let i8=0; i8<len8; i8++){
-if(typeof data37[i8] !== "string"){
-const err91 = {instancePath:instancePath+"/depends_on/" + i8,schemaPath:"#/properties/depends_on/anyOf/0/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err91 = {instancePath:instancePath+"/volumes/" + i6+"/source",schemaPath:"#/properties/volumes/items/anyOf/1/allOf/0/then/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1366,18 +1431,12 @@ vErrors.push(err91);
 errors++;
 }
 }
-let i9 = data37.length;
-let j0;
-if(i9 > 1){
-const indices0 = {};
-for(;i9--;){
-let item0 = data37[i9];
-if(typeof item0 !== "string"){
-continue;
 }
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err92 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/0/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i9+" are identical)"};
+var _valid12 = _errs113 === errors;
+valid38 = _valid12;
+}
+if(!valid38){
+const err92 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/allOf/0/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1385,14 +1444,14 @@ else {
 vErrors.push(err92);
 }
 errors++;
-break;
 }
-indices0[item0] = i9;
-}
-}
-}
-else {
-const err93 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/0/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const _errs117 = errors;
+let valid41 = true;
+const _errs118 = errors;
+if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
+let missing4;
+if((data27.type === undefined) && (missing4 = "type")){
+const err93 = {};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1401,17 +1460,10 @@ vErrors.push(err93);
 }
 errors++;
 }
-var _valid10 = _errs122 === errors;
-valid32 = valid32 || _valid10;
-if(!valid32){
-const _errs126 = errors;
-if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
-for(const key6 in data37){
-let data39 = data37[key6];
-if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
-for(const key7 in data39){
-if(!(key7 === "condition")){
-const err94 = {instancePath:instancePath+"/depends_on/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+else {
+if(data27.type !== undefined){
+if("volume" !== data27.type){
+const err94 = {};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1421,10 +1473,23 @@ vErrors.push(err94);
 errors++;
 }
 }
-if(data39.condition !== undefined){
-let data40 = data39.condition;
-if(!((data40 === "service_started") || (data40 === "service_healthy"))){
-const err95 = {instancePath:instancePath+"/depends_on/" + key6.replace(/~/g, "~0").replace(/\//g, "~1")+"/condition",schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/properties/condition/enum",keyword:"enum",params:{allowedValues: schema11.properties.depends_on.anyOf[1].additionalProperties.properties.condition.enum},message:"must be equal to one of the allowed values"};
+}
+}
+var _valid13 = _errs118 === errors;
+errors = _errs117;
+if(vErrors !== null){
+if(_errs117){
+vErrors.length = _errs117;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid13){
+const _errs120 = errors;
+if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
+if(data27.source === undefined){
+const err95 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/allOf/1/then/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1433,10 +1498,11 @@ vErrors.push(err95);
 }
 errors++;
 }
-}
-}
-else {
-const err96 = {instancePath:instancePath+"/depends_on/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data27.source !== undefined){
+let data31 = data27.source;
+if(typeof data31 === "string"){
+if(!pattern21.test(data31)){
+const err96 = {instancePath:instancePath+"/volumes/" + i6+"/source",schemaPath:"#/properties/volumes/items/anyOf/1/allOf/1/then/properties/source/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1446,9 +1512,8 @@ vErrors.push(err96);
 errors++;
 }
 }
-}
 else {
-const err97 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err97 = {instancePath:instancePath+"/volumes/" + i6+"/source",schemaPath:"#/properties/volumes/items/anyOf/1/allOf/1/then/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1457,11 +1522,13 @@ vErrors.push(err97);
 }
 errors++;
 }
-var _valid10 = _errs126 === errors;
-valid32 = valid32 || _valid10;
 }
-if(!valid32){
-const err98 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+var _valid13 = _errs120 === errors;
+valid41 = _valid13;
+}
+if(!valid41){
+const err98 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/allOf/1/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1470,29 +1537,13 @@ vErrors.push(err98);
 }
 errors++;
 }
-else {
-errors = _errs121;
-if(vErrors !== null){
-if(_errs121){
-vErrors.length = _errs121;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.labels !== undefined){
-let data41 = data.labels;
-const _errs134 = errors;
-let valid38 = false;
-const _errs135 = errors;
-if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
-for(const key8 in data41){
-const _errs137 = errors;
-if(typeof key8 === "string"){
-if(!pattern4.test(key8)){
-const err99 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[^=\\s]+$"},message:"must match pattern \""+"^[^=\\s]+$"+"\"",propertyName:key8};
+const _errs124 = errors;
+let valid44 = true;
+const _errs125 = errors;
+if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
+let missing5;
+if((data27.type === undefined) && (missing5 = "type")){
+const err99 = {};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1501,10 +1552,10 @@ vErrors.push(err99);
 }
 errors++;
 }
-}
-var valid39 = _errs137 === errors;
-if(!valid39){
-const err100 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/propertyNames",keyword:"propertyNames",params:{propertyName: key8},message:"property name must be valid"};
+else {
+if(data27.type !== undefined){
+if("tmpfs" !== data27.type){
+const err100 = {};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1514,13 +1565,26 @@ vErrors.push(err100);
 errors++;
 }
 }
-for(const key9 in data41){
-let data42 = data41[key9];
-const _errs140 = errors;
-let valid41 = false;
-const _errs141 = errors;
-if(((typeof data42 !== "string") && (!((typeof data42 == "number") && (isFinite(data42))))) && (typeof data42 !== "boolean")){
-const err101 = {instancePath:instancePath+"/labels/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf/0/type",keyword:"type",params:{type: schema11.properties.labels.anyOf[0].additionalProperties.anyOf[0].type},message:"must be string,number,boolean"};
+}
+}
+var _valid14 = _errs125 === errors;
+errors = _errs124;
+if(vErrors !== null){
+if(_errs124){
+vErrors.length = _errs124;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid14){
+const _errs127 = errors;
+const _errs128 = errors;
+const _errs129 = errors;
+if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
+let missing6;
+if((data27.source === undefined) && (missing6 = "source")){
+const err101 = {};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1529,12 +1593,10 @@ vErrors.push(err101);
 }
 errors++;
 }
-var _valid12 = _errs141 === errors;
-valid41 = valid41 || _valid12;
-if(!valid41){
-const _errs143 = errors;
-if(data42 !== null){
-const err102 = {instancePath:instancePath+"/labels/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+var valid46 = _errs129 === errors;
+if(valid46){
+const err102 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/allOf/2/then/not",keyword:"not",params:{},message:"must NOT be valid"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1543,11 +1605,22 @@ vErrors.push(err102);
 }
 errors++;
 }
-var _valid12 = _errs143 === errors;
-valid41 = valid41 || _valid12;
+else {
+errors = _errs128;
+if(vErrors !== null){
+if(_errs128){
+vErrors.length = _errs128;
 }
-if(!valid41){
-const err103 = {instancePath:instancePath+"/labels/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+vErrors = null;
+}
+}
+}
+var _valid14 = _errs127 === errors;
+valid44 = _valid14;
+}
+if(!valid44){
+const err103 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/allOf/2/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1556,21 +1629,9 @@ vErrors.push(err103);
 }
 errors++;
 }
-else {
-errors = _errs140;
-if(vErrors !== null){
-if(_errs140){
-vErrors.length = _errs140;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-}
-else {
-const err104 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
+if(data27.type === undefined){
+const err104 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1579,17 +1640,8 @@ vErrors.push(err104);
 }
 errors++;
 }
-var _valid11 = _errs135 === errors;
-valid38 = valid38 || _valid11;
-if(!valid38){
-const _errs145 = errors;
-if(Array.isArray(data41)){
-const len9 = data41.length;
-for(let i10=0; i10<len9; i10++){
-let data43 = data41[i10];
-if(typeof data43 === "string"){
-if(!pattern5.test(data43)){
-const err105 = {instancePath:instancePath+"/labels/" + i10,schemaPath:"#/properties/labels/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^[^=\\s]+(=.*)?$"},message:"must match pattern \""+"^[^=\\s]+(=.*)?$"+"\""};
+if(data27.target === undefined){
+const err105 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1598,9 +1650,9 @@ vErrors.push(err105);
 }
 errors++;
 }
-}
-else {
-const err106 = {instancePath:instancePath+"/labels/" + i10,schemaPath:"#/properties/labels/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key4 in data27){
+if(!((((key4 === "type") || (key4 === "source")) || (key4 === "target")) || (key4 === "read_only"))){
+const err106 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1610,9 +1662,10 @@ vErrors.push(err106);
 errors++;
 }
 }
-}
-else {
-const err107 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data27.type !== undefined){
+let data33 = data27.type;
+if(!(((data33 === "bind") || (data33 === "volume")) || (data33 === "tmpfs"))){
+const err107 = {instancePath:instancePath+"/volumes/" + i6+"/type",schemaPath:"#/properties/volumes/items/anyOf/1/properties/type/enum",keyword:"enum",params:{allowedValues: schema11.properties.volumes.items.anyOf[1].properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1621,11 +1674,10 @@ vErrors.push(err107);
 }
 errors++;
 }
-var _valid11 = _errs145 === errors;
-valid38 = valid38 || _valid11;
 }
-if(!valid38){
-const err108 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(data27.source !== undefined){
+if(typeof data27.source !== "string"){
+const err108 = {instancePath:instancePath+"/volumes/" + i6+"/source",schemaPath:"#/properties/volumes/items/anyOf/1/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1634,21 +1686,12 @@ vErrors.push(err108);
 }
 errors++;
 }
-else {
-errors = _errs134;
-if(vErrors !== null){
-if(_errs134){
-vErrors.length = _errs134;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.user !== undefined){
-if(typeof data.user !== "string"){
-const err109 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data27.target !== undefined){
+let data35 = data27.target;
+if(typeof data35 === "string"){
+if(!pattern22.test(data35)){
+const err109 = {instancePath:instancePath+"/volumes/" + i6+"/target",schemaPath:"#/properties/volumes/items/anyOf/1/properties/target/pattern",keyword:"pattern",params:{pattern: "^(?!/+proc(/|:|$))/[/\\\\]*(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+([/\\\\]+(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+)*[/\\\\]*$"},message:"must match pattern \""+"^(?!/+proc(/|:|$))/[/\\\\]*(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+([/\\\\]+(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+)*[/\\\\]*$"+"\""};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1658,9 +1701,8 @@ vErrors.push(err109);
 errors++;
 }
 }
-if(data.working_dir !== undefined){
-if(typeof data.working_dir !== "string"){
-const err110 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err110 = {instancePath:instancePath+"/volumes/" + i6+"/target",schemaPath:"#/properties/volumes/items/anyOf/1/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1670,11 +1712,9 @@ vErrors.push(err110);
 errors++;
 }
 }
-if(data.stop_grace_period !== undefined){
-let data46 = data.stop_grace_period;
-if(typeof data46 === "string"){
-if(!pattern11.test(data46)){
-const err111 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/properties/stop_grace_period/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
+if(data27.read_only !== undefined){
+if(typeof data27.read_only !== "boolean"){
+const err111 = {instancePath:instancePath+"/volumes/" + i6+"/read_only",schemaPath:"#/properties/volumes/items/anyOf/1/properties/read_only/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1684,8 +1724,9 @@ vErrors.push(err111);
 errors++;
 }
 }
+}
 else {
-const err112 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/properties/stop_grace_period/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err112 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1694,13 +1735,11 @@ vErrors.push(err112);
 }
 errors++;
 }
+var _valid11 = _errs107 === errors;
+valid36 = valid36 || _valid11;
 }
-if(data.update !== undefined){
-let data47 = data.update;
-if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
-for(const key10 in data47){
-if(!(((key10 === "order") || (key10 === "settle")) || (key10 === "health_timeout"))){
-const err113 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+if(!valid36){
+const err113 = {instancePath:instancePath+"/volumes/" + i6,schemaPath:"#/properties/volumes/items/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1709,11 +1748,21 @@ vErrors.push(err113);
 }
 errors++;
 }
+else {
+errors = _errs104;
+if(vErrors !== null){
+if(_errs104){
+vErrors.length = _errs104;
 }
-if(data47.order !== undefined){
-let data48 = data47.order;
-if(!((data48 === "stop-first") || (data48 === "start-first"))){
-const err114 = {instancePath:instancePath+"/update/order",schemaPath:"#/properties/update/properties/order/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.order.enum},message:"must be equal to one of the allowed values"};
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err114 = {instancePath:instancePath+"/volumes",schemaPath:"#/properties/volumes/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1723,11 +1772,11 @@ vErrors.push(err114);
 errors++;
 }
 }
-if(data47.settle !== undefined){
-let data49 = data47.settle;
-if(typeof data49 === "string"){
-if(!pattern11.test(data49)){
-const err115 = {instancePath:instancePath+"/update/settle",schemaPath:"#/properties/update/properties/settle/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
+if(data.network_mode !== undefined){
+let data37 = data.network_mode;
+if(typeof data37 === "string"){
+if(!pattern23.test(data37)){
+const err115 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/pattern",keyword:"pattern",params:{pattern: "^(none|host|bridge|container:[a-z0-9][a-z0-9_.-]{1,62}|[a-zA-Z0-9][a-zA-Z0-9_.-]*)$"},message:"must match pattern \""+"^(none|host|bridge|container:[a-z0-9][a-z0-9_.-]{1,62}|[a-zA-Z0-9][a-zA-Z0-9_.-]*)$"+"\""};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1738,7 +1787,7 @@ errors++;
 }
 }
 else {
-const err116 = {instancePath:instancePath+"/update/settle",schemaPath:"#/properties/update/properties/settle/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err116 = {instancePath:instancePath+"/network_mode",schemaPath:"#/properties/network_mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1748,11 +1797,9 @@ vErrors.push(err116);
 errors++;
 }
 }
-if(data47.health_timeout !== undefined){
-let data50 = data47.health_timeout;
-if(typeof data50 === "string"){
-if(!pattern11.test(data50)){
-const err117 = {instancePath:instancePath+"/update/health_timeout",schemaPath:"#/properties/update/properties/health_timeout/pattern",keyword:"pattern",params:{pattern: "^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"},message:"must match pattern \""+"^([0-9]+(\\.[0-9]+)?(ms|us|ns|s|m|h))+$"+"\""};
+if(data.privileged !== undefined){
+if(typeof data.privileged !== "boolean"){
+const err117 = {instancePath:instancePath+"/privileged",schemaPath:"#/properties/privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1762,8 +1809,11 @@ vErrors.push(err117);
 errors++;
 }
 }
-else {
-const err118 = {instancePath:instancePath+"/update/health_timeout",schemaPath:"#/properties/update/properties/health_timeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.restart !== undefined){
+let data39 = data.restart;
+if(typeof data39 === "string"){
+if(!pattern24.test(data39)){
+const err118 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/pattern",keyword:"pattern",params:{pattern: "^(no|always|unless-stopped|on-failure(:[0-9]{1,9})?)$"},message:"must match pattern \""+"^(no|always|unless-stopped|on-failure(:[0-9]{1,9})?)$"+"\""};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1773,9 +1823,8 @@ vErrors.push(err118);
 errors++;
 }
 }
-}
 else {
-const err119 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err119 = {instancePath:instancePath+"/restart",schemaPath:"#/properties/restart/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1785,10 +1834,12 @@ vErrors.push(err119);
 errors++;
 }
 }
-if(data.pull !== undefined){
-let data51 = data.pull;
-if(!((data51 === "missing") || (data51 === "always"))){
-const err120 = {instancePath:instancePath+"/pull",schemaPath:"#/properties/pull/enum",keyword:"enum",params:{allowedValues: schema11.properties.pull.enum},message:"must be equal to one of the allowed values"};
+if(data.healthcheck !== undefined){
+let data40 = data.healthcheck;
+if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
+for(const key5 in data40){
+if(!((((((key5 === "test") || (key5 === "interval")) || (key5 === "timeout")) || (key5 === "retries")) || (key5 === "start_period")) || (key5 === "disable"))){
+const err120 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1798,9 +1849,14 @@ vErrors.push(err120);
 errors++;
 }
 }
-}
-else {
-const err121 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data40.test !== undefined){
+let data41 = data40.test;
+const _errs148 = errors;
+let valid49 = false;
+const _errs149 = errors;
+if(typeof data41 === "string"){
+if(!pattern7.test(data41)){
+const err121 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"},message:"must match pattern \""+"^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"+"\""};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1809,15 +1865,757 @@ vErrors.push(err121);
 }
 errors++;
 }
+}
+else {
+const err122 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err122];
+}
+else {
+vErrors.push(err122);
+}
+errors++;
+}
+var _valid15 = _errs149 === errors;
+valid49 = valid49 || _valid15;
+if(!valid49){
+const _errs151 = errors;
+if(Array.isArray(data41)){
+const len7 = data41.length;
+for(let i7=0; i7<len7; i7++){
+let data42 = data41[i7];
+if(typeof data42 === "string"){
+if(!pattern8.test(data42)){
+const err123 = {instancePath:instancePath+"/healthcheck/test/" + i7,schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]*$"},message:"must match pattern \""+"^[^\\u0000]*$"+"\""};
+if(vErrors === null){
+vErrors = [err123];
+}
+else {
+vErrors.push(err123);
+}
+errors++;
+}
+}
+else {
+const err124 = {instancePath:instancePath+"/healthcheck/test/" + i7,schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err124];
+}
+else {
+vErrors.push(err124);
+}
+errors++;
+}
+}
+}
+else {
+const err125 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err125];
+}
+else {
+vErrors.push(err125);
+}
+errors++;
+}
+var _valid15 = _errs151 === errors;
+valid49 = valid49 || _valid15;
+}
+if(!valid49){
+const err126 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err126];
+}
+else {
+vErrors.push(err126);
+}
+errors++;
+}
+else {
+errors = _errs148;
+if(vErrors !== null){
+if(_errs148){
+vErrors.length = _errs148;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data40.interval !== undefined){
+let data43 = data40.interval;
+if(typeof data43 === "string"){
+if(!pattern27.test(data43)){
+const err127 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/properties/healthcheck/properties/interval/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
+if(vErrors === null){
+vErrors = [err127];
+}
+else {
+vErrors.push(err127);
+}
+errors++;
+}
+}
+else {
+const err128 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/properties/healthcheck/properties/interval/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err128];
+}
+else {
+vErrors.push(err128);
+}
+errors++;
+}
+}
+if(data40.timeout !== undefined){
+let data44 = data40.timeout;
+if(typeof data44 === "string"){
+if(!pattern27.test(data44)){
+const err129 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/properties/healthcheck/properties/timeout/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
+if(vErrors === null){
+vErrors = [err129];
+}
+else {
+vErrors.push(err129);
+}
+errors++;
+}
+}
+else {
+const err130 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/properties/healthcheck/properties/timeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err130];
+}
+else {
+vErrors.push(err130);
+}
+errors++;
+}
+}
+if(data40.retries !== undefined){
+let data45 = data40.retries;
+if(!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))){
+const err131 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err131];
+}
+else {
+vErrors.push(err131);
+}
+errors++;
+}
+if((typeof data45 == "number") && (isFinite(data45))){
+if(data45 > 2147483647 || isNaN(data45)){
+const err132 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647"};
+if(vErrors === null){
+vErrors = [err132];
+}
+else {
+vErrors.push(err132);
+}
+errors++;
+}
+if(data45 < 0 || isNaN(data45)){
+const err133 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err133];
+}
+else {
+vErrors.push(err133);
+}
+errors++;
+}
+}
+}
+if(data40.start_period !== undefined){
+let data46 = data40.start_period;
+if(typeof data46 === "string"){
+if(!pattern27.test(data46)){
+const err134 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/properties/healthcheck/properties/start_period/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
+if(vErrors === null){
+vErrors = [err134];
+}
+else {
+vErrors.push(err134);
+}
+errors++;
+}
+}
+else {
+const err135 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/properties/healthcheck/properties/start_period/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err135];
+}
+else {
+vErrors.push(err135);
+}
+errors++;
+}
+}
+if(data40.disable !== undefined){
+if(typeof data40.disable !== "boolean"){
+const err136 = {instancePath:instancePath+"/healthcheck/disable",schemaPath:"#/properties/healthcheck/properties/disable/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err136];
+}
+else {
+vErrors.push(err136);
+}
+errors++;
+}
+}
+}
+else {
+const err137 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err137];
+}
+else {
+vErrors.push(err137);
+}
+errors++;
+}
+}
+if(data.depends_on !== undefined){
+let data48 = data.depends_on;
+const _errs166 = errors;
+let valid52 = false;
+const _errs167 = errors;
+if(Array.isArray(data48)){
+const len8 = data48.length;
+for(let i8=0; i8<len8; i8++){
+let data49 = data48[i8];
+if(typeof data49 === "string"){
+if(!pattern30.test(data49)){
+const err138 = {instancePath:instancePath+"/depends_on/" + i8,schemaPath:"#/properties/depends_on/anyOf/0/items/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9_.-]{1,62}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9_.-]{1,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err138];
+}
+else {
+vErrors.push(err138);
+}
+errors++;
+}
+}
+else {
+const err139 = {instancePath:instancePath+"/depends_on/" + i8,schemaPath:"#/properties/depends_on/anyOf/0/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err139];
+}
+else {
+vErrors.push(err139);
+}
+errors++;
+}
+}
+let i9 = data48.length;
+let j0;
+if(i9 > 1){
+const indices0 = {};
+for(;i9--;){
+let item0 = data48[i9];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err140 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/0/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i9+" are identical)"};
+if(vErrors === null){
+vErrors = [err140];
+}
+else {
+vErrors.push(err140);
+}
+errors++;
+break;
+}
+indices0[item0] = i9;
+}
+}
+}
+else {
+const err141 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/0/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err141];
+}
+else {
+vErrors.push(err141);
+}
+errors++;
+}
+var _valid16 = _errs167 === errors;
+valid52 = valid52 || _valid16;
+if(!valid52){
+const _errs171 = errors;
+if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
+for(const key6 in data48){
+const _errs173 = errors;
+if(typeof key6 === "string"){
+if(!pattern30.test(key6)){
+const err142 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/1/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9_.-]{1,62}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9_.-]{1,62}$"+"\"",propertyName:key6};
+if(vErrors === null){
+vErrors = [err142];
+}
+else {
+vErrors.push(err142);
+}
+errors++;
+}
+}
+var valid56 = _errs173 === errors;
+if(!valid56){
+const err143 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/1/propertyNames",keyword:"propertyNames",params:{propertyName: key6},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err143];
+}
+else {
+vErrors.push(err143);
+}
+errors++;
+}
+}
+for(const key7 in data48){
+let data50 = data48[key7];
+if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
+for(const key8 in data50){
+if(!(key8 === "condition")){
+const err144 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err144];
+}
+else {
+vErrors.push(err144);
+}
+errors++;
+}
+}
+if(data50.condition !== undefined){
+let data51 = data50.condition;
+if(!((data51 === "service_started") || (data51 === "service_healthy"))){
+const err145 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/condition",schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/properties/condition/enum",keyword:"enum",params:{allowedValues: schema11.properties.depends_on.anyOf[1].additionalProperties.properties.condition.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err145];
+}
+else {
+vErrors.push(err145);
+}
+errors++;
+}
+}
+}
+else {
+const err146 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err146];
+}
+else {
+vErrors.push(err146);
+}
+errors++;
+}
+}
+}
+else {
+const err147 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err147];
+}
+else {
+vErrors.push(err147);
+}
+errors++;
+}
+var _valid16 = _errs171 === errors;
+valid52 = valid52 || _valid16;
+}
+if(!valid52){
+const err148 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err148];
+}
+else {
+vErrors.push(err148);
+}
+errors++;
+}
+else {
+errors = _errs166;
+if(vErrors !== null){
+if(_errs166){
+vErrors.length = _errs166;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.labels !== undefined){
+let data52 = data.labels;
+const _errs180 = errors;
+let valid59 = false;
+const _errs181 = errors;
+if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
+for(const key9 in data52){
+const _errs183 = errors;
+if(typeof key9 === "string"){
+if(!pattern32.test(key9)){
+const err149 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/propertyNames/pattern",keyword:"pattern",params:{pattern: "^(?!io\\.gitdock\\.)[^=\\s]+$"},message:"must match pattern \""+"^(?!io\\.gitdock\\.)[^=\\s]+$"+"\"",propertyName:key9};
+if(vErrors === null){
+vErrors = [err149];
+}
+else {
+vErrors.push(err149);
+}
+errors++;
+}
+}
+var valid60 = _errs183 === errors;
+if(!valid60){
+const err150 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/propertyNames",keyword:"propertyNames",params:{propertyName: key9},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err150];
+}
+else {
+vErrors.push(err150);
+}
+errors++;
+}
+}
+for(const key10 in data52){
+let data53 = data52[key10];
+const _errs186 = errors;
+let valid62 = false;
+const _errs187 = errors;
+if(((typeof data53 !== "string") && (!((typeof data53 == "number") && (isFinite(data53))))) && (typeof data53 !== "boolean")){
+const err151 = {instancePath:instancePath+"/labels/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf/0/type",keyword:"type",params:{type: schema11.properties.labels.anyOf[0].additionalProperties.anyOf[0].type},message:"must be string,number,boolean"};
+if(vErrors === null){
+vErrors = [err151];
+}
+else {
+vErrors.push(err151);
+}
+errors++;
+}
+var _valid18 = _errs187 === errors;
+valid62 = valid62 || _valid18;
+if(!valid62){
+const _errs189 = errors;
+if(data53 !== null){
+const err152 = {instancePath:instancePath+"/labels/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err152];
+}
+else {
+vErrors.push(err152);
+}
+errors++;
+}
+var _valid18 = _errs189 === errors;
+valid62 = valid62 || _valid18;
+}
+if(!valid62){
+const err153 = {instancePath:instancePath+"/labels/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err153];
+}
+else {
+vErrors.push(err153);
+}
+errors++;
+}
+else {
+errors = _errs186;
+if(vErrors !== null){
+if(_errs186){
+vErrors.length = _errs186;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err154 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err154];
+}
+else {
+vErrors.push(err154);
+}
+errors++;
+}
+var _valid17 = _errs181 === errors;
+valid59 = valid59 || _valid17;
+if(!valid59){
+const _errs191 = errors;
+if(Array.isArray(data52)){
+const len9 = data52.length;
+for(let i10=0; i10<len9; i10++){
+let data54 = data52[i10];
+if(typeof data54 === "string"){
+if(!pattern33.test(data54)){
+const err155 = {instancePath:instancePath+"/labels/" + i10,schemaPath:"#/properties/labels/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^(?!io\\.gitdock\\.)[^=\\s]+(=.*)?$"},message:"must match pattern \""+"^(?!io\\.gitdock\\.)[^=\\s]+(=.*)?$"+"\""};
+if(vErrors === null){
+vErrors = [err155];
+}
+else {
+vErrors.push(err155);
+}
+errors++;
+}
+}
+else {
+const err156 = {instancePath:instancePath+"/labels/" + i10,schemaPath:"#/properties/labels/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err156];
+}
+else {
+vErrors.push(err156);
+}
+errors++;
+}
+}
+}
+else {
+const err157 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err157];
+}
+else {
+vErrors.push(err157);
+}
+errors++;
+}
+var _valid17 = _errs191 === errors;
+valid59 = valid59 || _valid17;
+}
+if(!valid59){
+const err158 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err158];
+}
+else {
+vErrors.push(err158);
+}
+errors++;
+}
+else {
+errors = _errs180;
+if(vErrors !== null){
+if(_errs180){
+vErrors.length = _errs180;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.user !== undefined){
+let data55 = data.user;
+if(typeof data55 === "string"){
+if(!pattern34.test(data55)){
+const err159 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/pattern",keyword:"pattern",params:{pattern: "^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7]))(:([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])))?$"},message:"must match pattern \""+"^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7]))(:([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])))?$"+"\""};
+if(vErrors === null){
+vErrors = [err159];
+}
+else {
+vErrors.push(err159);
+}
+errors++;
+}
+}
+else {
+const err160 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err160];
+}
+else {
+vErrors.push(err160);
+}
+errors++;
+}
+}
+if(data.working_dir !== undefined){
+let data56 = data.working_dir;
+if(typeof data56 === "string"){
+if(!pattern35.test(data56)){
+const err161 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/pattern",keyword:"pattern",params:{pattern: "^/[^\\u0000]*$"},message:"must match pattern \""+"^/[^\\u0000]*$"+"\""};
+if(vErrors === null){
+vErrors = [err161];
+}
+else {
+vErrors.push(err161);
+}
+errors++;
+}
+}
+else {
+const err162 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err162];
+}
+else {
+vErrors.push(err162);
+}
+errors++;
+}
+}
+if(data.stop_grace_period !== undefined){
+let data57 = data.stop_grace_period;
+if(typeof data57 === "string"){
+if(!pattern27.test(data57)){
+const err163 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/properties/stop_grace_period/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
+if(vErrors === null){
+vErrors = [err163];
+}
+else {
+vErrors.push(err163);
+}
+errors++;
+}
+}
+else {
+const err164 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/properties/stop_grace_period/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err164];
+}
+else {
+vErrors.push(err164);
+}
+errors++;
+}
+}
+if(data.update !== undefined){
+let data58 = data.update;
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+for(const key11 in data58){
+if(!(((key11 === "order") || (key11 === "settle")) || (key11 === "health_timeout"))){
+const err165 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err165];
+}
+else {
+vErrors.push(err165);
+}
+errors++;
+}
+}
+if(data58.order !== undefined){
+let data59 = data58.order;
+if(!((data59 === "stop-first") || (data59 === "start-first"))){
+const err166 = {instancePath:instancePath+"/update/order",schemaPath:"#/properties/update/properties/order/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.order.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err166];
+}
+else {
+vErrors.push(err166);
+}
+errors++;
+}
+}
+if(data58.settle !== undefined){
+let data60 = data58.settle;
+if(typeof data60 === "string"){
+if(!pattern27.test(data60)){
+const err167 = {instancePath:instancePath+"/update/settle",schemaPath:"#/properties/update/properties/settle/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
+if(vErrors === null){
+vErrors = [err167];
+}
+else {
+vErrors.push(err167);
+}
+errors++;
+}
+}
+else {
+const err168 = {instancePath:instancePath+"/update/settle",schemaPath:"#/properties/update/properties/settle/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err168];
+}
+else {
+vErrors.push(err168);
+}
+errors++;
+}
+}
+if(data58.health_timeout !== undefined){
+let data61 = data58.health_timeout;
+if(typeof data61 === "string"){
+if(!pattern27.test(data61)){
+const err169 = {instancePath:instancePath+"/update/health_timeout",schemaPath:"#/properties/update/properties/health_timeout/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
+if(vErrors === null){
+vErrors = [err169];
+}
+else {
+vErrors.push(err169);
+}
+errors++;
+}
+}
+else {
+const err170 = {instancePath:instancePath+"/update/health_timeout",schemaPath:"#/properties/update/properties/health_timeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err170];
+}
+else {
+vErrors.push(err170);
+}
+errors++;
+}
+}
+}
+else {
+const err171 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err171];
+}
+else {
+vErrors.push(err171);
+}
+errors++;
+}
+}
+if(data.pull !== undefined){
+let data62 = data.pull;
+if(!((data62 === "missing") || (data62 === "always"))){
+const err172 = {instancePath:instancePath+"/pull",schemaPath:"#/properties/pull/enum",keyword:"enum",params:{allowedValues: schema11.properties.pull.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err172];
+}
+else {
+vErrors.push(err172);
+}
+errors++;
+}
+}
+}
+else {
+const err173 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err173];
+}
+else {
+vErrors.push(err173);
+}
+errors++;
+}
 validate10.errors = vErrors;
 return errors === 0;
 }
 
 export const validateRepoConfig = validate11;
-const schema12 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/gitdock.schema.json","title":"gitdock repo config","type":"object","additionalProperties":false,"properties":{"hosts":{"description":"Per-host settings, by host name.","type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"allow_empty":{"description":"This host is meant to run no services: a revision that removes all of them is applied.","type":"boolean"},"agent":{"description":"The host's agent, for `gitdock status`: the http(s) URL its `--listen` address answers on, such as `http://web-1.internal:9420`. No user or password: this file is in git.","type":"string","pattern":"^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$"}}}},"policy":{"description":"Rules every manifest of a revision must follow; a revision that breaks one is invalid and never applied. Each rule is off unless set, except `allow_host_network`.","type":"object","additionalProperties":false,"properties":{"deny_privileged":{"description":"`true`: no service may set `privileged: true`.","type":"boolean"},"bind_mount_prefixes":{"description":"Host paths that bind mounts may use, such as `/srv`: every bind mount source must be one of them or under one (`/srv2` is not under `/srv`).","type":"array","items":{"description":"An absolute host path such as `/srv` or `/var/lib/app`.","type":"string","pattern":"^/"}},"allow_host_network":{"description":"`true`: services may use `network_mode: host`. Default `false` once `policy` is present: host networking is denied unless allowed here.","type":"boolean"},"deny_mutable_tags":{"description":"`true`: the tag `latest` is denied; pin a version tag or a `digest`.","type":"boolean"},"require_digest":{"description":"`true`: every image must be pinned by `digest`, not by `tag`.","type":"boolean"},"allowed_registries":{"description":"Registries images may come from, optionally with a path prefix: `ghcr.io/acme`, `127.0.0.1:5055`, `docker.io`. An image without a registry (`redis`, `acme/app`) is from `docker.io`.","type":"array","minItems":1,"items":{"description":"A registry host, which has a `.` or a `:port` or is `localhost` (`docker.io`, `127.0.0.1:5055`), optionally followed by a path prefix (`ghcr.io/acme`).","type":"string","pattern":"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"}}}}}};
-const pattern19 = new RegExp("^[a-z0-9][a-z0-9_.-]{0,62}$", "u");
-const pattern20 = new RegExp("^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$", "u");
-const pattern22 = new RegExp("^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$", "u");
+const schema12 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/gitdock.schema.json","title":"gitdock repo config","type":"object","additionalProperties":false,"properties":{"hosts":{"description":"Per-host settings, by host name.","type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"allow_empty":{"description":"This host is meant to run no services: a revision that removes all of them is applied.","type":"boolean"},"agent":{"description":"The host's agent, for `gitdock status`: the http(s) URL its `--listen` address answers on, such as `http://web-1.internal:9420`. No user or password: this file is in git.","type":"string","pattern":"^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$"},"profiles":{"description":"Compose profiles turned on for every Compose project on this host (a service with `profiles:` runs only when one of them is on).","type":"array","items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"}},"remove_volumes":{"description":"Volumes gitdock may remove on this host once no service uses them, by engine name (`shop_db_data`). gitdock never removes a volume otherwise.","type":"array","items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"}},"projects":{"description":"Per Compose project settings on this host, by project name.","type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_-]*$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"dir":{"description":"The project's directory on the host, where relative binds that are not repo files (host data such as `./data`) live. Point it at the directory the project ran from under Compose (`/opt/gitea`) to keep its data. Default: `<state dir>/projects/<project>`.","type":"string","pattern":"^/"},"adopt_compose":{"description":"`true`: containers `docker compose` made for this project may be replaced by gitdock (health-gated, one by one), reusing their volumes and host paths. Without it they are reported as a conflict and never touched.","type":"boolean"},"profiles":{"description":"Compose profiles turned on for this project on this host.","type":"array","items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"}}}}}}}},"policy":{"description":"Rules every manifest of a revision must follow; a revision that breaks one is invalid and never applied. Each rule is off unless set, except `allow_host_network`.","type":"object","additionalProperties":false,"properties":{"deny_privileged":{"description":"`true`: no service may set `privileged: true`.","type":"boolean"},"bind_mount_prefixes":{"description":"Host paths that bind mounts may use, such as `/srv`: every bind mount source must be one of them or under one (`/srv2` is not under `/srv`).","type":"array","items":{"description":"An absolute host path such as `/srv` or `/var/lib/app`.","type":"string","pattern":"^/"}},"allow_host_network":{"description":"`true`: services may use `network_mode: host`. Default `false` once `policy` is present: host networking is denied unless allowed here.","type":"boolean"},"deny_mutable_tags":{"description":"`true`: the tag `latest` is denied; pin a version tag or a `digest`.","type":"boolean"},"require_digest":{"description":"`true`: every image must be pinned by `digest`, not by `tag`.","type":"boolean"},"allowed_registries":{"description":"Registries images may come from, optionally with a path prefix: `ghcr.io/acme`, `127.0.0.1:5055`, `docker.io`. An image without a registry (`redis`, `acme/app`) is from `docker.io`.","type":"array","minItems":1,"items":{"description":"A registry host, which has a `.` or a `:port` or is `localhost` (`docker.io`, `127.0.0.1:5055`), optionally followed by a path prefix (`ghcr.io/acme`).","type":"string","pattern":"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"}}}}}};
+const pattern39 = new RegExp("^[a-z0-9][a-z0-9_.-]{0,62}$", "u");
+const pattern40 = new RegExp("^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$", "u");
+const pattern41 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", "u");
+const pattern43 = new RegExp("^[a-z0-9][a-z0-9_-]*$", "u");
+const pattern44 = new RegExp("^/", "u");
+const pattern47 = new RegExp("^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$", "u");
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://gitdock.dev/schemas/gitdock.schema.json" */;
@@ -1842,7 +2640,7 @@ if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
 for(const key1 in data0){
 const _errs4 = errors;
 if(typeof key1 === "string"){
-if(!pattern19.test(key1)){
+if(!pattern39.test(key1)){
 const err1 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9_.-]{0,62}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9_.-]{0,62}$"+"\"",propertyName:key1};
 if(vErrors === null){
 vErrors = [err1];
@@ -1869,7 +2667,7 @@ for(const key2 in data0){
 let data1 = data0[key2];
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 for(const key3 in data1){
-if(!((key3 === "allow_empty") || (key3 === "agent"))){
+if(!(((((key3 === "allow_empty") || (key3 === "agent")) || (key3 === "profiles")) || (key3 === "remove_volumes")) || (key3 === "projects"))){
 const err3 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err3];
@@ -1895,7 +2693,7 @@ errors++;
 if(data1.agent !== undefined){
 let data3 = data1.agent;
 if(typeof data3 === "string"){
-if(!pattern20.test(data3)){
+if(!pattern40.test(data3)){
 const err5 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/agent",schemaPath:"#/properties/hosts/additionalProperties/properties/agent/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$"},message:"must match pattern \""+"^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$"+"\""};
 if(vErrors === null){
 vErrors = [err5];
@@ -1917,9 +2715,15 @@ vErrors.push(err6);
 errors++;
 }
 }
-}
-else {
-const err7 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data1.profiles !== undefined){
+let data4 = data1.profiles;
+if(Array.isArray(data4)){
+const len0 = data4.length;
+for(let i0=0; i0<len0; i0++){
+let data5 = data4[i0];
+if(typeof data5 === "string"){
+if(!pattern41.test(data5)){
+const err7 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles/" + i0,schemaPath:"#/properties/hosts/additionalProperties/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"+"\""};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -1929,9 +2733,8 @@ vErrors.push(err7);
 errors++;
 }
 }
-}
 else {
-const err8 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err8 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles/" + i0,schemaPath:"#/properties/hosts/additionalProperties/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -1941,12 +2744,9 @@ vErrors.push(err8);
 errors++;
 }
 }
-if(data.policy !== undefined){
-let data4 = data.policy;
-if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
-for(const key4 in data4){
-if(!((((((key4 === "deny_privileged") || (key4 === "bind_mount_prefixes")) || (key4 === "allow_host_network")) || (key4 === "deny_mutable_tags")) || (key4 === "require_digest")) || (key4 === "allowed_registries"))){
-const err9 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+}
+else {
+const err9 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles",schemaPath:"#/properties/hosts/additionalProperties/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -1956,9 +2756,15 @@ vErrors.push(err9);
 errors++;
 }
 }
-if(data4.deny_privileged !== undefined){
-if(typeof data4.deny_privileged !== "boolean"){
-const err10 = {instancePath:instancePath+"/policy/deny_privileged",schemaPath:"#/properties/policy/properties/deny_privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data1.remove_volumes !== undefined){
+let data6 = data1.remove_volumes;
+if(Array.isArray(data6)){
+const len1 = data6.length;
+for(let i1=0; i1<len1; i1++){
+let data7 = data6[i1];
+if(typeof data7 === "string"){
+if(!pattern41.test(data7)){
+const err10 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/remove_volumes/" + i1,schemaPath:"#/properties/hosts/additionalProperties/properties/remove_volumes/items/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"+"\""};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -1968,15 +2774,8 @@ vErrors.push(err10);
 errors++;
 }
 }
-if(data4.bind_mount_prefixes !== undefined){
-let data6 = data4.bind_mount_prefixes;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(typeof data7 === "string"){
-if(!pattern9.test(data7)){
-const err11 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i0,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+else {
+const err11 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/remove_volumes/" + i1,schemaPath:"#/properties/hosts/additionalProperties/properties/remove_volumes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -1986,8 +2785,9 @@ vErrors.push(err11);
 errors++;
 }
 }
+}
 else {
-const err12 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i0,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err12 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/remove_volumes",schemaPath:"#/properties/hosts/additionalProperties/properties/remove_volumes/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -1997,9 +2797,14 @@ vErrors.push(err12);
 errors++;
 }
 }
-}
-else {
-const err13 = {instancePath:instancePath+"/policy/bind_mount_prefixes",schemaPath:"#/properties/policy/properties/bind_mount_prefixes/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data1.projects !== undefined){
+let data8 = data1.projects;
+if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
+for(const key4 in data8){
+const _errs23 = errors;
+if(typeof key4 === "string"){
+if(!pattern43.test(key4)){
+const err13 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9_-]*$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9_-]*$"+"\"",propertyName:key4};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2009,9 +2814,9 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data4.allow_host_network !== undefined){
-if(typeof data4.allow_host_network !== "boolean"){
-const err14 = {instancePath:instancePath+"/policy/allow_host_network",schemaPath:"#/properties/policy/properties/allow_host_network/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+var valid8 = _errs23 === errors;
+if(!valid8){
+const err14 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/propertyNames",keyword:"propertyNames",params:{propertyName: key4},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2021,9 +2826,12 @@ vErrors.push(err14);
 errors++;
 }
 }
-if(data4.deny_mutable_tags !== undefined){
-if(typeof data4.deny_mutable_tags !== "boolean"){
-const err15 = {instancePath:instancePath+"/policy/deny_mutable_tags",schemaPath:"#/properties/policy/properties/deny_mutable_tags/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key5 in data8){
+let data9 = data8[key5];
+if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
+for(const key6 in data9){
+if(!(((key6 === "dir") || (key6 === "adopt_compose")) || (key6 === "profiles"))){
+const err15 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2033,9 +2841,11 @@ vErrors.push(err15);
 errors++;
 }
 }
-if(data4.require_digest !== undefined){
-if(typeof data4.require_digest !== "boolean"){
-const err16 = {instancePath:instancePath+"/policy/require_digest",schemaPath:"#/properties/policy/properties/require_digest/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data9.dir !== undefined){
+let data10 = data9.dir;
+if(typeof data10 === "string"){
+if(!pattern44.test(data10)){
+const err16 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/dir",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/dir/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2045,11 +2855,8 @@ vErrors.push(err16);
 errors++;
 }
 }
-if(data4.allowed_registries !== undefined){
-let data11 = data4.allowed_registries;
-if(Array.isArray(data11)){
-if(data11.length < 1){
-const err17 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+else {
+const err17 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/dir",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2058,12 +2865,10 @@ vErrors.push(err17);
 }
 errors++;
 }
-const len1 = data11.length;
-for(let i1=0; i1<len1; i1++){
-let data12 = data11[i1];
-if(typeof data12 === "string"){
-if(!pattern22.test(data12)){
-const err18 = {instancePath:instancePath+"/policy/allowed_registries/" + i1,schemaPath:"#/properties/policy/properties/allowed_registries/items/pattern",keyword:"pattern",params:{pattern: "^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"},message:"must match pattern \""+"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"+"\""};
+}
+if(data9.adopt_compose !== undefined){
+if(typeof data9.adopt_compose !== "boolean"){
+const err18 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/adopt_compose",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/adopt_compose/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2073,8 +2878,15 @@ vErrors.push(err18);
 errors++;
 }
 }
-else {
-const err19 = {instancePath:instancePath+"/policy/allowed_registries/" + i1,schemaPath:"#/properties/policy/properties/allowed_registries/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data9.profiles !== undefined){
+let data12 = data9.profiles;
+if(Array.isArray(data12)){
+const len2 = data12.length;
+for(let i2=0; i2<len2; i2++){
+let data13 = data12[i2];
+if(typeof data13 === "string"){
+if(!pattern41.test(data13)){
+const err19 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles/" + i2,schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"+"\""};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2084,9 +2896,8 @@ vErrors.push(err19);
 errors++;
 }
 }
-}
 else {
-const err20 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err20 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles/" + i2,schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2098,7 +2909,7 @@ errors++;
 }
 }
 else {
-const err21 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err21 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2110,12 +2921,227 @@ errors++;
 }
 }
 else {
-const err22 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err22 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err22];
 }
 else {
 vErrors.push(err22);
+}
+errors++;
+}
+}
+}
+else {
+const err23 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+}
+else {
+const err24 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+if(data.policy !== undefined){
+let data14 = data.policy;
+if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+for(const key7 in data14){
+if(!((((((key7 === "deny_privileged") || (key7 === "bind_mount_prefixes")) || (key7 === "allow_host_network")) || (key7 === "deny_mutable_tags")) || (key7 === "require_digest")) || (key7 === "allowed_registries"))){
+const err26 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+if(data14.deny_privileged !== undefined){
+if(typeof data14.deny_privileged !== "boolean"){
+const err27 = {instancePath:instancePath+"/policy/deny_privileged",schemaPath:"#/properties/policy/properties/deny_privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+if(data14.bind_mount_prefixes !== undefined){
+let data16 = data14.bind_mount_prefixes;
+if(Array.isArray(data16)){
+const len3 = data16.length;
+for(let i3=0; i3<len3; i3++){
+let data17 = data16[i3];
+if(typeof data17 === "string"){
+if(!pattern44.test(data17)){
+const err28 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i3,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+else {
+const err29 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i3,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+}
+else {
+const err30 = {instancePath:instancePath+"/policy/bind_mount_prefixes",schemaPath:"#/properties/policy/properties/bind_mount_prefixes/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+if(data14.allow_host_network !== undefined){
+if(typeof data14.allow_host_network !== "boolean"){
+const err31 = {instancePath:instancePath+"/policy/allow_host_network",schemaPath:"#/properties/policy/properties/allow_host_network/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+}
+if(data14.deny_mutable_tags !== undefined){
+if(typeof data14.deny_mutable_tags !== "boolean"){
+const err32 = {instancePath:instancePath+"/policy/deny_mutable_tags",schemaPath:"#/properties/policy/properties/deny_mutable_tags/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+if(data14.require_digest !== undefined){
+if(typeof data14.require_digest !== "boolean"){
+const err33 = {instancePath:instancePath+"/policy/require_digest",schemaPath:"#/properties/policy/properties/require_digest/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+if(data14.allowed_registries !== undefined){
+let data21 = data14.allowed_registries;
+if(Array.isArray(data21)){
+if(data21.length < 1){
+const err34 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+const len4 = data21.length;
+for(let i4=0; i4<len4; i4++){
+let data22 = data21[i4];
+if(typeof data22 === "string"){
+if(!pattern47.test(data22)){
+const err35 = {instancePath:instancePath+"/policy/allowed_registries/" + i4,schemaPath:"#/properties/policy/properties/allowed_registries/items/pattern",keyword:"pattern",params:{pattern: "^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"},message:"must match pattern \""+"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"+"\""};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+else {
+const err36 = {instancePath:instancePath+"/policy/allowed_registries/" + i4,schemaPath:"#/properties/policy/properties/allowed_registries/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+}
+else {
+const err37 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+}
+else {
+const err38 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+}
+else {
+const err39 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
 }
 errors++;
 }

@@ -1,0 +1,1 @@
+CREATE TABLE corpus (id int);
