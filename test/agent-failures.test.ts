@@ -547,11 +547,11 @@ describe('agent failures in /status and in apply', () => {
 
 describe('agent failures confined to one service', () => {
   it.each([
-    // `image` with a tag of its own plus `tag`: gitdock validate accepts it,
-    // the engine refuses the reference (".../app:2.0:2.0").
-    ['an image reference', () => service({ image: `${REPO_OF('app')}:2.0`, tag: '2.0' })],
-    // A relative working_dir: gitdock validate accepts it, the engine refuses to create the container.
-    ['a relative working_dir', () => WEB('1.1', { working_dir: 'relative/dir' })],
+    // Failures only the engine can see (validate refuses what it can see):
+    // a network this engine does not have (it fails the start)...
+    ['a network the engine lacks', () => WEB('1.1', { network_mode: 'no-such-network' })],
+    // ...and a user the image has no passwd entry for.
+    ['a user the image lacks', () => WEB('1.1', { user: 'nosuchuser' })],
   ])(
     "one service's engine refusal (%s) fails that service only: a stopped service is healed, the engine stays reachable",
     async (_what, manifest) => {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type LocalGitSource, openGitSource } from '../src/adapters/git-source.js';
+import { isSymlinkBlob } from '../src/core/fleet.js';
 import type { ErrorCode } from '../src/errors.js';
 import { createRepo, type FixtureRepo } from './support/git-fixture.js';
 
@@ -263,14 +264,16 @@ describe('openGitSource', () => {
     );
   });
 
-  it('leaves out symlinks', async () => {
+  it('passes symlinks on, marked, so the loader refuses them by name', async () => {
     const repo = await createRepo({ files: { 'hosts/a/web.yaml': 'image: web\n' } });
     onTestFinished(repo.cleanup);
     fs.symlinkSync('web.yaml', path.join(repo.dir, 'hosts/a/link.yaml'));
     const sha = repo.commit({}, 'add link');
     const source = await openGitSource({ dir: repo.dir });
     const files = await source.readFiles(sha, () => true);
-    expect([...files.keys()]).toEqual(['hosts/a/web.yaml']);
+    expect([...files.keys()].sort()).toEqual(['hosts/a/link.yaml', 'hosts/a/web.yaml']);
+    expect(isSymlinkBlob(files.get('hosts/a/link.yaml'))).toBe(true);
+    expect(isSymlinkBlob(files.get('hosts/a/web.yaml'))).toBe(false);
   });
 
   it.each([false, true])(

@@ -333,6 +333,8 @@ describe('validate is a gate the engine agrees with', () => {
       let rejected = 0;
       /** Rejections by the top-level field of each error, to see the field space is covered. */
       const rejectedBy = new Map<string, number>();
+      /** Accepted manifests by field, to see that the sample reaching the engine covers the fields. */
+      const acceptedWith = new Map<string, number>();
       await fc.assert(
         fc.asyncProperty(serviceName, manifest, async (name, fields) => {
           const text = manifestText(fields);
@@ -356,6 +358,9 @@ describe('validate is a gate the engine agrees with', () => {
             return;
           }
           accepted++;
+          for (const [field, value] of Object.entries(fields)) {
+            if (value !== undefined) acceptedWith.set(field, (acceptedWith.get(field) ?? 0) + 1);
+          }
           const service = state.value.services[0]!;
           for (const v of service.spec.volumes)
             if (v.type === 'volume' && v.source) createdVolumes.add(v.source);
@@ -385,7 +390,7 @@ describe('validate is a gate the engine agrees with', () => {
         ]
           .sort((a, b) => b[1] - a[1])
           .map(([f, n]) => `${f} ${n}`)
-          .join(', ')})`,
+          .join(', ')}); run with: ${[...acceptedWith].map(([f, n]) => `${f} ${n}`).join(', ')}`,
       );
       expect(accepted).toBe(RUNS);
     },

@@ -1,4 +1,4 @@
-import { readHistory } from '../core/history.js';
+import { checkServiceIdentity, readHistory } from '../core/history.js';
 import { isValidName, NAME_RULE } from '../core/names.js';
 import { GitdockError } from '../errors.js';
 import {
@@ -56,7 +56,9 @@ invalid one. The first valid commit after invalid ones is listed, marked
 
 Options:
       --host NAME     only changes on this host (default: every host)
-      --service NAME  only changes to this service
+      --service NAME  only changes to this service: a manifest's name (appserver), or a
+                      Compose service as <project>/<service> (shop/app: every replica of
+                      it; shop/app#2: replica 2 only)
   -n, --max-count N   list at most N commits (default: ${DEFAULT_COUNT})
       --repo DIR      fleet repository, bare or not (default: .)
       --rev REV       branch, tag, sha or HEAD~N to start from (default: HEAD)
@@ -86,6 +88,7 @@ commits are invalid), 1 a repository or revision that cannot be read,
 Examples:
   gitdock history --host web-2
   gitdock history --service appserver -n 5
+  gitdock history --host web-1 --service shop/app
   gitdock history --host web-1 --service appserver --rev origin/main
   gitdock history --repo /srv/fleet.git --output json | jq -r '.commits[].sha'
 `;
@@ -107,7 +110,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   }
   const output = checkOutput(values.output, ['text', 'json'] as const);
   const host = checkName(values.host, '--host', 'host');
-  const service = checkName(values.service, '--service', 'service');
+  const service = checkService(values.service);
   const limit = positiveInteger(values['max-count'], '-n/--max-count');
   const maxScan = positiveInteger(values['max-scan'], '--max-scan');
 
@@ -134,6 +137,17 @@ function checkName(value: string | undefined, option: string, what: string): str
     throw new GitdockError(
       'GITDOCK_E_USAGE',
       `${option} "${value}" is not a valid ${what} name: use ${NAME_RULE}`,
+    );
+  }
+  return value;
+}
+
+function checkService(value: string | undefined): string | undefined {
+  const problem = value === undefined ? undefined : checkServiceIdentity(value);
+  if (problem !== undefined) {
+    throw new GitdockError(
+      'GITDOCK_E_USAGE',
+      `--service "${value}" is not a service identity: ${problem}`,
     );
   }
   return value;

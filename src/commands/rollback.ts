@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Identity, Worktree } from '../adapters/git-worktree.js';
 import { isFleetPath, loadFleet } from '../core/fleet.js';
 import { diffFleets, plural } from '../core/fleet-diff.js';
+import { checkServiceIdentity } from '../core/history.js';
 import {
   affectedLines,
   applyChanges,
@@ -58,6 +59,15 @@ rollback --host H [--service S] --to <commit>
   - A service H did not run at <commit> but gets from a fleet file now: H's
     name is taken out of the file's hosts: list (the file is removed if it
     selected only H). A glob (web-*) cannot leave one host out: refused.
+  - A Compose service (S as <project>/<service>, shop/app: every replica of
+    it) is rolled back with its project's files: every file of H's
+    directory of the project (hosts/H/<project>/: compose.yaml or a stack's
+    override, compose.override.yaml, .env, env files, mounted files) is
+    restored, or removed when it did not exist at <commit>. Files outside
+    it (a stack's files under stacks/, shared with other hosts) cannot go
+    back for H alone: when they changed since <commit>, refused (revert the
+    commits instead). With --service, refused too when the project's files
+    would also change another service of the project.
   Before committing, the result is resolved and compared: S (or every
   service of H) as at <commit>, everything else as at HEAD. If not, nothing
   is written and the reason is given. Nothing to change exits 0.
@@ -81,7 +91,7 @@ Exit codes: 0 done (or nothing to do), 1 refused or failed, 64 usage error.
 Options:
 ${COMMON_HELP.repo.replace('bare or not', 'a clone with a working tree')}
   --host NAME       the host to roll back (with --to)
-  --service NAME    only this service of the host
+  --service NAME    only this service of the host (a Compose service: <project>/<service>)
   --to REV          the revision whose state to restore
   --push            push the branch after committing
   --remote NAME     the remote to push to (default: the branch's, else origin)
@@ -95,6 +105,7 @@ Examples:
   gitdock rollback 3f2a9c1 --dry-run            # see the message and files first
   gitdock rollback --host web-2 --to v1.4       # web-2 as it was at tag v1.4
   gitdock rollback --host web-2 --service appserver --to HEAD~3 --push
+  gitdock rollback --host web-1 --service shop/proxy --to HEAD~1
 `;
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
@@ -134,6 +145,11 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
           : `rollback reverts one commit, got ${positionals.length}`,
       );
     }
+  }
+  const serviceProblem =
+    values.service === undefined ? undefined : checkServiceIdentity(values.service);
+  if (serviceProblem !== undefined) {
+    throw usage(`--service "${values.service}" is not a service identity: ${serviceProblem}`);
   }
   if (!values.push && (values.remote !== undefined || values['token-file'] !== undefined)) {
     throw usage('--remote and --token-file go with --push');

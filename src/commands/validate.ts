@@ -20,6 +20,12 @@ as file:line:column, and exits 1 if there is one; no message shows an
 environment value. Needs no Docker engine; run it in CI on every pull
 request.
 
+Compose projects (hosts/<host>/<project>/, stacks/<project>/) are read for
+every known host, as CI sees them: without the hosts' own env files. What
+the repo can resolve is resolved; the variables each host must supply
+(unset, no default) are listed as notes, not errors, and warnings name
+what gitdock ignores as Compose does.
+
 Options:
 ${COMMON_HELP.repo}
 ${COMMON_HELP.rev}
@@ -50,7 +56,14 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     io.stdout.write(
       `${JSON.stringify(
         fleet.ok
-          ? { valid: true, commit, hosts: fleet.value.knownHosts, errors: [] }
+          ? {
+              valid: true,
+              commit,
+              hosts: fleet.value.knownHosts,
+              errors: [],
+              notes: fleet.value.notes,
+              warnings: fleet.value.warnings,
+            }
           : { valid: false, commit, errors: fleet.errors },
         null,
         2,
@@ -67,8 +80,20 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   }
   const f = fleet.value;
   const hostFiles = [...f.hostServices.values()].reduce((n, m) => n + m.size, 0);
-  io.stdout.write(
-    `valid: ${hostFiles + f.fleetServices.size} manifests (${f.fleetServices.size} fleet, ${hostFiles} host) for ${f.knownHosts.length} hosts at ${commit.slice(0, 12)}\n`,
+  const projects = new Set(
+    [...f.compose.values()].flatMap((c) => c.services.map((s) => `${s.file}`)),
   );
+  const composeServices = new Set(
+    [...f.compose.values()].flatMap((c) => c.services.map((s) => `${s.host}/${s.name}`)),
+  );
+  const compose =
+    projects.size > 0
+      ? `, ${projects.size} Compose project${projects.size === 1 ? '' : 's'} (${composeServices.size} service${composeServices.size === 1 ? '' : 's'} across hosts)`
+      : '';
+  io.stdout.write(
+    `valid: ${hostFiles + f.fleetServices.size} manifests (${f.fleetServices.size} fleet, ${hostFiles} host)${compose} for ${f.knownHosts.length} hosts at ${commit.slice(0, 12)}\n`,
+  );
+  for (const w of f.warnings) io.stdout.write(`warning: ${formatManifestError(w)}\n`);
+  for (const n of f.notes) io.stdout.write(`note: ${formatManifestError(n)}\n`);
   return 0;
 }

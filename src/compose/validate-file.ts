@@ -1,54 +1,22 @@
-import { Ajv, type ValidateFunction } from 'ajv';
 import { explainSchemaErrors } from '../core/schema-errors.js';
 import type { ManifestError } from '../core/types.js';
 import type { YamlSource } from '../core/yaml-source.js';
-import { composeSchema } from './compose-schema.js';
+import { inlinedComposeSchema } from './compose-schema-inline.js';
+import { type GeneratedValidator, validateComposeSchema } from './generated/compose-validator.js';
 import type { Positions } from './load-positions.js';
 
 type Schema = Record<string, unknown>;
 
-let compiled: { check: ValidateFunction; schema: Schema } | undefined;
+let compiled: { check: GeneratedValidator; schema: Schema } | undefined;
 
 /**
- * The schema with every `$ref` replaced by its definition (the spec's refs
- * do not recurse): ajv reports an error under a `$ref` with a schema path
- * relative to the definition, which `explainSchemaErrors` could not follow.
+ * The validator ajv compiled ahead of time (`src/compose/generated/`, from
+ * `scripts/generate-schemas.ts`): compiling the spec's schema at start-up
+ * cost a CLI run about 0.3 s. The inlined schema itself is still needed to
+ * explain errors; it is built on first use.
  */
-function inlineRefs(node: unknown, definitions: Schema): unknown {
-  if (Array.isArray(node)) return node.map((n) => inlineRefs(n, definitions));
-  if (node === null || typeof node !== 'object') return node;
-  const { $ref, ...rest } = node as Schema;
-  const out: Schema = {};
-  if (typeof $ref === 'string') {
-    const target = definitions[$ref.replace('#/definitions/', '')];
-    Object.assign(out, inlineRefs(target, definitions));
-  }
-  for (const [k, v] of Object.entries(rest)) {
-    if (k === 'definitions') continue;
-    out[k] =
-      k === 'properties' || k === 'patternProperties'
-        ? Object.fromEntries(
-            Object.entries(v as Schema).map(([p, s]) => [p, inlineRefs(s, definitions)]),
-          )
-        : inlineRefs(v, definitions);
-  }
-  return out;
-}
-
-/**
- * Compiled on first use: a run without Compose projects never pays for it.
- * `strict: false` because the spec's schema uses `deprecated` and unions
- * that ajv's strict mode refuses.
- */
-function validator(): { check: ValidateFunction; schema: Schema } {
-  if (!compiled) {
-    const root = composeSchema as unknown as Schema;
-    const schema = inlineRefs(root, root.definitions as Schema) as Schema;
-    const check = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true }).compile(
-      schema,
-    );
-    compiled = { check, schema };
-  }
+function validator(): { check: GeneratedValidator; schema: Schema } {
+  if (!compiled) compiled = { check: validateComposeSchema, schema: inlinedComposeSchema() };
   return compiled;
 }
 

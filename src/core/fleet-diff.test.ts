@@ -500,3 +500,131 @@ describe('resolveFleetState', () => {
     });
   });
 });
+
+describe('diffFleets: Compose projects', () => {
+  // A stack on web-1 and web-2, web-2 with its own override, and a project
+  // of web-1 alone: proxy mounts a file and a directory, app reads .env and
+  // an env file, db does neither.
+  const SHOP: Tree = {
+    'gitdock.yaml': yaml('hosts:', '  web-1: {}', '  web-2: {}'),
+    'stacks/shop/compose.yaml': yaml(
+      'x-gitdock:',
+      '  hosts: [web-1, web-2]',
+      'services:',
+      '  proxy:',
+      '    image: proxy:1',
+      '    volumes: ["./httpd.conf:/etc/httpd.conf:ro", "./site:/www:ro"]',
+      '  app:',
+      '    image: app:${APP_TAG}',
+      '    env_file: app.env',
+      '    deploy: { replicas: 2 }',
+      '  db:',
+      '    image: db:1',
+    ),
+    'stacks/shop/.env': 'APP_TAG=1\n',
+    'stacks/shop/app.env': 'MODE=a\n',
+    'stacks/shop/httpd.conf': 'I:index.html\n',
+    'stacks/shop/site/index.html': '<p>1</p>\n',
+    'hosts/web-2/shop/compose.override.yaml': yaml('services:', '  db:', '    image: db:2'),
+    'hosts/web-1/blog/compose.yaml': yaml('services:', '  db:', '    image: db:1'),
+  };
+  const changed = (d: FleetDiff) =>
+    d.hosts.flatMap((h) => h.services.map((s) => `${h.host} ${s.service} [${s.files.join(', ')}]`));
+
+  it.each([
+    {
+      name: 'a mounted file: only the services that mount it',
+      edit: { 'stacks/shop/httpd.conf': 'I:other.html\n' },
+      expected: [
+        'web-1 shop/proxy [stacks/shop/httpd.conf]',
+        'web-2 shop/proxy [stacks/shop/httpd.conf]',
+      ],
+    },
+    {
+      name: 'a file of a mounted directory',
+      edit: { 'stacks/shop/site/index.html': '<p>2</p>\n' },
+      expected: [
+        'web-1 shop/proxy [stacks/shop/site/index.html]',
+        'web-2 shop/proxy [stacks/shop/site/index.html]',
+      ],
+    },
+    {
+      name: 'the .env: the services whose values change, every replica',
+      edit: { 'stacks/shop/.env': 'APP_TAG=2\n' },
+      expected: [
+        'web-1 shop/app [stacks/shop/.env]',
+        'web-1 shop/app#2 [stacks/shop/.env]',
+        'web-2 shop/app [stacks/shop/.env]',
+        'web-2 shop/app#2 [stacks/shop/.env]',
+      ],
+    },
+    {
+      name: 'an env file',
+      edit: { 'stacks/shop/app.env': 'MODE=b\n' },
+      expected: [
+        'web-1 shop/app [stacks/shop/app.env]',
+        'web-1 shop/app#2 [stacks/shop/app.env]',
+        'web-2 shop/app [stacks/shop/app.env]',
+        'web-2 shop/app#2 [stacks/shop/app.env]',
+      ],
+    },
+    {
+      name: "a host's override: that host only",
+      edit: {
+        'hosts/web-2/shop/compose.override.yaml': yaml('services:', '  db:', '    image: db:3'),
+      },
+      expected: ['web-2 shop/db [hosts/web-2/shop/compose.override.yaml]'],
+    },
+    {
+      name: 'an override added for a host',
+      edit: {
+        'hosts/web-1/shop/compose.override.yaml': yaml('services:', '  db:', '    image: db:3'),
+      },
+      expected: ['web-1 shop/db [hosts/web-1/shop/compose.override.yaml]'],
+    },
+    {
+      name: "one project's file never counts for another project's service",
+      edit: { 'hosts/web-1/blog/compose.yaml': yaml('services:', '  db:', '    image: db:2') },
+      expected: ['web-1 blog/db [hosts/web-1/blog/compose.yaml]'],
+    },
+    {
+      name: 'a comment in the compose file: no service changes',
+      edit: { 'stacks/shop/compose.yaml': `# a comment\n${SHOP['stacks/shop/compose.yaml']}` },
+      expected: [],
+    },
+  ])('$name', ({ edit: changes, expected }) => {
+    expect(changed(diff(SHOP, edit(SHOP, changes)))).toEqual(expected);
+  });
+
+  it('gives each service its project files and the files it mounts', () => {
+    const inputs = state(SHOP, HEAD).composeInputs;
+    expect(Object.fromEntries(inputs?.get('web-2') ?? [])).toEqual({
+      'shop/app': [
+        'hosts/web-2/shop/compose.override.yaml',
+        'stacks/shop/.env',
+        'stacks/shop/app.env',
+        'stacks/shop/compose.yaml',
+      ],
+      'shop/app#2': [
+        'hosts/web-2/shop/compose.override.yaml',
+        'stacks/shop/.env',
+        'stacks/shop/app.env',
+        'stacks/shop/compose.yaml',
+      ],
+      'shop/db': [
+        'hosts/web-2/shop/compose.override.yaml',
+        'stacks/shop/.env',
+        'stacks/shop/app.env',
+        'stacks/shop/compose.yaml',
+      ],
+      'shop/proxy': [
+        'hosts/web-2/shop/compose.override.yaml',
+        'stacks/shop/.env',
+        'stacks/shop/app.env',
+        'stacks/shop/compose.yaml',
+        'stacks/shop/httpd.conf',
+        'stacks/shop/site/index.html',
+      ],
+    });
+  });
+});

@@ -27,9 +27,11 @@ export interface ServiceChange {
   /** The container is replaced. False when only update, pull or depends_on changed. */
   recreate: boolean;
   /**
-   * The files behind the change: those of its manifests and env files that
-   * differ between the revisions, sorted. When none does (a host newly named
-   * in gitdock.yaml), the manifest the service comes from.
+   * The files behind the change: those of its manifests and env files (for a
+   * Compose service: its project's compose files, overrides, `.env` and env
+   * files, and the repo files it mounts) that differ between the revisions,
+   * sorted. When none does (a host newly named in gitdock.yaml), the
+   * manifest (compose file) the service comes from.
    */
   files: string[];
 }
@@ -110,7 +112,7 @@ export function diffFleets(base: FleetState, head: FleetState): FleetDiff {
   for (const host of hostNames) {
     const before = base.hosts.get(host);
     const after = head.hosts.get(host);
-    const services = diffHost(before, after, base, head, changedPaths);
+    const services = diffHost(host, before, after, base, head, changedPaths);
     const changedNames = new Set(services.map((s) => s.service));
     const shadowed = after ? shadowedOn(after, changedFleet, fleetFor, changedNames) : [];
 
@@ -181,6 +183,7 @@ export function plural(n: number, word: string): string {
 }
 
 function diffHost(
+  host: string,
   before: HostState | undefined,
   after: HostState | undefined,
   base: FleetState,
@@ -194,7 +197,7 @@ function diffHost(
   for (const name of names) {
     const a = old.get(name);
     const b = now.get(name);
-    const files = causes(a, b, base, head, changedPaths);
+    const files = causes(host, a, b, base, head, changedPaths);
     if (a && b) {
       const { reasons, recreate } = describeChange(a, b);
       if (reasons.length === 0) continue;
@@ -269,16 +272,18 @@ function rolloutChanges(a: DesiredService, b: DesiredService): string[] {
 }
 
 function causes(
+  host: string,
   a: DesiredService | undefined,
   b: DesiredService | undefined,
   base: FleetState,
   head: FleetState,
   changedPaths: ReadonlySet<string>,
 ): string[] {
-  const inputs = new Set([
-    ...(a ? (base.inputs.get(a.file) ?? [a.file]) : []),
-    ...(b ? (head.inputs.get(b.file) ?? [b.file]) : []),
-  ]);
+  const inputsOf = (s: DesiredService, state: FleetState) =>
+    (s.project !== undefined
+      ? state.composeInputs?.get(host)?.get(s.name)
+      : state.inputs.get(s.file)) ?? [s.file];
+  const inputs = new Set([...(a ? inputsOf(a, base) : []), ...(b ? inputsOf(b, head) : [])]);
   const changed = [...inputs].filter((p) => changedPaths.has(p)).sort(compare);
   return changed.length > 0 ? changed : [(b ?? a)!.file];
 }

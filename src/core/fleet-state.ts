@@ -1,9 +1,11 @@
+import { posix } from 'node:path';
 import { type Fleet, resolveHost, type ServiceDefinition } from './fleet.js';
+import { composeOfHost } from './fleet-compose.js';
 import { isValidName } from './names.js';
 import { envFilePath } from './normalize.js';
 import type { ServiceManifest } from './schema.js';
 import { canonicalJson } from './spec-hash.js';
-import type { HostState, ManifestError, Result } from './types.js';
+import type { DesiredService, HostState, ManifestError, Result } from './types.js';
 
 /** A fleet file (`services/<name>.yaml`) as far as a diff needs it. */
 export interface FleetFile {
@@ -27,6 +29,14 @@ export interface FleetState {
   fleetFiles: ReadonlyMap<string, FleetFile>;
   /** Every manifest's path -> the repo files it is made of (itself, then its env files). */
   inputs: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Compose services, by host then identity -> the repo files they are made
+   * of: their project's files (compose files, overrides, `.env`, env files,
+   * extended and included files) and the repo files the service itself
+   * mounts, sorted. By host, since a stack's host override belongs to one
+   * host only. Absent for a state without Compose projects.
+   */
+  composeInputs?: ReadonlyMap<string, ReadonlyMap<string, readonly string[]>>;
   /** The raw files of the revision, to tell which ones changed. */
   files: ReadonlyMap<string, Uint8Array>;
 }
@@ -85,7 +95,88 @@ export function resolveFleetState(
     ...[...fleet.hostServices.values()].flatMap((m) => [...m.values()]),
   ];
   for (const d of definitions) inputs.set(d.file, inputsOf(d));
-  return { ok: true, value: { commit, hosts, fleetFiles, inputs, files } };
+  const composeInputs = new Map<string, ReadonlyMap<string, readonly string[]>>();
+  for (const [host, state] of hosts) {
+    const services = state.services.filter((s) => s.project !== undefined);
+    if (services.length === 0) continue;
+    const read = (fleet.compose.get(host) ?? composeOfHost(fleet.files, fleet.config, host)).files;
+    composeInputs.set(host, composeServiceInputs(host, services, read));
+  }
+  return {
+    ok: true,
+    value: {
+      commit,
+      hosts,
+      fleetFiles,
+      inputs,
+      ...(composeInputs.size > 0 ? { composeInputs } : {}),
+      files,
+    },
+  };
+}
+
+/**
+ * The repo files each Compose service of a host is made of, from the files
+ * read for the host's projects (`read`). A mounted repo file counts only for
+ * the services that mount it (editing `nginx.conf` is the proxy's change,
+ * not the database's); every other file counts for the project whose
+ * directories hold it (the project's own directory, and for a stack its
+ * host override directory `hosts/<host>/<dir>/`); a file outside every
+ * project's directories (an included file shared by projects) for all of
+ * the host's projects.
+ */
+export function composeServiceInputs(
+  host: string,
+  services: readonly DesiredService[],
+  read: readonly string[],
+): Map<string, string[]> {
+  const mounts = new Map(services.map((s) => [s.name, mountedFiles(s)]));
+  // A mounted directory's own path is listed with its files: it is no file.
+  const mounted = new Set([
+    ...[...mounts.values()].flatMap((m) => [...m]),
+    ...services.flatMap((s) => s.spec.volumes.flatMap((m) => m.repoFile?.path ?? [])),
+  ]);
+  const dirsOf = new Map<string, string[]>();
+  for (const s of services) {
+    const dir = posix.dirname(s.file);
+    const dirs = dirsOf.get(s.project!) ?? dirsOf.set(s.project!, []).get(s.project!)!;
+    for (const d of [dir, `hosts/${host}/${posix.basename(dir)}`]) {
+      if (!dirs.includes(d)) dirs.push(d);
+    }
+  }
+  const inDir = (path: string, dir: string) => path.startsWith(`${dir}/`);
+  const owners = (path: string) =>
+    [...dirsOf].filter(([, dirs]) => dirs.some((d) => inDir(path, d))).map(([p]) => p);
+  const out = new Map<string, string[]>();
+  for (const s of services) {
+    const own = read.filter((path) => {
+      if (mounted.has(path)) return false;
+      const by = owners(path);
+      return by.length === 0 || by.includes(s.project!);
+    });
+    out.set(s.name, [...new Set([s.file, ...own, ...mounts.get(s.name)!])].sort(compare));
+  }
+  return out;
+}
+
+/** The repo paths a service mounts: each mounted file, and each file of a mounted directory. */
+function mountedFiles(s: DesiredService): Set<string> {
+  const out = new Set<string>();
+  for (const m of s.spec.volumes) {
+    const f = m.repoFile;
+    if (!f || f.path.startsWith('inline:')) continue;
+    if (f.kind === 'file') out.add(f.path);
+    for (const r of s.repoFiles ?? []) {
+      if (r.mountSha256 === f.sha256 && r.relativePath !== '') {
+        out.add(`${f.path}/${r.relativePath}`);
+      }
+    }
+  }
+  return out;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The manifest and the env files it reads (already checked to exist by normalizeService). */

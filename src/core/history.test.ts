@@ -4,12 +4,14 @@ import type { HostDiff, ServiceChange } from './fleet-diff.js';
 import {
   type CommitHistory,
   type CommitInfo,
+  checkServiceIdentity,
   commitSubject,
   filterHosts,
   fleetTreeKey,
   formatCommitDate,
   type HistoryFilter,
   type HistoryResult,
+  matchesServiceIdentity,
   type RootTreeEntry,
   readHistory,
 } from './history.js';
@@ -431,6 +433,57 @@ describe('filterHosts', () => {
     ['a service nobody changed', { service: 'db' }, []],
   ])('%s', (_name, filter, expected) => {
     expect(names(filterHosts(HOSTS, filter))).toEqual(expected);
+  });
+
+  const COMPOSE = [
+    host('web-1', ['app', 'shop/app', 'shop/app#2', 'shop/db', 'blog/app']),
+    host('web-2', ['shop/app#3']),
+  ];
+  it.each<[string, HistoryFilter, string[]]>([
+    ['a Compose service: every replica', { service: 'shop/app' }, [
+      'web-1:shop/app,shop/app#2/',
+      'web-2:shop/app#3/',
+    ]],
+    ['one replica', { service: 'shop/app#2' }, ['web-1:shop/app#2/']],
+    ['the bare name is the manifest only', { service: 'app' }, ['web-1:app/']],
+    ['another project', { service: 'blog/app' }, ['web-1:blog/app/']],
+  ])('%s', (_name, filter, expected) => {
+    expect(names(filterHosts(COMPOSE, filter))).toEqual(expected);
+  });
+});
+
+describe('checkServiceIdentity and matchesServiceIdentity', () => {
+  it.each<[string, string | undefined]>([
+    ['appserver', undefined],
+    ['a', undefined],
+    ['shop/app', undefined],
+    ['shop/App.v2_x-y', undefined],
+    ['shop/app#2', undefined],
+    ['shop/app#12', undefined],
+    ['shop/app#1', 'replica 1 has no #1 suffix: use shop/app'],
+    ['shop/app#0', expect.stringMatching(/^use a manifest's service name/)],
+    ['Shop/app', expect.stringMatching(/^use a manifest's service name/)],
+    ['shop/', expect.stringMatching(/^use /)],
+    ['/app', expect.stringMatching(/^use /)],
+    ['shop/app/x', expect.stringMatching(/^use /)],
+    ['shop/app#', expect.stringMatching(/^use /)],
+    ['App', expect.stringMatching(/^use /)],
+    ['../x', expect.stringMatching(/^use /)],
+  ])('%s', (value, expected) => {
+    expect(checkServiceIdentity(value)).toEqual(expected);
+  });
+
+  it.each<[string, string, boolean]>([
+    ['shop/app', 'shop/app', true],
+    ['shop/app#2', 'shop/app', true],
+    ['shop/app#2', 'shop/app#2', true],
+    ['shop/app', 'shop/app#2', false],
+    ['shop/apple', 'shop/app', false],
+    ['shop/app', 'app', false],
+    ['app', 'app', true],
+    ['app#2', 'app', false],
+  ])('%s is %s: %s', (identity, wanted, expected) => {
+    expect(matchesServiceIdentity(identity, wanted)).toBe(expected);
   });
 });
 

@@ -71,7 +71,42 @@ export function fleetTreeKey(entries: readonly RootTreeEntry[]): string {
 /** Which part of the fleet the history is about; both unset: everything. */
 export interface HistoryFilter {
   host?: string;
+  /** A service identity, as {@link matchesServiceIdentity} reads it. */
   service?: string;
+}
+
+// A manifest's name (the host-name rule the CLI always took), or a Compose
+// identity: the project rule of Compose, the service-key rule of the Compose
+// schema, and `#n` for replica n >= 2 (replica 1 has no suffix).
+const MANIFEST_IDENTITY = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+const COMPOSE_IDENTITY = /^[a-z0-9][a-z0-9_-]*\/[a-zA-Z0-9._-]+(#[1-9][0-9]*)?$/;
+
+/** The service identity rule in words, for `--service` errors. */
+export const SERVICE_IDENTITY_RULE =
+  'a manifest\'s service name (appserver), or a Compose service as <project>/<service> (shop/app), <project>/<service>#<n> for its replica n >= 2';
+
+/**
+ * Why `value` cannot be a service identity (`--service`), or undefined when
+ * it can: a manifest's name or `<project>/<service>[#n]`.
+ */
+export function checkServiceIdentity(value: string): string | undefined {
+  if (MANIFEST_IDENTITY.test(value)) return undefined;
+  if (COMPOSE_IDENTITY.test(value)) {
+    return /#1$/.test(value)
+      ? `replica 1 has no #1 suffix: use ${value.slice(0, -2)}`
+      : undefined;
+  }
+  return `use ${SERVICE_IDENTITY_RULE}`;
+}
+
+/**
+ * Whether a service's identity is the one asked about. A Compose service
+ * asked about without `#n` (`shop/app`) stands for all its replicas
+ * (`shop/app`, `shop/app#2`, ...): they are one service in the Compose file.
+ */
+export function matchesServiceIdentity(identity: string, wanted: string): boolean {
+  if (identity === wanted) return true;
+  return wanted.includes('/') && !wanted.includes('#') && identity.startsWith(`${wanted}#`);
 }
 
 /** One listed commit. */
@@ -241,11 +276,11 @@ export function filterHosts(hosts: readonly HostDiff[], filter: HistoryFilter): 
     const services =
       filter.service === undefined
         ? h.services
-        : h.services.filter((s) => s.service === filter.service);
+        : h.services.filter((s) => matchesServiceIdentity(s.service, filter.service!));
     const shadowed =
       filter.service === undefined
         ? h.shadowed
-        : h.shadowed.filter((s) => s.service === filter.service);
+        : h.shadowed.filter((s) => matchesServiceIdentity(s.service, filter.service!));
     if (services.length === 0 && shadowed.length === 0) continue;
     out.push({ ...h, services, shadowed, refusedEmpty: h.refusedEmpty && services.length > 0 });
   }

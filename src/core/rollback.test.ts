@@ -341,3 +341,113 @@ describe('planHostRollback', () => {
     );
   });
 });
+
+describe('planHostRollback: Compose projects', () => {
+  const compose = (webTag: string, dbTag = '1') =>
+    yaml(
+      'services:',
+      '  web:',
+      `    image: app:${webTag}`,
+      '    volumes: ["./web.conf:/etc/web.conf:ro"]',
+      '  db:',
+      `    image: db:${dbTag}`,
+    );
+  const tree = (t: Record<string, string>) => ({ files: files(t), fleet: loadOk(t) });
+  const plan = (
+    target: Record<string, string>,
+    head: Record<string, string>,
+    host: string,
+    service?: string,
+  ) =>
+    planHostRollback({
+      host,
+      ...(service ? { service } : {}),
+      target: { commit: 'a'.repeat(40), ...tree(target) },
+      head: { commit: 'b'.repeat(40), ...tree(head) },
+    });
+  const changesOf = (p: ReturnType<typeof plan>) => {
+    if (!p.ok) throw new Error(`${p.reasons.join('; ')} ${JSON.stringify(p.errors)}`);
+    return text(p.changes);
+  };
+  const base = {
+    'hosts/h/shop/compose.yaml': compose('1'),
+    'hosts/h/shop/web.conf': 'v1\n',
+    'hosts/h/shop/.env': 'A=1\n',
+  };
+
+  it.each([
+    {
+      name: 'the compose file, restored',
+      head: { ...base, 'hosts/h/shop/compose.yaml': compose('2') },
+      service: undefined,
+      expected: { 'hosts/h/shop/compose.yaml': compose('1') },
+    },
+    {
+      name: 'a mounted file, restored for the service that mounts it',
+      head: { ...base, 'hosts/h/shop/web.conf': 'v2\n' },
+      service: 'shop/web',
+      expected: { 'hosts/h/shop/web.conf': 'v1\n' },
+    },
+    {
+      name: 'an override added since, removed; .env restored',
+      head: {
+        ...base,
+        'hosts/h/shop/.env': 'A=2\n',
+        'hosts/h/shop/compose.override.yaml': yaml('services:', '  db:', '    image: db:3'),
+      },
+      service: undefined,
+      expected: { 'hosts/h/shop/.env': 'A=1\n', 'hosts/h/shop/compose.override.yaml': null },
+    },
+    {
+      name: 'a project removed since: all its files come back',
+      head: { 'hosts/h/web.yaml': app('1') },
+      service: undefined,
+      expected: { ...base, 'hosts/h/web.yaml': null },
+    },
+  ])('$name', ({ head, service, expected }) => {
+    const p = plan(base, head, 'h', service);
+    expect(changesOf(p)).toEqual(expected);
+    if (p.ok) expect(p.notes.map((n) => n.file)).toEqual(Object.keys(expected).sort());
+  });
+
+  it('never writes a manifest override for a Compose service', () => {
+    const p = plan(base, { ...base, 'hosts/h/shop/compose.yaml': compose('2') }, 'h', 'shop/web');
+    expect(Object.keys(changesOf(p))).toEqual(['hosts/h/shop/compose.yaml']);
+  });
+
+  it('with --service, refuses when the project files would change another service', () => {
+    const p = plan(base, { ...base, 'hosts/h/shop/compose.yaml': compose('2', '2') }, 'h', 'shop/web');
+    expect(p.ok).toBe(false);
+    expect(!p.ok && p.reasons).toEqual([
+      `shop/db on h would differ from at HEAD`,
+      expect.stringMatching(/rolled back with its project's files .* roll back the whole host/),
+    ]);
+  });
+
+  it('refuses a stack changed since (shared with other hosts), names its files', () => {
+    const stack = (tag: string) => yaml('x-gitdock:', '  hosts: [h, g]', compose(tag));
+    const p = plan(
+      { 'stacks/shop/compose.yaml': stack('1'), 'stacks/shop/web.conf': 'v1\n' },
+      { 'stacks/shop/compose.yaml': stack('2'), 'stacks/shop/web.conf': 'v1\n' },
+      'h',
+    );
+    expect(!p.ok && p.reasons).toEqual([
+      expect.stringMatching(
+        /^project shop on h reads files outside hosts\/h\/ that changed since a{12} \(stacks\/shop\/compose\.yaml\): they are shared with other hosts/,
+      ),
+    ]);
+  });
+
+  it("restores a stack's host override when the stack itself did not change", () => {
+    const stack = yaml('x-gitdock:', '  hosts: [h, g]', compose('1'));
+    const override = (tag: string) => yaml('services:', '  web:', `    image: app:${tag}`);
+    const shared = { 'stacks/shop/compose.yaml': stack, 'stacks/shop/web.conf': 'v1\n' };
+    const p = plan(
+      { ...shared, 'hosts/h/shop/compose.override.yaml': override('5') },
+      { ...shared, 'hosts/h/shop/compose.override.yaml': override('6') },
+      'h',
+      'shop/web',
+    );
+    expect(changesOf(p)).toEqual({ 'hosts/h/shop/compose.override.yaml': override('5') });
+  });
+});

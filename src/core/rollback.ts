@@ -3,6 +3,7 @@ import { isMap, isScalar, isSeq, parseDocument, type Scalar } from 'yaml';
 import { type Fleet, loadFleet, resolveHost } from './fleet.js';
 import { type FleetDiff, plural, type ServiceChange } from './fleet-diff.js';
 import { type FleetState, namedHosts, resolveFleetState } from './fleet-state.js';
+import { matchesServiceIdentity } from './history.js';
 import { matchesHost } from './host-selector.js';
 import { envFilePath } from './normalize.js';
 import { canonicalJson } from './spec-hash.js';
@@ -183,22 +184,28 @@ export function planHostRollback(input: HostRollbackInput): HostRollbackPlan {
     return fail([`${host} does not resolve at ${short(target.commit)}`], wanted.errors);
   if (!current.ok) return fail([`${host} does not resolve at HEAD`], current.errors);
 
-  const names = service
-    ? [service]
-    : [...new Set([...wanted.value.keys(), ...current.value.keys()])].sort(compare);
-  if (service && !wanted.value.has(service) && !current.value.has(service)) {
+  const all = [...new Set([...wanted.value.keys(), ...current.value.keys()])].sort(compare);
+  const names = service ? all.filter((n) => matchesServiceIdentity(n, service)) : all;
+  if (service && names.length === 0) {
     return fail([
       `service "${service}" runs on ${host} neither at ${short(target.commit)} nor at HEAD`,
     ]);
   }
+  // Compose identities (`shop/app`) have a `/`, a manifest's name never.
+  const manifestNames = names.filter((n) => !n.includes('/'));
+  const composeNames = names.filter((n) => n.includes('/'));
 
   const changes = new Map<string, Uint8Array | null>();
   const notes = new Map<string, FileNote>();
   const note = (n: FileNote) => notes.set(n.file, n);
   const at = short(target.commit);
 
+  // 0. Compose projects: their files, as they were.
+  const composeRefusal = restoreComposeProjects(input, composeNames, { wanted, current }, changes, note);
+  if (composeRefusal) return fail([composeRefusal]);
+
   // 1. The host's own files, as they were.
-  for (const name of names) {
+  for (const name of manifestNames) {
     const then = target.fleet.hostServices.get(host)?.get(name);
     const now = head.fleet.hostServices.get(host)?.get(name);
     if (now && now.file !== then?.file) {
@@ -219,7 +226,7 @@ export function planHostRollback(input: HostRollbackInput): HostRollbackPlan {
 
   // 2 and 3. What the host's files cannot say alone. Decided from HEAD's
   // fleet files, which step 1 did not touch.
-  for (const name of names) {
+  for (const name of manifestNames) {
     const then = wanted.value.get(name);
     if (target.fleet.hostServices.get(host)?.has(name)) {
       const moved = envInputs(then!.file, target).filter(
@@ -277,6 +284,11 @@ export function planHostRollback(input: HostRollbackInput): HostRollbackPlan {
     return fail([`the rolled-back revision would be invalid`], result.errors);
   }
   const problems = verifyHostRollback(input, result.value, names);
+  if (problems.length > 0 && service && composeNames.length > 0) {
+    problems.push(
+      `a Compose service is rolled back with its project's files (compose files, overrides, .env, env files, mounted files), and they would change the services above too: roll back the whole host (without --service), or revert the commits that changed ${service}`,
+    );
+  }
   if (problems.length > 0) return fail(problems);
   // A file written with the bytes it already has is no change.
   for (const [path, bytes] of changes) {
@@ -293,6 +305,79 @@ export function planHostRollback(input: HostRollbackInput): HostRollbackPlan {
       .sort((a, b) => compare(a.file, b.file)),
     result: result.value,
   };
+}
+
+/**
+ * Step 0 of a host rollback, for the Compose services in scope: every file
+ * of the host's directory of their projects (`hosts/<host>/<dir>/`: the
+ * compose file or a stack's host override, `.env`, env files, mounted
+ * files, whatever else is there) goes back to its bytes at the target, and
+ * a file that was not there then is removed. What lies outside that
+ * directory (a stack's files under `stacks/`, shared with other hosts; a
+ * file included from elsewhere) cannot be rolled back for one host: when
+ * it changed since the target, the rollback is refused with the reason,
+ * which is returned. Undefined: done.
+ */
+function restoreComposeProjects(
+  input: HostRollbackInput,
+  names: readonly string[],
+  services: Record<'wanted' | 'current', Result<Map<string, DesiredService>>>,
+  changes: Map<string, Uint8Array | null>,
+  note: (n: FileNote) => void,
+): string | undefined {
+  const { host, target, head } = input;
+  const at = short(target.commit);
+  const hostDirs = new Set<string>();
+  const sharedDirs = new Set<string>();
+  const projects = new Set<string>();
+  for (const side of [services.wanted, services.current]) {
+    if (!side.ok) continue;
+    for (const name of names) {
+      const s = side.value.get(name);
+      if (s?.project === undefined) continue;
+      projects.add(s.project);
+      const dir = posix.dirname(s.file);
+      if (dir.startsWith(`hosts/${host}/`)) hostDirs.add(dir);
+      else {
+        sharedDirs.add(dir);
+        hostDirs.add(`hosts/${host}/${posix.basename(dir)}`);
+      }
+    }
+  }
+  if (projects.size === 0) return undefined;
+  const under = (dirs: ReadonlySet<string>, path: string) =>
+    [...dirs].some((d) => path.startsWith(`${d}/`));
+  // Files the projects read outside the host's own directories: their
+  // stacks' files, and files of other hosts' directories they include (a
+  // file of another stack is that stack's; the final check catches the rest).
+  const outside = new Set<string>();
+  for (const tree of [target, head]) {
+    for (const path of tree.fleet.compose.get(host)?.files ?? []) {
+      if (!path.startsWith(`hosts/${host}/`) && !path.startsWith('stacks/')) outside.add(path);
+    }
+    for (const path of tree.files.keys()) if (under(sharedDirs, path)) outside.add(path);
+  }
+  const moved = [...outside]
+    .filter((p) => !sameBytes(target.files.get(p), head.files.get(p)))
+    .sort(compare);
+  if (moved.length > 0) {
+    const list = [...projects].sort(compare).join(', ');
+    return `project ${list} on ${host} reads files outside hosts/${host}/ that changed since ${at} (${moved.join(', ')}): they are shared with other hosts, so they cannot be rolled back for ${host} alone; revert the commits that changed them (gitdock rollback <commit>), or write ${host}'s difference in an override in hosts/${host}/<project>/`;
+  }
+  const paths = new Set(
+    [...target.files.keys(), ...head.files.keys()].filter((p) => under(hostDirs, p)),
+  );
+  for (const path of [...paths].sort(compare)) {
+    const bytes = target.files.get(path);
+    if (sameBytes(head.files.get(path), bytes)) continue;
+    changes.set(path, bytes ?? null);
+    note(
+      bytes
+        ? { file: path, action: 'restored', detail: `as at ${at}` }
+        : { file: path, action: 'removed', detail: `not there at ${at}` },
+    );
+  }
+  return undefined;
 }
 
 /**

@@ -1,5 +1,11 @@
 import { formatDuration } from './duration.js';
-import { canonicalJson } from './spec-hash.js';
+import {
+  canonicalJson,
+  maskRecordedSpec,
+  maskText,
+  type RecordedSpec,
+  secretsToMask,
+} from './spec-hash.js';
 import type { ContainerSpec, Mount, ServiceNetwork } from './types.js';
 
 /** What a reason may say about the service it is for. */
@@ -22,75 +28,110 @@ export interface SpecChangeContext {
  * env file (`context.secretValues`) are masked.
  */
 export function describeSpecChanges(
-  before: ContainerSpec,
-  after: ContainerSpec,
+  before: RecordedSpec,
+  after: RecordedSpec,
   context: SpecChangeContext = {},
 ): string[] {
+  // Both sides masked alike, so a field differs only where the commit changed
+  // it, not where one side had the value and the other `***`; a field whose
+  // only change is a host-local value (rotated) differs in its digest.
+  const a = maskRecordedSpec(before, context.secretValues);
+  const b = maskRecordedSpec(after, context.secretValues);
+  const secretChanged = (key: string) => {
+    const x = a.secretDigests?.[key];
+    const y = b.secretDigests?.[key];
+    return x !== undefined && y !== undefined && x !== y;
+  };
   const reasons: string[] = [];
-  const scalar = (name: string, a: unknown, b: unknown, format = (v: unknown) => String(v)) => {
-    if (a === b) return;
-    if (a === undefined) reasons.push(`${name} set to ${format(b)}`);
-    else if (b === undefined) reasons.push(`${name} ${format(a)} removed`);
-    else reasons.push(`${name} ${format(a)} -> ${format(b)}`);
+  const scalar = <K extends keyof ContainerSpec>(
+    name: string,
+    field: K,
+    format = (v: unknown) => String(v),
+  ) => {
+    const x = a[field];
+    const y = b[field];
+    if (x === y) {
+      if (secretChanged(field)) reasons.push(`${name} changed`);
+    } else if (x === undefined) reasons.push(`${name} set to ${format(y)}`);
+    else if (y === undefined) reasons.push(`${name} ${format(x)} removed`);
+    else reasons.push(`${name} ${format(x)} -> ${format(y)}`);
   };
-  const whole = (name: string, a: unknown, b: unknown) => {
-    if (canonicalJson(a) !== canonicalJson(b)) reasons.push(`${name} changed`);
+  const whole = <K extends keyof ContainerSpec>(name: string, field: K) => {
+    if (canonicalJson(a[field]) !== canonicalJson(b[field]) || secretChanged(field)) {
+      reasons.push(`${name} changed`);
+    }
   };
-  scalar('image', before.image, after.image);
-  scalar('tag', before.tag, after.tag);
-  scalar('digest', before.digest, after.digest, (v) => String(v).slice(0, 19));
-  keyed('environment', before.environment, after.environment, reasons, false);
-  keyed('labels', before.labels, after.labels, reasons, true);
-  for (const field of ['command', 'entrypoint', 'ports'] as const) {
-    whole(field, before[field], after[field]);
-  }
-  reasons.push(...describeVolumeChanges(before.volumes, after.volumes, context.projectDir));
-  whole('healthcheck', before.healthcheck, after.healthcheck);
-  scalar('network_mode', before.networkMode, after.networkMode);
-  scalar('privileged', before.privileged, after.privileged);
-  scalar('restart', before.restart, after.restart);
-  scalar('user', before.user, after.user);
-  scalar('working_dir', before.workingDir, after.workingDir);
-  scalar('stop_grace_period', before.stopGracePeriodMs, after.stopGracePeriodMs, (v) =>
-    formatDuration(Number(v)),
-  );
+  const keyed = (name: 'environment' | 'labels' | 'sysctls', showValues: boolean) => {
+    const x: Record<string, string> = a[name] ?? {};
+    const y: Record<string, string> = b[name] ?? {};
+    const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].sort();
+    for (const key of keys) {
+      const v = x[key];
+      const w = y[key];
+      if (v === undefined && w !== undefined) reasons.push(`${name}.${key} added`);
+      else if (w === undefined && v !== undefined) reasons.push(`${name}.${key} removed`);
+      else if (v !== w && showValues) reasons.push(`${name}.${key} ${v} -> ${w}`);
+      else if (v !== w || secretChanged(`${name}.${key}`)) reasons.push(`${name}.${key} changed`);
+    }
+  };
+  scalar('image', 'image');
+  scalar('tag', 'tag');
+  scalar('digest', 'digest', (v) => String(v).slice(0, 19));
+  keyed('environment', false);
+  keyed('labels', true);
+  whole('command', 'command');
+  whole('entrypoint', 'entrypoint');
+  whole('ports', 'ports');
+  const volumes = describeVolumeChanges(a.volumes, b.volumes, context.projectDir);
+  reasons.push(...volumes);
+  if (volumes.length === 0 && secretChanged('volumes')) reasons.push('volumes changed');
+  whole('healthcheck', 'healthcheck');
+  scalar('network_mode', 'networkMode');
+  scalar('privileged', 'privileged');
+  scalar('restart', 'restart');
+  scalar('user', 'user');
+  scalar('working_dir', 'workingDir');
+  scalar('stop_grace_period', 'stopGracePeriodMs', (v) => formatDuration(Number(v)));
   // The fields Compose brought, in the order of the Compose reference.
-  scalar('container_name', before.containerName, after.containerName);
-  scalar('hostname', before.hostname, after.hostname);
-  scalar('domainname', before.domainname, after.domainname);
-  reasons.push(...describeNetworkChanges(before.networks, after.networks));
-  scalar('mac_address', before.macAddress, after.macAddress);
-  whole('links', before.links, after.links);
-  whole('volumes_from', before.volumesFrom, after.volumesFrom);
-  whole('cap_add', before.capAdd, after.capAdd);
-  whole('cap_drop', before.capDrop, after.capDrop);
-  whole('security_opt', before.securityOpt, after.securityOpt);
-  whole('devices', before.devices, after.devices);
-  keyed('sysctls', before.sysctls, after.sysctls, reasons, true);
-  whole('ulimits', before.ulimits, after.ulimits);
-  scalar('pids_limit', before.pidsLimit, after.pidsLimit);
-  scalar('shm_size', before.shmSizeBytes, after.shmSizeBytes);
-  scalar('init', before.init, after.init);
-  scalar('tty', before.tty, after.tty);
-  scalar('stdin_open', before.stdinOpen, after.stdinOpen);
-  scalar('stop_signal', before.stopSignal, after.stopSignal);
-  whole('logging', before.logging, after.logging);
-  whole('dns', before.dns, after.dns);
-  whole('dns_search', before.dnsSearch, after.dnsSearch);
-  whole('dns_opt', before.dnsOpt, after.dnsOpt);
-  whole('extra_hosts', before.extraHosts, after.extraHosts);
-  scalar('mem_limit', before.memLimitBytes, after.memLimitBytes);
-  scalar('mem_reservation', before.memReservationBytes, after.memReservationBytes);
-  scalar('memswap_limit', before.memSwapLimitBytes, after.memSwapLimitBytes);
-  scalar('cpus', before.nanoCpus, after.nanoCpus, (v) => String(Number(v) / 1e9));
-  scalar('cpu_shares', before.cpuShares, after.cpuShares);
-  scalar('cpuset', before.cpusetCpus, after.cpusetCpus);
-  scalar('read_only', before.readOnly, after.readOnly);
-  scalar('pid', before.pid, after.pid);
-  scalar('ipc', before.ipc, after.ipc);
-  scalar('platform', before.platform, after.platform);
-  whole('group_add', before.groupAdd, after.groupAdd);
-  scalar('oom_score_adj', before.oomScoreAdj, after.oomScoreAdj);
+  scalar('container_name', 'containerName');
+  scalar('hostname', 'hostname');
+  scalar('domainname', 'domainname');
+  const networks = describeNetworkChanges(a.networks, b.networks);
+  reasons.push(...networks);
+  if (networks.length === 0 && secretChanged('networks')) reasons.push('networks changed');
+  scalar('mac_address', 'macAddress');
+  whole('links', 'links');
+  whole('volumes_from', 'volumesFrom');
+  whole('cap_add', 'capAdd');
+  whole('cap_drop', 'capDrop');
+  whole('security_opt', 'securityOpt');
+  whole('devices', 'devices');
+  keyed('sysctls', true);
+  whole('ulimits', 'ulimits');
+  scalar('pids_limit', 'pidsLimit');
+  scalar('shm_size', 'shmSizeBytes');
+  scalar('init', 'init');
+  scalar('tty', 'tty');
+  scalar('stdin_open', 'stdinOpen');
+  scalar('stop_signal', 'stopSignal');
+  whole('logging', 'logging');
+  whole('dns', 'dns');
+  whole('dns_search', 'dnsSearch');
+  whole('dns_opt', 'dnsOpt');
+  whole('extra_hosts', 'extraHosts');
+  scalar('mem_limit', 'memLimitBytes');
+  scalar('mem_reservation', 'memReservationBytes');
+  scalar('memswap_limit', 'memSwapLimitBytes');
+  scalar('cpus', 'nanoCpus', (v) => String(Number(v) / 1e9));
+  scalar('cpu_shares', 'cpuShares');
+  scalar('cpuset', 'cpusetCpus');
+  scalar('read_only', 'readOnly');
+  scalar('pid', 'pid');
+  scalar('ipc', 'ipc');
+  scalar('platform', 'platform');
+  whole('group_add', 'groupAdd');
+  scalar('oom_score_adj', 'oomScoreAdj');
+  // A value masked on neither side (a recorded spec from before masking) is caught here.
   return maskSecrets(reasons, context.secretValues);
 }
 
@@ -99,11 +140,9 @@ export function describeSpecChanges(
  * (longest first, so a secret containing another is masked whole).
  */
 export function maskSecrets(lines: string[], secrets: readonly string[] = []): string[] {
-  const values = [...new Set(secrets.filter((s) => s.length > 0))].sort(
-    (a, b) => b.length - a.length,
-  );
+  const values = secretsToMask(secrets);
   if (values.length === 0) return lines;
-  return lines.map((line) => values.reduce((text, value) => text.split(value).join('***'), line));
+  return lines.map((line) => maskText(line, values));
 }
 
 /**
@@ -157,22 +196,4 @@ function describeNetworkChanges(
     else if (canonicalJson(x) !== canonicalJson(y)) reasons.push(`networks.${name} changed`);
   }
   return reasons;
-}
-
-function keyed(
-  field: string,
-  before: Record<string, string> = {},
-  after: Record<string, string> = {},
-  reasons: string[],
-  showValues: boolean,
-) {
-  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
-  for (const key of keys) {
-    const a = before[key];
-    const b = after[key];
-    if (a === b) continue;
-    if (a === undefined) reasons.push(`${field}.${key} added`);
-    else if (b === undefined) reasons.push(`${field}.${key} removed`);
-    else reasons.push(showValues ? `${field}.${key} ${a} -> ${b}` : `${field}.${key} changed`);
-  }
 }
