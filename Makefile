@@ -54,6 +54,7 @@ check: build typecheck lint test
 bench: build stack
 	npx tsx bench/apply.bench.ts
 	npx tsx bench/agent.bench.ts
+	npx tsx bench/compose.bench.ts
 
 demo: build stack
 	bash scripts/demo.sh

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The gitdock demo: examples/fleet as a real bare git repo, and `gitdock agent`
-# for host web-1 watching it, converging the private engine of scripts/stack.sh.
-# Then the commands of the five-minute walkthrough (release with `git push`,
-# roll back with `git revert` + push) are printed ready to paste.
+# for host web-1 watching it, converging the private engine of scripts/stack.sh:
+# two gitdock manifests (appserver, memcached) and the Compose project "shop"
+# (proxy, app, db). Then the commands of the five-minute walkthrough (release
+# with `git push`, roll back with `git revert` + push, a config file of the
+# Compose project changed in git) are printed ready to paste.
 #
 #   bash scripts/demo.sh        (re)create /tmp/gitdock-demo, start the agent
-#   bash scripts/demo.sh down   stop the agent, remove the demo's containers
+#   bash scripts/demo.sh down   stop the agent, remove the demo's containers,
+#                               the shop project's network and its volume
+#                               (the demo is throwaway: its database volume
+#                               goes too, which gitdock itself never does),
 #                               and /tmp/gitdock-demo
 #
 # `make demo` builds gitdock and starts the stack (`scripts/stack.sh up`) first.
@@ -31,8 +36,14 @@ EXAMPLE_LISTEN=127.0.0.1:9420
 AGENT_URL=http://$LISTEN
 AGENT_PID=$DEMO/agent.pid
 AGENT_LOG=$DEMO/agent.log
-# The services examples/fleet gives web-1: what `down` removes.
+# The host's own env files of Compose projects (never in git): $ENV_DIR/shop.env.
+ENV_DIR=$DEMO/env
+STATE_DIR=$DEMO/state
+# The manifests' services and the Compose project examples/fleet gives web-1: what `down` removes.
 SERVICES=(appserver memcached)
+PROJECT=shop
+# Where the shop project's proxy answers (examples/fleet/hosts/web-1/shop/compose.yaml).
+SHOP_URL=http://127.0.0.1:8088/
 # The registry examples/fleet names; the stack's may differ (GITDOCK_REGISTRY_PORT).
 EXAMPLE_REGISTRY=127.0.0.1:5055
 DOCKER=/usr/bin/docker # the engine is 20.10 (API 1.41); /usr/local/bin may hold a newer client
@@ -58,6 +69,13 @@ demo_containers() { # ids of the demo's containers on the engine, temporary ones
   for service in "${SERVICES[@]}"; do
     "$DOCKER" ps -aq --filter "label=io.gitdock.host=$HOST" --filter "label=io.gitdock.service=$service"
   done
+  "$DOCKER" ps -aq --filter "label=io.gitdock.host=$HOST" --filter "label=io.gitdock.project=$PROJECT"
+}
+
+# The shop project's networks (shop_default) or volumes (shop_db_data), by the
+# labels gitdock puts on them: `demo_resources network` / `demo_resources volume`.
+demo_resources() {
+  "$DOCKER" "$1" ls -q --filter "label=io.gitdock.host=$HOST" --filter "label=io.gitdock.project=$PROJECT"
 }
 
 # Stops the demo agent, if one runs: SIGTERM lets it finish the step in hand.
@@ -89,9 +107,23 @@ cmd_down() {
       echo "removing ${#ids[@]} demo containers from $DOCKER_HOST"
       "$DOCKER" rm -f "${ids[@]}" >/dev/null
     fi
+    mapfile -t ids < <(demo_resources network)
+    if ((${#ids[@]} > 0)); then
+      echo "removing the $PROJECT project's networks: $("$DOCKER" network inspect -f '{{.Name}}' "${ids[@]}" | paste -sd ' ')"
+      "$DOCKER" network rm "${ids[@]}" >/dev/null
+    fi
+    # gitdock never removes a volume unless the repo says so (remove_volumes in
+    # gitdock.yaml); the demo is throwaway, so `down` removes its database volume.
+    mapfile -t ids < <(demo_resources volume)
+    if ((${#ids[@]} > 0)); then
+      echo "removing the $PROJECT project's volumes (demo data only): ${ids[*]}"
+      "$DOCKER" volume rm "${ids[@]}" >/dev/null
+    fi
   else
-    echo "the engine at $DOCKER_HOST is not running; its demo containers (if any) stay until the next demo run"
+    echo "the engine at $DOCKER_HOST is not running; its demo containers, the $PROJECT network and volume (if any) stay until the next demo run"
   fi
+  # Repo files under the state dir are written read-only (0444, directories 0555).
+  [[ -d $DEMO ]] && chmod -R u+w "$DEMO"
   rm -rf "$DEMO"
   echo "removed $DEMO"
 }
@@ -133,9 +165,20 @@ make_repo() {
     sed -i "s#http://$EXAMPLE_LISTEN#http://$LISTEN#" "$CLONE/gitdock.yaml"
   fi
   "${GIT[@]}" -C "$CLONE" add -A
-  "${GIT[@]}" -C "$CLONE" commit -q -m "Fleet: appserver on web-*, memcached and an appserver override on web-1"
+  "${GIT[@]}" -C "$CLONE" commit -q -m "Fleet: appserver on web-*, memcached and an appserver override on web-1, the shop project on web-1"
   "${GIT[@]}" -C "$CLONE" push -q -u origin main
   git -C "$CLONE" --no-pager log -1 --format='commit %h: %s'
+}
+
+# The host's own variables of the shop project: a generated database password,
+# in $ENV_DIR/shop.env, readable by its owner only. It never enters git.
+make_env_dir() {
+  install -d -m 0700 "$ENV_DIR"
+  (
+    umask 077
+    printf 'DB_PASSWORD=%s\n' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" >"$ENV_DIR/$PROJECT.env"
+  )
+  echo "host env file: $ENV_DIR/$PROJECT.env (DB_PASSWORD, generated; not in git)"
 }
 
 show_containers() {
@@ -171,7 +214,7 @@ process.stdin.on('data', (d) => (text += d)).on('end', () => {
   );
   for (const v of s.services)
     console.log(
-      `  ${v.name.padEnd(12)} ${v.sync.padEnd(10)} ${v.health.padEnd(11)} ${v.runningImage ?? '-'}${v.reason ? `  (${v.reason})` : ''}`,
+      `  ${v.name.padEnd(14)} ${v.sync.padEnd(10)} ${v.health.padEnd(11)} ${v.runningImage ?? '-'}${v.reason ? `  (${v.reason})` : ''}`,
     );
   for (const e of s.errors)
     console.log(`  error ${e.code ?? ''}: ${e.file ? `${e.file}:${e.line ?? ''} ` : ''}${e.message}`);
@@ -246,13 +289,16 @@ wait_converged() {
 start_agent() {
   stop_agent
   : >"$AGENT_LOG"
-  printf '+ gitdock agent --host %s --repo %s --listen %s --interval 30s --report-ref --state-dir %s >%s &\n' \
-    "$HOST" "$BARE" "$LISTEN" "$DEMO/state" "$AGENT_LOG"
+  printf '+ gitdock agent --host %s --repo %s --listen %s --interval 30s --report-ref --state-dir %s --env-dir %s >%s &\n' \
+    "$HOST" "$BARE" "$LISTEN" "$STATE_DIR" "$ENV_DIR" "$AGENT_LOG"
   # setsid: the agent outlives this script and the terminal's Ctrl-C.
   # --report-ref: refs/gitdock/applied/web-1 in the bare repo follows what runs.
-  # --state-dir: its held releases are kept in $DEMO/state, removed with the demo.
+  # --state-dir: its held releases, and the repo files the shop project mounts
+  #   (content-addressed), are kept in $DEMO/state, removed with the demo.
+  # --env-dir: the shop project's DB_PASSWORD, from $ENV_DIR/shop.env.
   setsid node "$ROOT/bin/gitdock.js" agent --host "$HOST" --repo "$BARE" --listen "$LISTEN" \
-    --interval 30s --report-ref --state-dir "$DEMO/state" >"$AGENT_LOG" 2>&1 </dev/null &
+    --interval 30s --report-ref --state-dir "$STATE_DIR" --env-dir "$ENV_DIR" \
+    >"$AGENT_LOG" 2>&1 </dev/null &
   echo $! >"$AGENT_PID"
 }
 
@@ -301,14 +347,30 @@ git commit -qam "typo"; git push -q
 $DEMO/wait-agent; curl -s $AGENT_URL/status | $DEMO/status-table
 git revert --no-edit HEAD; git push -q; gitdock status --repo $BARE --wait 60s
 
-# 5. Read what happened to $HOST, release by release; see the fleet on one
+# 5. The Compose project "shop" (hosts/$HOST/shop/compose.yaml): proxy, app, db.
+#    Its services are shop/proxy, shop/app, shop/db; containers shop-proxy-1, ...
+curl -s $SHOP_URL                          # the proxy serves ./site/shop.html
+$DOCKER exec shop-app-1 nslookup db        # app finds its database by name, on shop_default
+$DOCKER exec shop-app-1 sh -c 'echo "DB_PASSWORD: \${#DB_PASSWORD} characters"'   # from $ENV_DIR/shop.env, never in git
+#    A config file from the repo travels with the commit: change it, and only
+#    the proxy (which mounts it) is recreated, with the file named as the reason.
+echo "E404:shop.html" >> hosts/$HOST/shop/httpd.conf
+git commit -qam "shop: the proxy answers 404s with the shop page"
+gitdock diff origin/main   # ~ shop/proxy ... [hosts/$HOST/shop/httpd.conf]; app and db unchanged
+git push -q
+gitdock status --repo $BARE --wait 60s; $DOCKER ps --filter label=io.gitdock.project=shop   # only shop-proxy-1 is new
+curl -s ${SHOP_URL}nope                    # the shop page, from the new config
+gitdock history --service shop/proxy       # the commits that changed shop/proxy
+
+# 6. Read what happened to $HOST, release by release; see the fleet on one
 #    screen (web-2 and web-3 run no agent in this demo).
 gitdock history --host $HOST
 gitdock status --repo $BARE
 git fetch -q origin '+refs/gitdock/applied/*:refs/gitdock/applied/*'
 git --no-pager log --oneline --decorate --clear-decorations -3   # (refs/gitdock/applied/$HOST)
 
-# Done? Remove the demo, then stop the private dockerd and registry.
+# Done? Remove the demo (its containers, the shop network and, the demo being
+# throwaway, the shop_db_data volume), then stop the private dockerd and registry.
 cd $ROOT
 make demo-down
 make stack-down
@@ -324,6 +386,7 @@ cmd_up() {
   stop_agent
   say "A fleet repo: $BARE (bare, what a push lands in) and its clone $CLONE"
   make_repo
+  make_env_dir
   write_helpers
 
   local left
@@ -335,8 +398,8 @@ cmd_up() {
   say "Validate every manifest of the commit (no engine needed)"
   gitdock validate --repo "$BARE"
 
-  say "Plan host $HOST against the engine at $DOCKER_HOST"
-  gitdock plan --host "$HOST" --repo "$BARE"
+  say "Plan host $HOST against the engine at $DOCKER_HOST (with its own variables: --env-dir)"
+  gitdock plan --host "$HOST" --repo "$BARE" --env-dir "$ENV_DIR"
 
   say "Start the agent for $HOST: it converges the engine to the branch, then watches it"
   start_agent
@@ -347,6 +410,10 @@ cmd_up() {
   show_containers
   echo "(commit: the commit that created the container; commits that do not change a"
   echo " service leave its container, and this label, alone)"
+
+  say "The shop project's proxy answers on $SHOP_URL"
+  printf '+ curl -s %s\n' "$SHOP_URL"
+  curl -s --max-time 5 "$SHOP_URL" || die "the shop proxy does not answer on $SHOP_URL; see $AGENT_LOG"
 
   print_walkthrough
 }

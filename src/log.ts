@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
+import { maskText, secretsToMask } from './core/spec-hash.js';
 
 /**
  * The logging surface the rest of gitdock uses: pino's, so a pino logger
@@ -59,3 +60,39 @@ export const silentLog: Log = {
   warn: () => {},
   error: () => {},
 } as unknown as Log;
+
+/**
+ * `log`, writing `***` for every value in `secrets` (the host-local values
+ * of the services a pass is about) wherever it occurs: in the message and
+ * in every string of the fields, at any depth, errors included. Paths
+ * redacted by `createLog` cannot catch a secret quoted inside another
+ * string (a failed container's last log lines, an engine's refusal).
+ */
+export function withSecretsMasked(log: Log, secrets: readonly string[]): Log {
+  const values = secretsToMask(secrets);
+  if (values.length === 0) return log;
+  const mask = (value: unknown): unknown => {
+    if (typeof value === 'string') return maskText(value, values);
+    if (value instanceof Error) {
+      const copy = new Error(maskText(value.message, values));
+      copy.name = value.name;
+      copy.stack = value.stack === undefined ? undefined : maskText(value.stack, values);
+      return Object.assign(copy, mask({ ...value }) as object);
+    }
+    if (Array.isArray(value)) return value.map(mask);
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mask(v)]));
+    }
+    return value;
+  };
+  const level =
+    (write: (...args: unknown[]) => void) =>
+    (...args: unknown[]) =>
+      write(...args.map(mask));
+  return {
+    debug: level(log.debug.bind(log) as (...args: unknown[]) => void),
+    info: level(log.info.bind(log) as (...args: unknown[]) => void),
+    warn: level(log.warn.bind(log) as (...args: unknown[]) => void),
+    error: level(log.error.bind(log) as (...args: unknown[]) => void),
+  } as unknown as Log;
+}

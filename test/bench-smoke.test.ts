@@ -98,3 +98,63 @@ it(
   },
   TIMEOUT_MS,
 );
+
+/** Five deploys of a 10-service project with networks and volumes: slower than the others on a busy machine. */
+const COMPOSE_TIMEOUT_MS = 420_000;
+
+it(
+  'bench/compose.bench.ts --quick deploys the Compose project with every tool and writes its JSON',
+  () => {
+    const out = path.join(outDir, 'compose.json');
+    const r = spawnSync(TSX, ['bench/compose.bench.ts', '--quick', '--clear', '--out', out], {
+      cwd: ROOT,
+      env: process.env,
+      encoding: 'utf8',
+      timeout: COMPOSE_TIMEOUT_MS - 10_000,
+    });
+    expect(r.error, r.error?.message).toBeUndefined();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('what networks and volumes cost a no-op');
+    expect(r.stdout).toContain('goals:');
+
+    const report = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(report).toMatchObject({ benchmark: 'compose', runs: 1, services: 10 });
+    expect(report.project).toMatchObject({ name: 'bench50', networks: 2, volumes: 9 });
+
+    const cells = report.results.map(
+      (x: { tool: string; scenario: string }) => `${x.tool} ${x.scenario}`,
+    );
+    const full = ['gitdock', 'gitdock-settle-0s', 'compose'].flatMap((t) =>
+      ['first-deploy', 'no-op', 'one-changed'].map((s) => `${t} ${s}`),
+    );
+    const plain = ['gitdock-settle-0s-plain', 'compose-plain'].flatMap((t) =>
+      ['first-deploy', 'no-op'].map((s) => `${t} ${s}`),
+    );
+    expect(cells.sort()).toEqual([...full, ...plain].sort());
+    for (const x of report.results) {
+      expect(x.samplesMs).toHaveLength(1);
+      expect(x.samplesMs[0]).toBeGreaterThan(0);
+      // Every tool did the same work: 10 containers created and started, one
+      // replaced; with networks and volumes, 2 + 9 of them created first.
+      const containerEvents = { 'first-deploy': 20, 'no-op': 0, 'one-changed': 7 } as const;
+      expect(x.mutations).toEqual([containerEvents[x.scenario as keyof typeof containerEvents]]);
+      const resources = x.tool.endsWith('-plain') || x.scenario !== 'first-deploy' ? 0 : 11;
+      expect(x.resourceEvents, `${x.tool} ${x.scenario}`).toEqual([resources]);
+    }
+    expect(report.goals).toHaveLength(2);
+    expect(report.networksAndVolumes.listCalls.map((c: { id: string }) => c.id)).toContain(
+      'volumes',
+    );
+    const commands = report.commands.map((c: { id: string }) => c.id);
+    expect(commands).toEqual(
+      expect.arrayContaining(['validate-50', 'plan-no-op', 'plan-one-changed']),
+    );
+    expect(report.split.loadProbe.error).toBeUndefined();
+
+    // The bench leaves the engine as it found it: no container, network or volume of the project.
+    expect(docker(['ps', '-aq'])).toBe('');
+    expect(docker(['network', 'ls', '-q', '--filter', 'name=bench50_'])).toBe('');
+    expect(docker(['volume', 'ls', '-q', '--filter', 'name=bench50_'])).toBe('');
+  },
+  COMPOSE_TIMEOUT_MS,
+);

@@ -10,12 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AgentProcess,
-  startAgent,
-  waitConverged,
-  waitFor,
-} from './support/agent-process.js';
+import { type AgentProcess, startAgent, waitConverged, waitFor } from './support/agent-process.js';
 import { createRepo, type FixtureRepo } from './support/git-fixture.js';
 import { type CliRun, gitdock } from './support/gitdock.js';
 import { docker, imageRef, removeAllContainers } from './support/stack.js';
@@ -211,7 +206,9 @@ describe('a secret from the host env file', () => {
     expect(actions[0]!.reasons.join(' ')).toContain(`labels.${USER_LABEL}`);
     const planText = await cli('plan');
     expectNoLeak('plan', planText);
-    expect(planText.stdout).toMatch(/~ recreate +shop\/api +command changed/);
+    expect(planText.stdout).toMatch(
+      /~ recreate +shop\/api +.*command changed, healthcheck changed\n/,
+    );
 
     const second = await cli('apply', '--output', 'json');
     expect(second.code, `${second.stdout}\n${second.stderr}`).toBe(0);
@@ -227,6 +224,15 @@ describe('a secret from the host env file', () => {
     const settled = await cli('plan');
     expect(settled.code, settled.stdout).toBe(0);
     expectNoLeak('plan (settled)', settled);
+
+    // validate is CI: no host env file; it names what the host must supply, as a note.
+    const validate = await gitdock(['validate', '--repo', repo.dir, '--output', 'json']);
+    expect(validate.code, validate.stdout).toBe(0);
+    const notes = (JSON.parse(validate.stdout) as { notes: { message: string }[] }).notes;
+    expect(notes.map((n) => n.message)).toEqual([
+      expect.stringContaining('the host must supply DB_PASSWORD'),
+    ]);
+    expectNoLeak('validate', validate);
 
     // diff reads git only (no host env file): a change of the project is compared without the value.
     const base = repo.rev();
@@ -276,5 +282,79 @@ describe('a secret from the host env file', () => {
     const log = agent.logs.map((l) => JSON.stringify(l)).join('\n');
     expect(log).toContain('shop/api');
     expectNoLeak('agent log', log);
+  });
+});
+
+describe('a container that prints the secret and fails', () => {
+  // Its last log lines are quoted in gitdock's report of the failure: the
+  // value they carry must be masked there too.
+  const LEAKY = 'leaky';
+  const LEAKY_HOST = 'web-2';
+  const LEAKY_COMPOSE = `services:
+  migrate:
+    image: ${imageRef('app', '1.0')}
+    environment:
+      DB_PASSWORD: \${DB_PASSWORD}
+    command: ["sh", "-c", "echo connecting with $$DB_PASSWORD; exit 1"]
+`;
+
+  it('is reported without the value: apply, the CLI log, the agent log and /status', async () => {
+    removeAllContainers();
+    const leakyRepo = await createRepo({
+      bare: true,
+      files: {
+        'gitdock.yaml': `hosts:\n  ${LEAKY_HOST}: {}\n`,
+        [`hosts/${LEAKY_HOST}/${LEAKY}/compose.yaml`]: LEAKY_COMPOSE,
+      },
+    });
+    // Every channel is checked before the verdict, so one failure names all that leak.
+    const found: Record<string, string[]> = {};
+    const check = (what: string, run: CliRun | string) => {
+      const text = typeof run === 'string' ? run : `${run.stdout}\n${run.stderr}`;
+      const where = leaks(text);
+      if (where.length > 0) found[what] = where;
+    };
+    try {
+      const leakyEnv = path.join(scratch, 'env-leaky');
+      fs.mkdirSync(leakyEnv, { recursive: true });
+      fs.writeFileSync(path.join(leakyEnv, `${LEAKY}.env`), `DB_PASSWORD=${SECRET_3}\n`);
+      const args = ['--repo', leakyRepo.dir, '--host', LEAKY_HOST, '--env-dir', leakyEnv];
+      for (const output of ['text', 'json']) {
+        const applied = await gitdock(
+          ['apply', ...args, '--state-dir', stateDir, '--output', output],
+          { GITDOCK_LOG_LEVEL: 'info' },
+        );
+        expect(applied.code, `${applied.stdout}\n${applied.stderr}`).toBe(1);
+        // The failure is reported with the container's own words, the value masked.
+        expect(applied.stdout).toContain('connecting with ***');
+        check(`failed apply -o ${output}: stdout`, applied.stdout);
+        check(`failed apply -o ${output}: stderr (log)`, applied.stderr);
+      }
+
+      agent = await startAgent([
+        '--host',
+        LEAKY_HOST,
+        '--repo',
+        leakyRepo.bareDir!,
+        '--state-dir',
+        path.join(scratch, 'state-leaky'),
+        '--env-dir',
+        leakyEnv,
+      ]);
+      const status = await waitFor(
+        async () => {
+          const s = await agent!.status();
+          return s.services.find((x) => x.sync === 'Failed') && s;
+        },
+        { timeoutMs: 60_000, what: 'the agent to report leaky/migrate Failed' },
+      );
+      expect(JSON.stringify(status)).toContain('connecting with ***');
+      check('/status of a failed service', JSON.stringify(status));
+      await agent.stop();
+      check('agent log of a failed service', agent.logs.map((l) => JSON.stringify(l)).join('\n'));
+      expect(found).toEqual({});
+    } finally {
+      await leakyRepo.cleanup();
+    }
   });
 });

@@ -401,7 +401,8 @@ describe('gitdock history', () => {
     [['-n', '0'], '-n/--max-count takes a whole number of at least 1, not "0"'],
     [['--max-scan', 'lots'], '--max-scan takes a whole number of at least 1, not "lots"'],
     [['--host', '../etc'], '--host "../etc" is not a valid host name'],
-    [['--service', 'App Server'], '--service "App Server" is not a valid service name'],
+    [['--service', 'App Server'], '--service "App Server" is not a service identity: use'],
+    [['--service', 'shop/app#1'], 'replica 1 has no #1 suffix: use shop/app'],
     [['--output', 'markdown'], '--output must be one of text, json, not "markdown"'],
     [['--hots', 'web-2'], "Unknown option '--hots'"],
   ])('usage error %j', async (args, message) => {

@@ -82,7 +82,7 @@ export interface Worktree {
   push(options: PushOptions): Promise<PushResult>;
 }
 
-const FLEET_ROOTS = ['hosts/', 'services/'];
+const FLEET_ROOTS = ['hosts/', 'services/', 'stacks/'];
 const TOKEN_USERNAME = 'x-access-token';
 const DEFAULT_PUSH_TIMEOUT_MS = 60_000;
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';

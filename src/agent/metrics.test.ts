@@ -111,6 +111,33 @@ describe('createAgentMetrics', () => {
     expect(samples(await m.render(), 'gitdock_applied_commit_info')).toEqual([]);
   });
 
+  it("labels Compose services by identity: two projects' db apart, a replica removed alone", async () => {
+    const m = createAgentMetrics();
+    m.setServices([
+      { name: 'shop/db', sync: 'Synced', health: 'Healthy' },
+      { name: 'blog/db', sync: 'Failed', health: 'Degraded' },
+      { name: 'shop/app', sync: 'Synced', health: 'Healthy' },
+      { name: 'shop/app#2', sync: 'OutOfSync', health: 'Progressing' },
+    ]);
+    const current = (text: string) =>
+      samples(text, 'gitdock_service_sync_status').filter((l) => l.endsWith(' 1'));
+    expect(current(await m.render())).toEqual([
+      'gitdock_service_sync_status{service="shop/db",status="Synced"} 1',
+      'gitdock_service_sync_status{service="blog/db",status="Failed"} 1',
+      'gitdock_service_sync_status{service="shop/app",status="Synced"} 1',
+      'gitdock_service_sync_status{service="shop/app#2",status="OutOfSync"} 1',
+    ]);
+    m.setServices([
+      { name: 'shop/db', sync: 'Synced', health: 'Healthy' },
+      { name: 'blog/db', sync: 'Synced', health: 'Healthy' },
+      { name: 'shop/app', sync: 'Synced', health: 'Healthy' },
+    ]);
+    const text = await m.render();
+    expect(text).not.toContain('service="shop/app#2"');
+    expect(current(text)).toHaveLength(3);
+    expect(samples(text, 'gitdock_service_health_status')).toHaveLength(15);
+  });
+
   it('escapes label values', async () => {
     const m = createAgentMetrics();
     m.serviceSync.set('a"b\\c', 'Synced');

@@ -6,7 +6,9 @@
  * State metrics follow kube-state-metrics: one series per possible status,
  * 1 for the current one and 0 for the others, so `== 1` selects and
  * `changes()` counts transitions. Series of a service that left the repo are
- * removed, not left at their last value.
+ * removed, not left at their last value. The `service` label is the
+ * service's identity: a manifest's name, or `<project>/<service>[#n]` for a
+ * Compose service, so two projects' `db` are two series.
  *
  * prom-client's `collectDefaultMetrics` is not used: measured here (Node 20)
  * it adds 54 series, 5 ms per scrape and ~1% of a core while idle (its
@@ -114,14 +116,14 @@ export function createAgentMetrics(): AgentMetrics {
 
   const syncGauge = new Gauge({
     name: 'gitdock_service_sync_status',
-    help: 'Sync status of each service: 1 for the current status (Synced, OutOfSync, Failed), 0 for the others.',
+    help: 'Sync status of each service (by identity: appserver, or shop/app and shop/app#2 for a Compose service and its replica 2): 1 for the current status (Synced, OutOfSync, Failed), 0 for the others.',
     labelNames: ['service', 'status'] as const,
     registers,
   });
 
   const healthGauge = new Gauge({
     name: 'gitdock_service_health_status',
-    help: 'Health of each service: 1 for the current status (Healthy, Progressing, Degraded, Missing, Unknown), 0 for the others.',
+    help: 'Health of each service (by identity: appserver, or shop/app and shop/app#2 for a Compose service and its replica 2): 1 for the current status (Healthy, Progressing, Degraded, Missing, Unknown), 0 for the others.',
     labelNames: ['service', 'status'] as const,
     registers,
   });

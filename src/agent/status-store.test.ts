@@ -387,3 +387,30 @@ describe('StatusStore: running pass, next pass, git, watch, applied ref', () => 
     expect(s.status.appliedRef).toEqual({ ref: 'refs/gitdock/applied/web-1', reportedCommit: C2 });
   });
 });
+
+describe('StatusStore: values from the host-local env file', () => {
+  it('are masked in the errors and services of a pass', () => {
+    const secret = 'hunter2-Secret';
+    const s = store();
+    finish(
+      s,
+      work(['startup']),
+      result({
+        result: 'failure',
+        target: hostState([{ ...web, secretValues: [secret] }], { commit: C1 }),
+        errors: [
+          {
+            code: 'GITDOCK_E_ROLLOUT_FAILED',
+            message: `web: exited with code 1\n  last log lines:\n    pw ${secret}`,
+          },
+        ],
+        services: [{ ...HEALTHY, reason: `failed: ${secret}` }],
+      }),
+      T0,
+    );
+    expect(s.status.errors[0]!.message).toBe(
+      'web: exited with code 1\n  last log lines:\n    pw ***',
+    );
+    expect(s.status.services[0]!.reason).toBe('failed: ***');
+  });
+});

@@ -1,4 +1,5 @@
 import type { AgentStatus } from '../core/agent-status.js';
+import { maskValue, secretsToMask } from '../core/spec-hash.js';
 import type { PassWork } from './loop.js';
 import type { PassResult } from './reconcile-pass.js';
 import { withUnknownHealth } from './status.js';
@@ -85,11 +86,14 @@ export class StatusStore {
             : {}),
       };
     this.setEngine(result.engine.reachable, result.engine.error, times.finishedAt);
+    // A failure's message quotes the container's last log lines, which may
+    // carry a value from the host-local env file: masked like everything else.
+    const secrets = secretsToMask(result.target?.services.flatMap((x) => x.secretValues ?? []));
     if (result.services) {
-      s.services = result.services;
+      s.services = maskValue(result.services, secrets);
       s.servicesCommit = result.target?.commit ?? s.servicesCommit;
     }
-    s.errors = result.errors;
+    s.errors = maskValue(result.errors, secrets);
     let convergedAfterMs: number | undefined;
     if (result.result === 'success' && result.commit) {
       if (result.commit !== s.lastAppliedCommit || previousAttempt !== result.commit)

@@ -510,3 +510,32 @@ describe('manifestErrorsToStatus', () => {
     ]);
   });
 });
+
+describe('describeServices: values from the host-local env file', () => {
+  it('are masked in a held failure, its last log lines and the pending reasons', () => {
+    const secret = 'hunter2-Secret';
+    const withSecret = {
+      ...appV2,
+      secretValues: [secret],
+      imageRef: `registry.example.com/${secret}/app:2.0`,
+    };
+    const { services } = run({
+      desired: [withSecret],
+      actual: [managedContainer(app)],
+      failures: {
+        app: {
+          specHash: withSecret.specHash,
+          reason: `exited with code 1: connecting with ${secret}`,
+          code: 'GITDOCK_E_ROLLOUT_FAILED',
+          lastLogLines: [`password=${secret}`],
+        },
+      },
+    });
+    expect(services[0]).toMatchObject({
+      reason: 'exited with code 1: connecting with ***',
+      lastLogLines: ['password=***'],
+      desiredImage: 'registry.example.com/***/app:2.0',
+    });
+    expect(JSON.stringify(services)).not.toContain('hunter2');
+  });
+});

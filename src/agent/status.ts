@@ -1,6 +1,7 @@
 import type { HealthStatus, ServiceStatus, StatusError, SyncStatus } from '../core/agent-status.js';
 import type { ContainerStatus } from '../core/engine.js';
 import type { Plan } from '../core/plan.js';
+import { maskValue, secretsToMask } from '../core/spec-hash.js';
 import type { ManifestError } from '../core/types.js';
 import type { ErrorCode } from '../errors.js';
 
@@ -66,28 +67,34 @@ export function describeServices(
     if (reason && health.reason && health.status !== 'Missing' && action.type !== 'conflict') {
       reason = `${reason}; ${health.reason}`;
     }
-    out.push({
-      name: desired.name,
-      sync,
-      health: health.status,
-      desiredImage: desired.imageRef,
-      runningImage:
-        container && action.type !== 'conflict'
-          ? (container.labels['io.gitdock.image'] ?? null)
-          : null,
-      containerId: container && action.type !== 'conflict' ? container.id : null,
-      commit:
-        container && action.type !== 'conflict'
-          ? (container.labels['io.gitdock.commit'] ?? null)
-          : null,
-      ...((reason ?? health.reason) ? { reason: reason ?? health.reason } : {}),
-      ...(sync === 'Failed'
-        ? { code: action.type === 'conflict' ? 'GITDOCK_E_NAME_CONFLICT' : failure!.code }
-        : {}),
-      ...(sync === 'Failed' && action.type !== 'conflict' && failure?.lastLogLines
-        ? { lastLogLines: failure.lastLogLines }
-        : {}),
-    });
+    // A reason or a failed container's log may quote a value from the host-local env file.
+    out.push(
+      maskValue(
+        {
+          name: desired.name,
+          sync,
+          health: health.status,
+          desiredImage: desired.imageRef,
+          runningImage:
+            container && action.type !== 'conflict'
+              ? (container.labels['io.gitdock.image'] ?? null)
+              : null,
+          containerId: container && action.type !== 'conflict' ? container.id : null,
+          commit:
+            container && action.type !== 'conflict'
+              ? (container.labels['io.gitdock.commit'] ?? null)
+              : null,
+          ...((reason ?? health.reason) ? { reason: reason ?? health.reason } : {}),
+          ...(sync === 'Failed'
+            ? { code: action.type === 'conflict' ? 'GITDOCK_E_NAME_CONFLICT' : failure!.code }
+            : {}),
+          ...(sync === 'Failed' && action.type !== 'conflict' && failure?.lastLogLines
+            ? { lastLogLines: failure.lastLogLines }
+            : {}),
+        } satisfies ServiceStatus,
+        secretsToMask(desired.secretValues),
+      ),
+    );
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : 1));
 }

@@ -26,10 +26,17 @@ own file of that service overrides it ("shadowed"). Reads git only: no
 Docker engine is needed and nothing is changed. Made for pull requests:
 post the markdown output as a review comment.
 
+Compose services show by identity (shop/app, shop/app#2 for replica 2).
+Their files behind a change are those of their project (compose files,
+overrides, .env, env files) and the repo files the service mounts: a
+changed nginx.conf lists the services that mount it, and only those. The
+hosts' own env files (--env-dir) are not in git: a variable only they set
+is empty here, and a secret rotated there is no diff.
+
 BASE and HEAD are revisions (branch, tag, sha, origin/main, HEAD~N); HEAD
 defaults to HEAD. The hosts compared are those either revision names: a
 hosts/<host>/ directory, a gitdock.yaml entry, or a literal name in a fleet
-file's hosts: list. A host runs nothing at a revision that does not name it,
+file's hosts: list or a stack's x-gitdock.hosts. A host runs nothing at a revision that does not name it,
 so a new host lists every service it will run. A host that only a glob
 selects (web-*) cannot be listed: name it in gitdock.yaml.
 

@@ -35,7 +35,9 @@ newest first: sha, date, author, subject, and what changed on each host:
 
 Changes through fleet files count: a commit to services/appserver.yaml is
 listed for every host its hosts: list selects, and not for a host whose own
-hosts/<host>/appserver.yaml overrides it. Commits that change nothing for
+hosts/<host>/appserver.yaml overrides it; so do changes to a Compose
+project's files (a stack's for every host it selects, a mounted config
+file for the services that mount it). Commits that change nothing for
 the host or service asked about are left out: a README edit, a comment, a
 commit that only touches hosts/web-1/ when you ask about web-2. Without
 --host, every host the repo names; with --service, only that service's

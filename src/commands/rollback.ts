@@ -36,7 +36,9 @@ working tree, on the checked-out branch, with no git binary needed.
 
 rollback <commit>
   Reverts what <commit> changed in the fleet files (hosts/**, services/**,
-  gitdock.yaml; other files are left alone) on top of HEAD. The message is
+  stacks/**, gitdock.yaml; other files are left alone) on top of HEAD: every
+  file of a Compose project it changed (compose files, overrides, .env,
+  env files, mounted files) goes back with the rest. The message is
   'Revert "<subject of commit>"', and its body names the reverted sha, the
   files, and every host and service whose desired state changes.
   Refused, listing the files, when a later commit changed one of those files
@@ -257,7 +259,7 @@ async function prepareRevert(
   if (plan.kind === 'no-fleet-change') {
     throw new GitdockError(
       'GITDOCK_E_ROLLBACK_REFUSED',
-      `${label} changed no fleet file (hosts/, services/, gitdock.yaml): it deployed nothing, so there is nothing to roll back`,
+      `${label} changed no fleet file (hosts/, services/, stacks/, gitdock.yaml): it deployed nothing, so there is nothing to roll back`,
       { commit },
     );
   }

@@ -11,6 +11,7 @@ import type {
   DesiredVolume,
   ManifestError,
   PortBinding,
+  SourcePosition,
 } from '../core/types.js';
 import type { ComposeHostInput, LoadComposeHost, LoadedProject } from './contract.js';
 import { jsonPointer, normalizeProject } from './normalize-project.js';
@@ -23,6 +24,8 @@ export interface ComposeHostResult {
   errors: ManifestError[];
   notes: ManifestError[];
   warnings: ManifestError[];
+  /** CI mode: where values took variables the host must supply (see ComposeHostLoad). */
+  hostDependent: SourcePosition[];
   /** Repo paths read for the host's Compose services (compose files, env files, mounted repo files), sorted. */
   files: string[];
 }
@@ -90,6 +93,7 @@ export function resolveComposeHost(
     errors,
     notes,
     warnings,
+    hostDependent: loaded.hostDependent ?? [],
     files: [...files].sort(),
   };
 }

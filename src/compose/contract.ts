@@ -98,6 +98,13 @@ export interface ComposeHostLoad {
    */
   notes: ManifestError[];
   warnings: ManifestError[];
+  /**
+   * CI mode only: where a value took a variable the host must supply (left
+   * empty here). A check that fails at such a place cannot be judged
+   * without the host's value: the caller makes it a note, and the host
+   * checks it for real.
+   */
+  hostDependent?: SourcePosition[];
 }
 
 /**

@@ -46,6 +46,8 @@ export class ProjectLoader {
   readonly errors: ManifestError[] = [];
   readonly warnings: ManifestError[] = [];
   readonly notes: ManifestError[] = [];
+  /** CI mode: every place a value took an unset variable the host must supply (see ComposeHostLoad). */
+  readonly hostDependent: SourcePosition[] = [];
   readonly filesRead: string[] = [];
   readonly secretValues = new Set<string>();
   /** Unset variables without default when no host env was given: first use of each. */
@@ -248,6 +250,7 @@ export class ProjectLoader {
     path: JsonPath,
   ) {
     if (!this.hostEnvGiven) {
+      this.hostDependent.push(pos);
       if (!this.hostMustSupply.has(miss.name)) this.hostMustSupply.set(miss.name, pos);
       this.onlyBare.delete(miss.name);
       return;

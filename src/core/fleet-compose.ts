@@ -57,7 +57,31 @@ export function composeOfHost(
     loadComposeHost,
   );
   const policyErrors = checkComposePolicy(files, config, result.services);
-  return { ...result, errors: [...result.errors, ...policyErrors] };
+  const errors = [...result.errors, ...policyErrors];
+  if (hostEnv) return { ...result, errors };
+  // In CI, a value made with a variable only the host supplies is empty
+  // here: a check that fails on that line cannot be judged without the
+  // host's value. It becomes a note; the host checks it for real.
+  const dependent = new Set(result.hostDependent.map((p) => `${p.file}:${p.line}`));
+  const [deferred, kept] = partition(errors, (e) => dependent.has(`${e.file}:${e.line}`));
+  return {
+    ...result,
+    errors: kept,
+    notes: [
+      ...result.notes,
+      ...deferred.map((e) => ({
+        ...e,
+        message: `checked on the host only (it uses a variable the host supplies): ${e.message}`,
+      })),
+    ],
+  };
+}
+
+function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (test(item) ? yes : no).push(item);
+  return [yes, no];
 }
 
 /**
@@ -116,4 +140,21 @@ export function containerNameClashes(
       path: '',
       message: `container name "${s.containerName}" of ${s.name} is also the name of service ${byName.get(s.containerName)!.name} (${byName.get(s.containerName)!.file}) on host ${host}; set another container_name`,
     }));
+}
+
+/** A shared project's `x-gitdock.hosts`, as written (names and globs), by stack file. */
+export function stackSelectors(files: ReadonlyMap<string, Uint8Array>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [path, bytes] of files) {
+    const parts = path.split('/');
+    if (parts[0] !== 'stacks' || parts.length !== 3) continue;
+    if (!(COMPOSE_FILE_NAMES as readonly string[]).includes(parts[2]!)) continue;
+    const parsed = parseYamlSource(path, bytes);
+    // A file that does not parse is reported by the loader, with its position.
+    if (!parsed.ok) continue;
+    const top = parsed.value.value as { 'x-gitdock'?: { hosts?: unknown } } | null;
+    const hosts = top?.['x-gitdock']?.hosts;
+    out.set(path, Array.isArray(hosts) ? hosts.filter((h) => typeof h === 'string') : []);
+  }
+  return out;
 }

@@ -476,6 +476,25 @@ describe('resolveFleetState', () => {
     expect(namedHosts(fleet)).toEqual(['cfg-1', 'dir-1', 'lit-1']);
   });
 
+  it("names the literal hosts of a stack's x-gitdock.hosts, not its globs", () => {
+    const tree = {
+      'stacks/shop/compose.yaml': yaml(
+        'x-gitdock:',
+        '  hosts: [db-9, "web-*"]',
+        'services:',
+        '  app:',
+        '    image: app:1',
+      ),
+      'stacks/shop/notes.yaml': yaml('x-gitdock:', '  hosts: [not-a-host]'),
+    };
+    const fleet = loadOk(tree);
+    expect(namedHosts(fleet)).toEqual(['db-9']);
+    const resolved = resolveFleetState(fleet, files(tree), HEAD);
+    expect(resolved.ok && resolved.value.hosts.get('db-9')?.services.map((s) => s.name)).toEqual([
+      'shop/app',
+    ]);
+  });
+
   it('fails for a host named only in hosts: whose dependencies are missing', () => {
     const tree = {
       'services/app.yaml': yaml(
@@ -515,6 +534,7 @@ describe('diffFleets: Compose projects', () => {
       '    image: proxy:1',
       '    volumes: ["./httpd.conf:/etc/httpd.conf:ro", "./site:/www:ro"]',
       '  app:',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose interpolation
       '    image: app:${APP_TAG}',
       '    env_file: app.env',
       '    deploy: { replicas: 2 }',
@@ -531,7 +551,7 @@ describe('diffFleets: Compose projects', () => {
   const changed = (d: FleetDiff) =>
     d.hosts.flatMap((h) => h.services.map((s) => `${h.host} ${s.service} [${s.files.join(', ')}]`));
 
-  it.each([
+  it.each<{ name: string; edit: Record<string, string | null>; expected: string[] }>([
     {
       name: 'a mounted file: only the services that mount it',
       edit: { 'stacks/shop/httpd.conf': 'I:other.html\n' },

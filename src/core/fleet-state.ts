@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { COMPOSE_FILE_NAMES, STACKS_ROOT } from '../compose/contract.js';
 import { type Fleet, resolveHost, type ServiceDefinition } from './fleet.js';
 import { composeOfHost } from './fleet-compose.js';
 import { isValidName } from './names.js';
@@ -6,6 +7,7 @@ import { envFilePath } from './normalize.js';
 import type { ServiceManifest } from './schema.js';
 import { canonicalJson } from './spec-hash.js';
 import type { DesiredService, HostState, ManifestError, Result } from './types.js';
+import { parseYamlSource } from './yaml-source.js';
 
 /** A fleet file (`services/<name>.yaml`) as far as a diff needs it. */
 export interface FleetFile {
@@ -43,17 +45,47 @@ export interface FleetState {
 
 /**
  * The hosts a revision names: a `hosts/<host>/` directory, a `gitdock.yaml`
- * entry, or a literal name (not a glob) in a fleet file's `hosts:`. A host
+ * entry, or a literal name (not a glob) in a fleet file's `hosts:` or a
+ * stack's `x-gitdock.hosts`. A host
  * only a glob selects cannot be listed: nothing in the repo spells its name.
  */
 export function namedHosts(fleet: Fleet): string[] {
   const names = new Set(fleet.knownHosts);
-  for (const definition of fleet.fleetServices.values()) {
-    for (const pattern of definition.selector ?? []) {
+  const selectors = [
+    ...[...fleet.fleetServices.values()].map((d) => d.selector ?? []),
+    ...stackSelectors(fleet.files),
+  ];
+  for (const selector of selectors) {
+    for (const pattern of selector) {
       if (isValidName(pattern)) names.add(pattern);
     }
   }
   return [...names].sort();
+}
+
+/**
+ * The `x-gitdock.hosts` lists of the stacks (`stacks/<dir>/compose.yaml`,
+ * or its alternative names): a stack names hosts as a fleet file does. A
+ * file that does not parse gives none (loadFleet reports it).
+ */
+function stackSelectors(files: ReadonlyMap<string, Uint8Array>): string[][] {
+  const out: string[][] = [];
+  const names: readonly string[] = COMPOSE_FILE_NAMES;
+  for (const [path, bytes] of files) {
+    const parts = path.split('/');
+    if (parts.length !== 3 || `${parts[0]}/` !== STACKS_ROOT || !names.includes(parts[2]!)) {
+      continue;
+    }
+    const parsed = parseYamlSource(path, bytes);
+    const value = parsed.ok ? parsed.value.value : undefined;
+    const hosts = isRecord(value) && isRecord(value['x-gitdock']) ? value['x-gitdock'].hosts : [];
+    if (Array.isArray(hosts)) out.push(hosts.filter((h): h is string => typeof h === 'string'));
+  }
+  return out;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

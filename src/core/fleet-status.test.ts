@@ -131,6 +131,60 @@ const BOTH_SYNCED = {
   'web-2': report('web-2', HEAD, { app: {} }),
 };
 
+describe('mergeFleetStatus: Compose services by identity', () => {
+  const shop = (appTag: string) =>
+    yaml(
+      'services:',
+      '  app:',
+      `    image: reg/app:${appTag}`,
+      '    deploy: { replicas: 2 }',
+      '  db:',
+      '    image: reg/db:1',
+    );
+  const blog = yaml('services:', '  db:', '    image: reg/db:1');
+  const compose = (appTag: string): Tree => ({
+    'gitdock.yaml': CONFIG,
+    'hosts/web-1/cache.yaml': yaml('image: reg/cache', 'tag: "6"'),
+    'hosts/web-1/shop/compose.yaml': shop(appTag),
+    'hosts/web-1/blog/compose.yaml': blog,
+  });
+  const running = {
+    cache: { tag: '6' },
+    'shop/app': {},
+    'shop/app#2': {},
+    'shop/db': {},
+    'blog/db': {},
+  };
+
+  it("matches the agent's services by identity; two projects' db apart", () => {
+    const s = status({ head: compose('2'), answers: { 'web-1': report('web-1', HEAD, running) } });
+    expect(lines(s).filter((l) => l.startsWith('web-1'))).toEqual([
+      'web-1 Synced',
+      'web-1/blog/db Synced Healthy',
+      'web-1/cache Synced Healthy',
+      'web-1/shop/app Synced Healthy',
+      'web-1/shop/app#2 Synced Healthy',
+      'web-1/shop/db Synced Healthy',
+    ]);
+  });
+
+  it('an agent behind on a commit that changes one Compose service: only its replicas are OutOfSync', () => {
+    const s = status({
+      head: compose('2'),
+      others: { [OLD]: compose('1') },
+      answers: { 'web-1': report('web-1', OLD, running) },
+    });
+    expect(lines(s).filter((l) => l.startsWith('web-1'))).toEqual([
+      'web-1 OutOfSync pending',
+      'web-1/blog/db Synced Healthy',
+      'web-1/cache Synced Healthy',
+      'web-1/shop/app OutOfSync Healthy [pending: image 1 -> 2]',
+      'web-1/shop/app#2 OutOfSync Healthy [pending: image 1 -> 2]',
+      'web-1/shop/db Synced Healthy',
+    ]);
+  });
+});
+
 describe('mergeFleetStatus', () => {
   it('every agent at the commit, every service Synced: synced', () => {
     const s = status({ answers: BOTH_SYNCED });

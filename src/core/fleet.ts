@@ -5,6 +5,7 @@ import {
   composeProjectDirs,
   containerNameClashes,
   isInProjectDir,
+  stackSelectors,
 } from './fleet-compose.js';
 import { checkGlob, matchesHost } from './host-selector.js';
 import { isValidName, isValidServiceName, NAME_RULE, SERVICE_NAME_RULE } from './names.js';
@@ -221,12 +222,29 @@ export function loadFleet(files: ReadonlyMap<string, Uint8Array>): Result<Fleet>
   const regularFiles = new Map([...files].filter(([, bytes]) => !isSymlinkBlob(bytes)));
   const notes: ManifestError[] = [];
   const warnings: ManifestError[] = [];
-  for (const host of knownHosts) {
+  // A stack is validated for every host the repo names that it selects,
+  // including a host only its own `x-gitdock.hosts` names.
+  const stacks = stackSelectors(regularFiles);
+  const composeHosts = new Set(knownHosts);
+  for (const selector of stacks.values()) {
+    for (const name of selector) if (isValidName(name)) composeHosts.add(name);
+  }
+  for (const host of [...composeHosts].sort()) {
     const c = composeOfHost(regularFiles, config, host);
     compose.set(host, c);
     errors.push(...c.errors);
     notes.push(...c.notes);
     warnings.push(...c.warnings);
+  }
+  for (const [file, selector] of stacks) {
+    if (selector.length > 0 && ![...composeHosts].some((h) => matchesHost(selector, h))) {
+      warnings.push(
+        fileError(
+          file,
+          `x-gitdock.hosts (${selector.join(', ')}) selects no host the repo names, so this stack was not checked for any host; name one in gitdock.yaml hosts: to check it in CI`,
+        ),
+      );
+    }
   }
   const fleet: Fleet = {
     config,

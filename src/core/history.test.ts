@@ -440,10 +440,11 @@ describe('filterHosts', () => {
     host('web-2', ['shop/app#3']),
   ];
   it.each<[string, HistoryFilter, string[]]>([
-    ['a Compose service: every replica', { service: 'shop/app' }, [
-      'web-1:shop/app,shop/app#2/',
-      'web-2:shop/app#3/',
-    ]],
+    [
+      'a Compose service: every replica',
+      { service: 'shop/app' },
+      ['web-1:shop/app,shop/app#2/', 'web-2:shop/app#3/'],
+    ],
     ['one replica', { service: 'shop/app#2' }, ['web-1:shop/app#2/']],
     ['the bare name is the manifest only', { service: 'app' }, ['web-1:app/']],
     ['another project', { service: 'blog/app' }, ['web-1:blog/app/']],

@@ -83,7 +83,7 @@ const COMPOSE_IDENTITY = /^[a-z0-9][a-z0-9_-]*\/[a-zA-Z0-9._-]+(#[1-9][0-9]*)?$/
 
 /** The service identity rule in words, for `--service` errors. */
 export const SERVICE_IDENTITY_RULE =
-  'a manifest\'s service name (appserver), or a Compose service as <project>/<service> (shop/app), <project>/<service>#<n> for its replica n >= 2';
+  "a manifest's service name (appserver), or a Compose service as <project>/<service> (shop/app), <project>/<service>#<n> for its replica n >= 2";
 
 /**
  * Why `value` cannot be a service identity (`--service`), or undefined when
@@ -92,9 +92,7 @@ export const SERVICE_IDENTITY_RULE =
 export function checkServiceIdentity(value: string): string | undefined {
   if (MANIFEST_IDENTITY.test(value)) return undefined;
   if (COMPOSE_IDENTITY.test(value)) {
-    return /#1$/.test(value)
-      ? `replica 1 has no #1 suffix: use ${value.slice(0, -2)}`
-      : undefined;
+    return /#1$/.test(value) ? `replica 1 has no #1 suffix: use ${value.slice(0, -2)}` : undefined;
   }
   return `use ${SERVICE_IDENTITY_RULE}`;
 }

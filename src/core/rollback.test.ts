@@ -375,7 +375,12 @@ describe('planHostRollback: Compose projects', () => {
     'hosts/h/shop/.env': 'A=1\n',
   };
 
-  it.each([
+  it.each<{
+    name: string;
+    head: Record<string, string>;
+    service: string | undefined;
+    expected: Record<string, string | null>;
+  }>([
     {
       name: 'the compose file, restored',
       head: { ...base, 'hosts/h/shop/compose.yaml': compose('2') },
@@ -416,7 +421,12 @@ describe('planHostRollback: Compose projects', () => {
   });
 
   it('with --service, refuses when the project files would change another service', () => {
-    const p = plan(base, { ...base, 'hosts/h/shop/compose.yaml': compose('2', '2') }, 'h', 'shop/web');
+    const p = plan(
+      base,
+      { ...base, 'hosts/h/shop/compose.yaml': compose('2', '2') },
+      'h',
+      'shop/web',
+    );
     expect(p.ok).toBe(false);
     expect(!p.ok && p.reasons).toEqual([
       `shop/db on h would differ from at HEAD`,

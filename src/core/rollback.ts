@@ -15,7 +15,7 @@ import type { DesiredService, ManifestError, Result } from './types.js';
  * the adapter's (src/adapters/git-worktree.ts).
  */
 
-/** Repo files by path (fleet files only: hosts/**, services/**, gitdock.yaml). */
+/** Repo files by path (fleet files only: hosts/**, services/**, stacks/**, gitdock.yaml). */
 export type FileTree = ReadonlyMap<string, Uint8Array>;
 
 /** New content by path; `null` deletes the file. */
@@ -201,7 +201,13 @@ export function planHostRollback(input: HostRollbackInput): HostRollbackPlan {
   const at = short(target.commit);
 
   // 0. Compose projects: their files, as they were.
-  const composeRefusal = restoreComposeProjects(input, composeNames, { wanted, current }, changes, note);
+  const composeRefusal = restoreComposeProjects(
+    input,
+    composeNames,
+    { wanted, current },
+    changes,
+    note,
+  );
   if (composeRefusal) return fail([composeRefusal]);
 
   // 1. The host's own files, as they were.

@@ -236,14 +236,92 @@ describe('describeSpecChanges: Compose fields', () => {
       recordedSpec(containerSpec({ labels: { dsn: 'pg://u:new-pw@db' }, hostname: 'h' })),
       { secretValues: ['old-pw', 'new-pw', ''] },
     );
-    expect(reasons).toEqual([
-      'labels.dsn pg://u:***@db -> pg://u:***@db',
-      'hostname ***-host -> h',
-    ]);
+    // Masked alike, the label reads the same on both sides: its digest says it changed.
+    expect(reasons).toEqual(['labels.dsn changed', 'hostname ***-host -> h']);
     expect(reasons.join('\n')).not.toMatch(/old-pw|new-pw/);
   });
 
   it('masks a secret that contains another whole', () => {
     expect(maskSecrets(['a hunter22 b'], ['hunter2', 'hunter22'])).toEqual(['a *** b']);
+  });
+});
+
+describe('describeSpecChanges: a host-local secret, as plan sees it', () => {
+  // The running container's label was written with the secret of its day
+  // masked; plan compares it with the commit's spec in recorded form
+  // (environment digested, nothing else masked) and the secrets of today.
+  const uses = (secret: string, extra: Partial<ContainerSpec> = {}): ContainerSpec =>
+    containerSpec({
+      environment: { DB_PASSWORD: secret, MODE: 'web' },
+      command: ['sh', '-c', `connect --password '${secret}'`],
+      healthcheck: { test: ['CMD-SHELL', `probe ${secret}`], intervalMs: 1000 },
+      labels: { dsn: `pg://app:${secret}@db`, team: 'shop' },
+      hostname: `db-${secret}`,
+      ...extra,
+    });
+  const plan = (
+    before: ContainerSpec,
+    beforeSecret: string,
+    after: ContainerSpec,
+    secret: string,
+  ) =>
+    describeSpecChanges(
+      decodeSpecLabel(encodeSpecLabel(before, [beforeSecret]))!,
+      recordedSpec(after),
+      { secretValues: [secret] },
+    );
+
+  it.each<[string, ContainerSpec, string, ContainerSpec, string, string[]]>([
+    [
+      'rotated: every field that uses it, named without the value',
+      uses('old-Secret'),
+      'old-Secret',
+      uses('new-Secret'),
+      'new-Secret',
+      [
+        'environment.DB_PASSWORD changed',
+        'labels.dsn changed',
+        'command changed',
+        'healthcheck changed',
+        'hostname changed',
+      ],
+    ],
+    [
+      'the same secret and another change: only that change',
+      uses('same-Secret', { tag: '1.0' }),
+      'same-Secret',
+      uses('same-Secret', { tag: '1.1' }),
+      'same-Secret',
+      ['tag 1.0 -> 1.1'],
+    ],
+    [
+      'the same secret, a changed label beside it: shown masked',
+      uses('same-Secret'),
+      'same-Secret',
+      uses('same-Secret', { labels: { dsn: 'pg://app:same-Secret@db2', team: 'shop' } }),
+      'same-Secret',
+      ['labels.dsn pg://app:***@db -> pg://app:***@db2'],
+    ],
+    [
+      'a secret newly used in command',
+      containerSpec({ command: ['run'] }),
+      'the-Secret',
+      containerSpec({ command: ['run', 'the-Secret'] }),
+      'the-Secret',
+      ['command changed'],
+    ],
+  ])('%s', (_name, before, beforeSecret, after, secret, expected) => {
+    const reasons = plan(before, beforeSecret, after, secret);
+    expect(reasons).toEqual(expected);
+    expect(reasons.join('\n')).not.toMatch(/Secret|sha256/);
+  });
+
+  it('a label written before masking existed: the value of today is still masked', () => {
+    const reasons = describeSpecChanges(
+      decodeSpecLabel(encodeSpecLabel(containerSpec({ labels: { dsn: 'x' } })))!,
+      recordedSpec(containerSpec({ labels: { dsn: 'pg://app:new-Secret@db' } })),
+      { secretValues: ['new-Secret'] },
+    );
+    expect(reasons).toEqual(['labels.dsn x -> pg://app:***@db']);
   });
 });

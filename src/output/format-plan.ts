@@ -1,7 +1,20 @@
 import { type Action, type ActionType, hasChanges, type Plan } from '../core/plan.js';
 import type { ResourceAction, ResourceActionType } from '../core/resource-plan.js';
+import { maskText, maskValue, secretsToMask } from '../core/spec-hash.js';
 import type { ResourceOutcome } from '../reconcile/apply-resources.js';
 import type { ReconcileResult, ServiceOutcome } from '../reconcile/reconcile-host.js';
+
+/**
+ * The values from the host-local env file of every service the plan is
+ * about: whatever the plan or apply prints passes through them, so a value
+ * that reaches a reason, an image reference or a failed container's last
+ * log lines is shown as `***`.
+ */
+export function planSecrets(plan: Plan): string[] {
+  return secretsToMask(
+    plan.actions.flatMap((a) => ('desired' in a ? (a.desired.secretValues ?? []) : [])),
+  );
+}
 
 const SYMBOL: Record<ActionType, string> = {
   create: '+',
@@ -69,6 +82,10 @@ function summaryLine(actions: readonly { type: ActionType }[]): string {
  * each with its reasons.
  */
 export function formatPlanText(plan: Plan, style: Style): string {
+  return maskText(planText(plan, style), planSecrets(plan));
+}
+
+function planText(plan: Plan, style: Style): string {
   const lines = [`host ${plan.host} at ${plan.commit.slice(0, 12)}`];
   if (plan.refused) {
     lines.push(paint(style, 'red', `  refused (GITDOCK_E_EMPTY_HOST_REFUSED): ${plan.refused}`));
@@ -188,6 +205,10 @@ function actionLine(
 
 /** The plan as data: stable field names for scripts. */
 export function planToJson(plan: Plan) {
+  return maskValue(planJson(plan), planSecrets(plan));
+}
+
+function planJson(plan: Plan) {
   return {
     host: plan.host,
     commit: plan.commit,
@@ -213,6 +234,10 @@ export function planToJson(plan: Plan) {
 /** What apply did, service by service, and a closing summary. */
 export function formatApplyText(result: ReconcileResult, style: Style): string {
   if (result.plan.refused) return formatPlanText(result.plan, style);
+  return maskText(applyText(result, style), planSecrets(result.plan));
+}
+
+function applyText(result: ReconcileResult, style: Style): string {
   const lines = [`host ${result.host} at ${result.commit.slice(0, 12)}`];
   const resources = result.resources ?? [];
   const width = Math.max(
@@ -267,6 +292,10 @@ function applySummary(outcomes: ServiceOutcome[], resources: readonly ResourceOu
 }
 
 export function applyToJson(result: ReconcileResult) {
+  return maskValue(applyJson(result), planSecrets(result.plan));
+}
+
+function applyJson(result: ReconcileResult) {
   return {
     host: result.host,
     commit: result.commit,

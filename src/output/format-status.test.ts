@@ -131,6 +131,49 @@ describe('formatStatusText', () => {
     );
   });
 
+  it('shows Compose services by identity, the column as wide as the longest', () => {
+    const row = (service: string, sync: 'Synced' | 'OutOfSync', reason: string | null = null) => ({
+      service,
+      sync,
+      health: 'Healthy' as const,
+      desiredImage: 'reg/app:2',
+      runningImage: sync === 'Synced' ? 'reg/app:2' : 'reg/app:1',
+      runningCommit: HEAD,
+      reason,
+    });
+    const status: FleetStatus = {
+      ...STATUS,
+      counts: {
+        ...STATUS.counts,
+        hosts: 1,
+        services: 3,
+        synced: 2,
+        outOfSync: 1,
+        unreachable: 0,
+        noAgent: 0,
+      },
+      hosts: [
+        host({
+          sync: 'OutOfSync',
+          services: [
+            row('memcached', 'Synced'),
+            row('shop/app', 'Synced'),
+            row('shop/app#2', 'OutOfSync', 'pending: image 1 -> 2'),
+          ],
+        }),
+      ],
+    };
+    expect(formatStatusText(status, { color: false }).split('\n').slice(2, 9)).toEqual([
+      'HOST   SERVICE     DESIRED  RUNNING         SYNC       HEALTH   AGENT',
+      'web-1  memcached   2        2 1a2b3c4d5e6f  Synced     Healthy  8s ago',
+      '       shop/app    2        2 1a2b3c4d5e6f  Synced     Healthy',
+      '       shop/app#2  2        1 1a2b3c4d5e6f  OutOfSync  Healthy',
+      '',
+      'web-1: shop/app#2: pending: image 1 -> 2',
+      '',
+    ]);
+  });
+
   it('colours the sync column only on request', () => {
     const text = formatStatusText(STATUS, { color: true });
     expect(text).toContain('\u001b[32mSynced   \u001b[0m');

@@ -10,7 +10,7 @@ import type {
   RolloutPolicy,
 } from '../core/types.js';
 import { type ErrorCode, isGitdockError, messageOf } from '../errors.js';
-import type { Log } from '../log.js';
+import { type Log, withSecretsMasked } from '../log.js';
 import {
   applyResourcesAfter,
   applyResourcesBefore,
@@ -148,7 +148,16 @@ export interface ReconcileResult {
  * failed service keeps running, and the result says what failed and why.
  * Only a failure to list the containers (the engine away) fails the whole.
  */
-export async function reconcileHost(options: ReconcileOptions): Promise<ReconcileResult> {
+export async function reconcileHost(given: ReconcileOptions): Promise<ReconcileResult> {
+  // Host secrets can reach log lines (a failed container's last output):
+  // every line this run logs is masked with them.
+  const options = {
+    ...given,
+    log: withSecretsMasked(
+      given.log,
+      given.desired.services.flatMap((s) => s.secretValues ?? []),
+    ),
+  };
   const { engine, desired, log, dryRun = false } = options;
   const plan = planHost({ desired, ...(await readActualState(engine, desired)) });
   const result = (

@@ -1,7 +1,7 @@
 import type { CreateContainerOptions, Engine } from '../core/engine.js';
 import { DEFAULTS } from '../core/normalize.js';
 import { nextName } from '../core/plan.js';
-import { decodeSpecLabel, encodeSpecLabel } from '../core/spec-hash.js';
+import { decodeSpecLabel, encodeSpecLabel, maskText, secretsToMask } from '../core/spec-hash.js';
 import { type DesiredService, LABELS, type RolloutPolicy } from '../core/types.js';
 import { type ErrorCode, GitdockError, isGitdockError } from '../errors.js';
 import type { Log } from '../log.js';
@@ -273,15 +273,20 @@ async function createOptions(
   };
 }
 
-/** The `io.gitdock.*` labels of a service's container. */
+/**
+ * The `io.gitdock.*` labels of a service's container. Values from the
+ * host-local env file are masked in them (`***`): anyone who can list
+ * containers reads labels, and the spec hash already changes with a secret.
+ */
 export function containerLabels(desired: DesiredService, commit: string): Record<string, string> {
+  const secrets = secretsToMask(desired.secretValues);
   return {
     [LABELS.host]: desired.host,
     [LABELS.service]: desired.name,
     [LABELS.specHash]: desired.specHash,
-    [LABELS.image]: desired.imageRef,
+    [LABELS.image]: maskText(desired.imageRef, secrets),
     [LABELS.commit]: commit,
-    [LABELS.spec]: encodeSpecLabel(desired.spec),
+    [LABELS.spec]: encodeSpecLabel(desired.spec, secrets),
     [LABELS.dependsOn]: desired.dependsOn.join(','),
     // Only where they say something: a gitdock manifest's containers keep the labels they had.
     ...(desired.project !== undefined ? { [LABELS.project]: desired.project } : {}),

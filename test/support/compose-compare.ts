@@ -650,6 +650,18 @@ function reducePorts(bindings: Inspect['HostConfig']['PortBindings']): string[] 
   return out.sort();
 }
 
+/**
+ * The engine's default hostname is a short container ID, different on every
+ * run: its own (`<id>`), or, under `network_mode: service:X`, X's (`<id:X>`).
+ */
+function reduceHostname(hostname: string, c: Inspect, ctx: ReduceContext): string {
+  if (!/^[0-9a-f]{12}$/.test(hostname)) return hostname;
+  if (c.Id.startsWith(hostname)) return '<id>';
+  for (const [full, id] of ctx.identities)
+    if (full.startsWith(hostname)) return `<id:${id.service}>`;
+  return hostname;
+}
+
 function reduceNetworks(c: Inspect, ctx: ReduceContext): Record<string, EndpointRecord> {
   const out: Record<string, EndpointRecord> = {};
   for (const name of Object.keys(c.NetworkSettings.Networks ?? {}).sort()) {
@@ -683,8 +695,7 @@ function reduceContainer(
     entrypoint: cfg.Entrypoint ?? null,
     user: cfg.User,
     workingDir: cfg.WorkingDir,
-    // The engine's default hostname is the short ID, different for every container.
-    hostname: c.Id.startsWith(cfg.Hostname) && cfg.Hostname.length === 12 ? '<id>' : cfg.Hostname,
+    hostname: reduceHostname(cfg.Hostname, c, ctx),
     domainname: cfg.Domainname,
     labels: userLabels(cfg.Labels, image?.Labels),
     mounts: reduceMounts(c, ctx),
