@@ -171,6 +171,19 @@ interface ToolContext {
   stack: Stack;
   workDir: string;
   services: number;
+  /** The Compose project name of the next deployment (see `projectName`). */
+  project(): string;
+}
+
+/**
+ * \`bench50\`, then \`bench50g2\`, \`bench50g3\`… : dockerd 20.10, under load, has
+ * left a network of this project that it refuses to remove ("has active
+ * endpoints" with no container attached) until it is restarted. The bench
+ * then goes on under the next name, so the stuck name is never needed again,
+ * and reports the stuck networks.
+ */
+function projectName(generation: number): string {
+  return generation === 1 ? PROJECT : `${PROJECT}g${generation}`;
 }
 
 /**
@@ -188,6 +201,7 @@ function gitdockTool(
     projectFiles(ctx, { changed, settle: options.settle, resources: options.resources });
   repo.commit(files(false), `bench: ${ctx.services} services at ${BASE_TAG}`);
   let changed = false;
+  let committedProject = ctx.project();
   return {
     id: options.id,
     label: options.label,
@@ -196,6 +210,12 @@ function gitdockTool(
     prepare: (value) => {
       if (!value) fs.rmSync(stateDir, { recursive: true, force: true });
       fs.mkdirSync(stateDir, { recursive: true });
+      if (committedProject !== ctx.project()) {
+        fs.rmSync(path.join(repo.dir, 'hosts', HOST, committedProject), { recursive: true });
+        repo.commit(files(value), `bench: project ${ctx.project()}`);
+        committedProject = ctx.project();
+        changed = value;
+      }
       if (changed !== value) {
         repo.commit(
           files(value),
@@ -218,9 +238,10 @@ function composeTool(
   ctx: ToolContext,
   options: { id: ToolId; label: string; resources: boolean },
 ): Tool {
-  const dir = path.join(ctx.workDir, options.id, PROJECT);
-  fs.mkdirSync(dir, { recursive: true });
+  const dirOf = () => path.join(ctx.workDir, options.id, ctx.project());
   const write = (changed: boolean) => {
+    const dir = dirOf();
+    fs.mkdirSync(dir, { recursive: true });
     for (const [name, text] of Object.entries(
       projectFiles(ctx, { changed, resources: options.resources }),
     )) {
@@ -234,10 +255,14 @@ function composeTool(
     scenarios: options.resources ? SCENARIOS.map((s) => s.id) : ['first-deploy', 'no-op'],
     prepare: write,
     run: () =>
-      timedCommand(COMPOSE, ['-p', PROJECT, '-f', path.join(dir, 'compose.yaml'), 'up', '-d'], {
-        cwd: dir,
-        env: ctx.stack.env,
-      }),
+      timedCommand(
+        COMPOSE,
+        ['-p', ctx.project(), '-f', path.join(dirOf(), 'compose.yaml'), 'up', '-d'],
+        {
+          cwd: dirOf(),
+          env: ctx.stack.env,
+        },
+      ),
   };
 }
 
@@ -375,7 +400,7 @@ function projectFiles(
     services: options.services ?? ctx.services,
   });
   return Object.fromEntries(
-    Object.entries(files).map(([name, text]) => [`hosts/${HOST}/${PROJECT}/${name}`, text]),
+    Object.entries(files).map(([name, text]) => [`hosts/${HOST}/${ctx.project()}/${name}`, text]),
   );
 }
 
@@ -383,31 +408,34 @@ function projectFiles(
 // The engine: what the bench owns on it, emptied between tools, checked after each step.
 
 /** `bench50-svc-01-1` (gitdock, as Compose v2) or `bench50_svc-01_1` (Compose 1.29). */
-const CONTAINER_NAME = new RegExp(`^${PROJECT}[-_](svc-[0-9]{2})[-_]1$`);
-const RESOURCE_PREFIX = `${PROJECT}_`;
+/** `bench50-svc-01-1` (gitdock, as Compose v2) or `bench50_svc-01_1` (Compose 1.29), any generation. */
+const CONTAINER_NAME = new RegExp(`^${PROJECT}(?:g[0-9]+)?[-_](svc-[0-9]{2})[-_]1$`);
+/** Networks and volumes of the project, any generation (`bench50_back`, `bench50g2_data-01`). */
+const RESOURCE_NAME = new RegExp(`^${PROJECT}(?:g[0-9]+)?_`);
 
 function isBenchContainer(c: ContainerInfo): boolean {
   return (
     c.labels['io.gitdock.host'] === HOST ||
-    c.labels['com.docker.compose.project'] === PROJECT ||
+    RESOURCE_NAME.test(`${c.labels['com.docker.compose.project'] ?? ''}_`) ||
     CONTAINER_NAME.test(c.name)
   );
 }
 
-function benchNetworks(stack: Stack): string[] {
+/** The bench's networks: of every generation, or of one project. */
+function benchNetworks(stack: Stack, project?: string): string[] {
   return docker(stack, ['network', 'ls', '--format', '{{.Name}}'])
     .split('\n')
-    .filter((n) => n.startsWith(RESOURCE_PREFIX));
+    .filter((n) => (project ? n.startsWith(`${project}_`) : RESOURCE_NAME.test(n)));
 }
 
-function benchVolumes(stack: Stack): string[] {
+function benchVolumes(stack: Stack, project?: string): string[] {
   return docker(stack, ['volume', 'ls', '--format', '{{.Name}}'])
     .split('\n')
-    .filter((n) => n.startsWith(RESOURCE_PREFIX));
+    .filter((n) => (project ? n.startsWith(`${project}_`) : RESOURCE_NAME.test(n)));
 }
 
 /** Removes the project's containers, networks and volumes: each tool starts from nothing. */
-function clearEngine(stack: Stack, clearForeign: boolean): void {
+function clearEngine(stack: Stack, clearForeign: boolean): string[] {
   const all = listContainers(stack);
   const foreign = all.filter((c) => !isBenchContainer(c));
   if (foreign.length > 0 && !clearForeign) {
@@ -430,7 +458,7 @@ function clearEngine(stack: Stack, clearForeign: boolean): void {
     stack,
     all.map((c) => c.id),
   );
-  removeResources(stack);
+  return removeResources(stack);
 }
 
 /**
@@ -438,22 +466,19 @@ function clearEngine(stack: Stack, clearForeign: boolean): void {
  * removed container's endpoints a moment after `docker rm` returns, so a
  * network can still say "has active endpoints": try again, bounded.
  */
-function removeResources(stack: Stack): void {
-  for (let attempt = 1; ; attempt++) {
-    const networks = benchNetworks(stack);
-    if (networks.length === 0) break;
-    const r = run(DOCKER, ['network', 'rm', ...networks], { env: stack.env, timeoutMs: 60_000 });
-    if (r.status === 0) break;
-    if (attempt >= NETWORK_REMOVE_TRIES) {
-      throw new Error(
-        `could not remove ${networks.join(', ')}: ${r.stderr.trim()} (if no container is attached, ` +
-          'dockerd lost track of an endpoint: restart the stack with scripts/stack.sh down and up)',
-      );
-    }
+function removeResources(stack: Stack): string[] {
+  let stuck: string[] = [];
+  for (let attempt = 1; attempt <= NETWORK_REMOVE_TRIES; attempt++) {
+    // One at a time: `docker network rm a b` stops at the first it cannot remove.
+    stuck = benchNetworks(stack).filter(
+      (n) => run(DOCKER, ['network', 'rm', n], { env: stack.env, timeoutMs: 60_000 }).status !== 0,
+    );
+    if (stuck.length === 0) break;
     pauseSync(500);
   }
   const volumes = benchVolumes(stack);
   if (volumes.length > 0) docker(stack, ['volume', 'rm', '-f', ...volumes]);
+  return stuck;
 }
 
 /** A short blocking pause between two tries (the bench is sequential there). */
@@ -468,6 +493,7 @@ function pauseSync(ms: number): void {
  */
 function verifyDeployed(
   stack: Stack,
+  project: string,
   tool: Tool,
   services: number,
   expectImage: (service: string) => string,
@@ -488,12 +514,12 @@ function verifyDeployed(
     }
   }
   const counts = resourceCounts(services);
-  const networks = benchNetworks(stack).length;
-  const volumes = benchVolumes(stack).length;
+  const networks = benchNetworks(stack, project).length;
+  const volumes = benchVolumes(stack, project).length;
   const want = tool.resources ? counts : { networks: 0, volumes: 0 };
   if (networks !== want.networks || volumes !== want.volumes) {
     problems.push(
-      `${networks} networks and ${volumes} volumes of ${PROJECT}, not ${want.networks} and ${want.volumes}`,
+      `${networks} networks and ${volumes} volumes of ${project}, not ${want.networks} and ${want.volumes}`,
     );
   }
   if (problems.length > 0) throw new Error(`${tool.label}, ${what}: ${problems.join('; ')}`);
@@ -812,6 +838,7 @@ function buildReport(input: {
   listCalls: ListCallSample[];
   commands: { id: string; label: string; samplesMs: number[] }[];
   loadProbe: ReturnType<typeof measureLoadProbe>;
+  stuckNetworks: string[];
 }): Report {
   const medianOf = (tool: ToolId, scenario: ScenarioId) =>
     median(
@@ -869,6 +896,8 @@ function buildReport(input: {
       dependsOnChains: Math.ceil(input.services / 5),
       changedService: CHANGED_COMPOSE_SERVICE,
     },
+    /** Networks dockerd would not remove (see `projectName`): the bench went on under another project name. */
+    stuckNetworks: input.stuckNetworks,
     machine: input.machine,
     gitdock: gitdockInfo(),
     results: input.measurements.map((m) => ({
@@ -1071,8 +1100,21 @@ async function main(argv: string[]): Promise<number> {
 
   const stack = bringUpStack(ROOT);
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitdock-compose-bench-'));
+  let generation = 1;
+  const stuckNetworks = new Set<string>();
+  const clearAll = () => {
+    for (const n of clearEngine(stack, clear)) {
+      if (!stuckNetworks.has(n))
+        progress(`dockerd will not remove network ${n}; going on without it`);
+      stuckNetworks.add(n);
+      if (n.startsWith(`${projectName(generation)}_`)) generation++;
+    }
+    // A stuck network of a later generation (from an earlier run) is skipped too.
+    while ([...stuckNetworks].some((n) => n.startsWith(`${projectName(generation)}_`)))
+      generation++;
+  };
   try {
-    clearEngine(stack, clear);
+    clearAll();
     const repository = appRepository(stack.registry);
     const baseRef = `${repository}:${BASE_TAG}`;
     const changedRef = `${repository}:${CHANGED_TAG}`;
@@ -1083,7 +1125,7 @@ async function main(argv: string[]): Promise<number> {
     const expectImage = (changed: boolean) => (service: string) =>
       changed && service === CHANGED_COMPOSE_SERVICE ? changedId : baseId;
 
-    const ctx: ToolContext = { stack, workDir, services };
+    const ctx: ToolContext = { stack, workDir, services, project: () => projectName(generation) };
     const tools: Tool[] = [
       gitdockTool(ctx, { id: 'gitdock', label: 'gitdock', resources: true }),
       gitdockTool(ctx, {
@@ -1167,16 +1209,16 @@ async function main(argv: string[]): Promise<number> {
       const order = tools.map((_, i) => tools[(i + rep) % tools.length]!);
       for (const tool of order) {
         checkTime();
-        clearEngine(stack, clear);
+        clearAll();
         tool.prepare(false);
         await record(tool, 'first-deploy');
-        verifyDeployed(stack, tool, services, expectImage(false), 'first deploy');
+        verifyDeployed(stack, ctx.project(), tool, services, expectImage(false), 'first deploy');
         await record(tool, 'no-op');
-        verifyDeployed(stack, tool, services, expectImage(false), 'no-op');
+        verifyDeployed(stack, ctx.project(), tool, services, expectImage(false), 'no-op');
         if (tool.scenarios.includes('one-changed')) {
           tool.prepare(true);
           await record(tool, 'one-changed');
-          verifyDeployed(stack, tool, services, expectImage(true), 'one changed');
+          verifyDeployed(stack, ctx.project(), tool, services, expectImage(true), 'one changed');
         }
       }
       runsDone = rep + 1;
@@ -1184,7 +1226,7 @@ async function main(argv: string[]): Promise<number> {
 
     // validate / plan / apply in fresh processes, against the project deployed and in sync.
     progress('gitdock commands and the engine list calls');
-    clearEngine(stack, clear);
+    clearAll();
     const repo: BenchRepo = createBenchRepo(path.join(workDir, 'commands', 'repo'));
     const withSettle = (changed: boolean) =>
       projectFiles(ctx, { changed, settle: '0s', resources: true });
@@ -1204,7 +1246,14 @@ async function main(argv: string[]): Promise<number> {
       [BIN, 'apply', '--host', HOST, '--repo', repo.dir, '--rev', baseRev, '--state-dir', stateDir],
       { cwd: ROOT, env: stack.env, timeoutMs: COMMAND_TIMEOUT_MS },
     );
-    verifyDeployed(stack, tools[1]!, services, expectImage(false), 'deploy for the commands');
+    verifyDeployed(
+      stack,
+      ctx.project(),
+      tools[1]!,
+      services,
+      expectImage(false),
+      'deploy for the commands',
+    );
     const help = new Map(coldStartPieces(stack, repo.dir).map((p) => [p.id, p]));
     const piece = (id: string): CommandPiece => ({ ...help.get(id)!, status: 0 });
     const target = ['--host', HOST, '--repo', repo.dir];
@@ -1273,6 +1322,7 @@ async function main(argv: string[]): Promise<number> {
       listCalls,
       commands,
       loadProbe,
+      stuckNetworks: [...stuckNetworks].sort(),
     });
     process.stdout.write(formatReport(report));
     fs.mkdirSync(path.dirname(out), { recursive: true });
@@ -1292,7 +1342,12 @@ async function main(argv: string[]): Promise<number> {
           .filter((c) => clear || isBenchContainer(c))
           .map((c) => c.id),
       );
-      removeResources(stack);
+      for (const n of removeResources(stack)) stuckNetworks.add(n);
+      if (stuckNetworks.size > 0) {
+        progress(
+          `left behind: ${[...stuckNetworks].join(', ')}, which dockerd will not remove (restart the stack: scripts/stack.sh down, then up)`,
+        );
+      }
     } catch (err) {
       progress(`could not clear the engine afterwards: ${(err as Error).message}`);
     }

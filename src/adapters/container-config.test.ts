@@ -440,6 +440,25 @@ describe('toCreateBody for Compose fields', () => {
     });
   });
 
+  it('publishes a host port range for one container port as "FROM-TO" (the engine picks a free one)', () => {
+    const body = create({
+      ports: [
+        {
+          containerPort: 6000,
+          protocol: 'tcp',
+          hostPort: 25740,
+          hostPortEnd: 25742,
+          hostIp: '127.0.0.1',
+        },
+        { containerPort: 6001, protocol: 'udp', hostPort: 25743 },
+      ],
+    });
+    expect(body.HostConfig.PortBindings).toEqual({
+      '6000/tcp': [{ HostIp: '127.0.0.1', HostPort: '25740-25742' }],
+      '6001/udp': [{ HostIp: '', HostPort: '25743' }],
+    });
+  });
+
   const mountCases: Array<{
     name: string;
     volumes: ContainerSpec['volumes'];

@@ -349,7 +349,13 @@ function toPorts(ports: PortBinding[]): {
     if (port.hostPort === undefined) continue;
     const list = bindings[key] ?? [];
     // Port 0: the engine picks one. The engine reads an empty HostPort as that, as the CLI sends it.
-    const hostPort = port.hostPort === 0 ? '' : String(port.hostPort);
+    // A range (`hostPortEnd`) goes as `"8000-8002"`: the engine binds a free port of it.
+    const hostPort =
+      port.hostPort === 0
+        ? ''
+        : port.hostPortEnd !== undefined
+          ? `${port.hostPort}-${port.hostPortEnd}`
+          : String(port.hostPort);
     list.push({ HostIp: port.hostIp ?? '', HostPort: hostPort });
     bindings[key] = list;
   }

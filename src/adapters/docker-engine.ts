@@ -1187,10 +1187,12 @@ class DockerEngine implements Engine {
     }
   }
 
-  async removeContainer(id: string): Promise<void> {
+  async removeContainer(id: string, options: { keepVolumes?: boolean } = {}): Promise<void> {
     try {
       await this.call('remove container', { id }, (abortSignal) =>
-        this.docker.getContainer(id).remove({ force: true, v: true, abortSignal }),
+        this.docker
+          .getContainer(id)
+          .remove({ force: true, v: options.keepVolumes !== true, abortSignal }),
       );
     } catch (err) {
       if (statusOf((err as GitdockError).cause) === 404) return; // already gone

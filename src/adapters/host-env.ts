@@ -36,9 +36,20 @@ export async function readHostEnv(dir: string): Promise<HostEnv> {
     const project = PROJECT_FILE.exec(name)?.[1];
     if (!project) continue;
     const file = path.join(dir, name);
-    const stat = await fs.stat(file);
-    if (!stat.isFile()) continue;
-    const parsed = parseDotenv(file, await fs.readFile(file), () => undefined);
+    let bytes: Buffer;
+    try {
+      const stat = await fs.stat(file);
+      if (!stat.isFile()) continue;
+      bytes = await fs.readFile(file);
+    } catch (err) {
+      throw new GitdockError(
+        'GITDOCK_E_ENV_DIR',
+        `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+        { file },
+        { cause: err },
+      );
+    }
+    const parsed = parseDotenv(file, bytes, () => undefined);
     if (parsed.errors.length > 0) {
       const where = parsed.errors.map(
         (e) => `${e.file}${e.line ? `:${e.line}` : ''}: ${e.message}`,

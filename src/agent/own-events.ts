@@ -146,9 +146,9 @@ export class OwnEvents {
         // A stop that failed sends no events: a `docker stop` by hand after it is drift.
         return inner.stopContainer(id, timeoutMs).catch(self.unexpectOnError(id, ['die', 'stop']));
       },
-      async removeContainer(id) {
+      async removeContainer(id, options) {
         self.expect(id, ['destroy'], ['kill', 'die']);
-        return inner.removeContainer(id).catch(self.unexpectOnError(id, ['destroy']));
+        return inner.removeContainer(id, options).catch(self.unexpectOnError(id, ['destroy']));
       },
       async renameContainer(id, name) {
         self.expect(id, ['rename']);

@@ -150,6 +150,8 @@ function checkHostPorts(services: DesiredService[], locate: Locate): ManifestErr
   for (const s of services) {
     for (const p of s.spec.ports) {
       if (p.hostPort === undefined || p.hostPort === 0 || s.spec.networkMode === 'host') continue;
+      // A range lets the engine pick a free port of it: nothing fixed to clash with.
+      if (p.hostPortEnd !== undefined) continue;
       const clash = taken.find(
         (t) =>
           t.p.hostPort === p.hostPort &&

@@ -97,6 +97,38 @@ describe('parseComposeYaml: exact text of values Compose passes as strings', () 
   });
 });
 
+describe('parseComposeYaml: modes written with a leading 0 are octal, as Go yaml reads them', () => {
+  it.each([
+    ['0700', 0o700],
+    ['01777', 0o1777],
+    ['0o750', 0o750],
+    ['700', 700],
+    ['0', 0],
+    ['"0700"', '0700'],
+    ['0x1ff', 0x1ff],
+    ['0800', 800],
+  ])('mode: %s -> %j in tmpfs, configs and secrets', (written, expected) => {
+    const v = value(
+      lines(
+        'services:',
+        '  web:',
+        '    volumes:',
+        `      - { type: tmpfs, target: /t, tmpfs: { mode: ${written} } }`,
+        `    configs: [{ source: c, mode: ${written} }]`,
+        `    secrets: [{ source: s, mode: ${written} }]`,
+        'x-other:',
+        `  mode: ${written}`,
+      ),
+    );
+    const web = (v.services as Record<string, Record<string, Record<string, unknown>[]>>).web!;
+    expect((web.volumes![0]!.tmpfs as Record<string, unknown>).mode).toBe(expected);
+    expect(web.configs![0]!.mode).toBe(expected);
+    expect(web.secrets![0]!.mode).toBe(expected);
+    // Elsewhere YAML 1.2 holds: a leading 0 is decimal.
+    if (written === '0700') expect((v['x-other'] as Record<string, unknown>).mode).toBe(700);
+  });
+});
+
 describe('parseComposeYaml: anchors, merge keys, tags', () => {
   it('merges `<<` keys: own keys win, then the merged mappings in order', () => {
     const v = value(

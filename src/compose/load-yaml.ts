@@ -56,13 +56,36 @@ const TEXT_VALUE_PATHS: readonly (readonly string[])[] = [
   ['secrets', '*', 'labels', '*'],
 ];
 
-export function keepsText(path: JsonPath): boolean {
-  // Mapping values only: a list entry (`- 1`) is not `KEY=value` text.
-  if (typeof path.at(-1) !== 'string') return false;
-  return TEXT_VALUE_PATHS.some(
+/**
+ * Permission bits. Compose v2 reads YAML with Go's yaml, which parses an
+ * integer with a leading 0 as octal (`mode: 0700` is 448), as docker-compose
+ * 1.29's YAML 1.1 does; YAML 1.2 (this parser) would read 700.
+ */
+const MODE_PATHS: readonly (readonly string[])[] = [
+  ['services', '*', 'volumes', '*', 'tmpfs', 'mode'],
+  ['services', '*', 'configs', '*', 'mode'],
+  ['services', '*', 'secrets', '*', 'mode'],
+];
+
+/** `0700` written as a plain integer: octal, as Go's yaml reads it. */
+const LEADING_ZERO_OCTAL = /^0[0-7]+$/;
+
+function matchesPath(patterns: readonly (readonly string[])[], path: JsonPath): boolean {
+  return patterns.some(
     (pattern) =>
       pattern.length === path.length && pattern.every((p, i) => p === '*' || p === String(path[i])),
   );
+}
+
+/** Whether `path` is a mode field whose leading-0 integers are octal. */
+export function isModePath(path: JsonPath): boolean {
+  return matchesPath(MODE_PATHS, path);
+}
+
+export function keepsText(path: JsonPath): boolean {
+  // Mapping values only: a list entry (`- 1`) is not `KEY=value` text.
+  if (typeof path.at(-1) !== 'string') return false;
+  return matchesPath(TEXT_VALUE_PATHS, path);
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -245,6 +268,10 @@ class Walker {
     if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
       if (keepsText(path)) return this.sourceText(node);
       if (typeof value === 'bigint') return Number(value);
+      if (typeof value === 'number' && isModePath(path)) {
+        const text = this.sourceText(node);
+        if (LEADING_ZERO_OCTAL.test(text)) return Number.parseInt(text, 8);
+      }
       return value;
     }
     if (value === null || value === undefined) return null;

@@ -381,6 +381,27 @@ describe('ports and expose', () => {
       ],
     ],
     [
+      'a host range for one container port (the engine picks a free port of it)',
+      ['127.0.0.1:25740-25742:6000', '8000-8001:53/udp'],
+      undefined,
+      [
+        {
+          containerPort: 6000,
+          protocol: 'tcp',
+          hostPort: 25740,
+          hostPortEnd: 25742,
+          hostIp: '127.0.0.1',
+        },
+        { containerPort: 53, protocol: 'udp', hostPort: 8000, hostPortEnd: 8001 },
+      ],
+    ],
+    [
+      'long form with a published range',
+      [{ target: 80, published: '9000-9005' }],
+      undefined,
+      [{ containerPort: 80, protocol: 'tcp', hostPort: 9000, hostPortEnd: 9005 }],
+    ],
+    [
       'container range only',
       ['3000-3001'],
       undefined,
@@ -442,7 +463,6 @@ describe('ports and expose', () => {
 
   it.each([
     ['70000:80', 'ports[0]'],
-    ['8000-8010:80', 'host port range for one container port'],
     ['8000-8001:80-82', 'must match'],
     ['::1:8080:80', 'brackets'],
     ['1.2.3:80:80', 'not an IPv4 address'],
@@ -1021,6 +1041,22 @@ describe('rollout', () => {
     [
       { pull_policy: 'if_not_present' },
       { order: 'stop-first', settleMs: 2000, healthTimeoutMs: 60_000, pull: 'missing' },
+    ],
+    // A check every 90 s cannot pass in the default 60 s: the gate waits as long as it can take.
+    [
+      { healthcheck: { test: 'true', interval: '1m30s', timeout: '10s' } },
+      { order: 'stop-first', settleMs: 2000, healthTimeoutMs: 300_000, pull: 'missing' },
+    ],
+    [
+      { healthcheck: { test: 'true', interval: '2s', timeout: '1s', retries: 3 } },
+      { order: 'stop-first', settleMs: 2000, healthTimeoutMs: 60_000, pull: 'missing' },
+    ],
+    [
+      {
+        healthcheck: { test: 'true', interval: '1m30s' },
+        'x-gitdock': { update: { health_timeout: '30s' } },
+      },
+      { order: 'stop-first', settleMs: 2000, healthTimeoutMs: 30_000, pull: 'missing' },
     ],
   ])('%j', (fields, rollout) => {
     const { result } = web(fields);

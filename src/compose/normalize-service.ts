@@ -21,6 +21,7 @@ import type {
   RolloutPolicy,
   ServiceNetwork,
 } from '../core/types.js';
+import { healthGateMs } from '../reconcile/wait-until-up.js';
 import {
   checkFields,
   DEPENDS_ON_FIELDS,
@@ -244,7 +245,7 @@ export function normalizeComposeService(
     ...opt('networks', network.networks),
     ...opt('macAddress', text(service.mac_address, 'mac_address', fail)),
   };
-  const rollout = normalizeRollout(service, allPorts, fail);
+  const rollout = normalizeRollout(service, allPorts, spec.healthcheck, fail);
   deps.delete(key);
   return {
     spec,
@@ -623,6 +624,7 @@ function normalizeHealthcheck(
 function normalizeRollout(
   service: Record<string, unknown>,
   ports: PortBinding[],
+  healthcheck: HealthcheckSpec | undefined,
   fail: Fail,
 ): RolloutPolicy {
   const x = isRecord(service['x-gitdock']) ? service['x-gitdock'] : {};
@@ -640,7 +642,10 @@ function normalizeRollout(
       'x-gitdock.update.order: expected stop-first or start-first',
     );
   }
-  if (order === 'start-first' && ports.some((p) => p.hostPort !== undefined && p.hostPort > 0)) {
+  if (
+    order === 'start-first' &&
+    ports.some((p) => p.hostPort !== undefined && p.hostPort > 0 && p.hostPortEnd === undefined)
+  ) {
     fail(
       ['x-gitdock', 'update', 'order'],
       'x-gitdock.update.order: start-first cannot work with a fixed host port (old and new container would both need it); use stop-first',
@@ -665,7 +670,8 @@ function normalizeRollout(
   return {
     order: order === 'start-first' ? 'start-first' : 'stop-first',
     settleMs: ms('settle', DEFAULTS.settleMs),
-    healthTimeoutMs: ms('health_timeout', DEFAULTS.healthTimeoutMs),
+    // Without a health_timeout of its own, the gate lasts as long as the healthcheck can take.
+    healthTimeoutMs: ms('health_timeout', healthGateMs(DEFAULTS.healthTimeoutMs, healthcheck)),
     pull: pull ?? fromPolicy ?? DEFAULTS.pull,
   };
 }
@@ -1007,7 +1013,7 @@ function externalLinks(value: unknown, fail: Fail): string[] {
 function dedupePorts(ports: PortBinding[]): PortBinding[] {
   const seen = new Set<string>();
   return ports.filter((p) => {
-    const k = JSON.stringify([p.containerPort, p.protocol, p.hostPort, p.hostIp]);
+    const k = JSON.stringify([p.containerPort, p.protocol, p.hostPort, p.hostPortEnd, p.hostIp]);
     if (seen.has(k)) return false;
     seen.add(k);
     return true;
@@ -1332,7 +1338,16 @@ function expandPorts(
     return container.map((c, i) => ({ containerPort: c, protocol, hostPort: host[i]!, ...ip }));
   }
   if (container.length === 1) {
-    return 'a host port range for one container port (the engine picks a free one) is not supported; give one host port';
+    // One container port, a host range: the engine binds a free port of the range.
+    return [
+      {
+        containerPort: container[0]!,
+        protocol,
+        hostPort: host[0]!,
+        hostPortEnd: host.at(-1)!,
+        ...ip,
+      },
+    ];
   }
   return `the host range has ${host.length} ports and the container range ${container.length}; they must match`;
 }

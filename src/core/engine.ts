@@ -80,8 +80,12 @@ export interface Engine {
   createContainer(options: CreateContainerOptions): Promise<string>;
   startContainer(id: string): Promise<void>;
   stopContainer(id: string, timeoutMs: number): Promise<void>;
-  /** Force-removes the container (and its anonymous volumes). Missing is not an error. */
-  removeContainer(id: string): Promise<void>;
+  /**
+   * Force-removes the container, and its anonymous volumes unless
+   * `keepVolumes` (a Compose service's anonymous volume may hold data, as
+   * under Compose). Missing is not an error.
+   */
+  removeContainer(id: string, options?: { keepVolumes?: boolean }): Promise<void>;
   renameContainer(id: string, name: string): Promise<void>;
   /** The last lines of the container's log, stdout and stderr interleaved. */
   logTail(id: string, lines: number): Promise<string>;

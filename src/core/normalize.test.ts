@@ -730,18 +730,21 @@ describe('normalizeService: dependencies and several errors', () => {
   });
 });
 
-describe('normalizeService: values kept as the exact text of the file', () => {
+describe('normalizeService: values as the container gets them', () => {
+  // An integer too large for a JavaScript number keeps its text; every
+  // other number or boolean keeps the text it always had, and so the spec
+  // hash it always had (upgrading recreates nothing).
   it.each([
     ['123456789012345678', '123456789012345678'],
-    ['1.0', '1.0'],
-    ['0x1F', '0x1F'],
-    ['1e3', '1e3'],
-    ['.5', '.5'],
-    ['-0', '-0'],
-    ['True', 'True'],
+    ['-123456789012345678', '-123456789012345678'],
+    ['1.0', '1'],
+    ['0x1F', '31'],
+    ['.5', '0.5'],
+    ['True', 'true'],
     ['8080', '8080'],
     ['8080   # a comment', '8080'],
     ['"123456789012345678"', '123456789012345678'],
+    ['"1.0"', '1.0'],
   ])('environment value %s is passed as %s', (written, expected) => {
     expect(specOf(['environment:', `  A: ${written}`]).environment).toEqual({ A: expected });
   });
@@ -751,7 +754,7 @@ describe('normalizeService: values kept as the exact text of the file', () => {
       'environment: {A: 123456789012345678, B: 2.50}',
       'labels: {build: 123456789012345678}',
     ]);
-    expect(spec.environment).toEqual({ A: '123456789012345678', B: '2.50' });
+    expect(spec.environment).toEqual({ A: '123456789012345678', B: '2.5' });
     expect(spec.labels).toEqual({ build: '123456789012345678' });
   });
 

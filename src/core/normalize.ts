@@ -242,13 +242,18 @@ type MapOrList =
 type ScalarText = (path: (string | number)[], value: number | boolean) => string | undefined;
 
 /**
- * Reads the source text of a number or boolean scalar: the token at its
- * position, kept only when YAML reads that token as the same value (so an
- * alias, tag or anything unexpected falls back to the parsed value).
+ * Reads the source text of an integer too large for a JavaScript number
+ * (`123456789012345678` would become `...680`): the token at its position,
+ * kept only when YAML reads that token as the same value (so an alias, tag
+ * or anything unexpected falls back to the parsed value). Every other
+ * number or boolean keeps the text it always had (`1.0` -> `1`,
+ * `True` -> `true`), as does its spec hash: upgrading recreates nothing.
  */
 function scalarTextReader(text: string, source: YamlSource): ScalarText {
   const lines = text.split('\n');
   return (path, value) => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || Number.isSafeInteger(value))
+      return undefined;
     const { line, column } = source.locate(path);
     const token = /^[^\s,\]}#]+/.exec(lines[line - 1]?.slice(column - 1) ?? '')?.[0];
     if (token === undefined) return undefined;

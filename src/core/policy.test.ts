@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { normalizeService } from './normalize.js';
 import { checkPolicy, imageName, type Policy } from './policy.js';
 import type { ServiceManifest } from './schema.js';
-import { formatErrors, loadErrors, loadOk, yaml } from './test-fixtures.js';
+import { containerSpec, formatErrors, loadErrors, loadOk, yaml } from './test-fixtures.js';
 import type { ManifestError } from './types.js';
 import { validateService } from './validators.js';
 import { parseYamlSource } from './yaml-source.js';
@@ -57,6 +57,36 @@ describe('checkPolicy: deny_privileged', () => {
 
   it('lets a privileged container through when the rule is not set', () => {
     expect(found({ require_digest: false }, ...APP, 'privileged: true')).toEqual([]);
+  });
+
+  // Compose services can ask for the same powers by other names.
+  const spec = containerSpec({
+    capAdd: ['NET_BIND_SERVICE', 'cap_sys_admin', 'ALL'],
+    securityOpt: ['no-new-privileges:true', 'seccomp=unconfined', 'apparmor:unconfined'],
+    devices: [{ pathOnHost: '/dev/sda', pathInContainer: '/dev/sda' }],
+    pid: 'host',
+    ipc: 'host',
+  });
+  const at = { file: FILE, value: undefined, locate: () => ({ line: 1, column: 1 }) };
+
+  it('rejects powerful capabilities, unconfined security options, devices and host pid/ipc', () => {
+    expect(checkPolicy(policy, spec, at).map((e) => e.message.replace(` ${suffix}`, ''))).toEqual([
+      'policy deny_privileged: cap_add cap_sys_admin gives the container privileged powers',
+      'policy deny_privileged: cap_add ALL gives the container privileged powers',
+      'policy deny_privileged: security_opt seccomp=unconfined turns a confinement off',
+      'policy deny_privileged: security_opt apparmor:unconfined turns a confinement off',
+      'policy deny_privileged: host devices may not be given to containers',
+      "policy deny_privileged: pid: host shares the host's processes",
+      "policy deny_privileged: ipc: host shares the host's IPC namespace",
+    ]);
+  });
+
+  it('lets harmless capabilities and options through', () => {
+    const harmless = containerSpec({
+      capAdd: ['NET_BIND_SERVICE', 'CHOWN'],
+      securityOpt: ['no-new-privileges:true'],
+    });
+    expect(checkPolicy(policy, harmless, at)).toEqual([]);
   });
 });
 

@@ -17,6 +17,19 @@ export type PolicyRule = keyof Policy;
  * `spec` must come from `source` (its `volumes` in the manifest's order),
  * so that a volume's index in the spec is its index in the file.
  */
+/** Capabilities that amount to `privileged` (any of them can take the host over). */
+const POWERFUL_CAPABILITIES = new Set([
+  'ALL',
+  'SYS_ADMIN',
+  'SYS_MODULE',
+  'SYS_PTRACE',
+  'SYS_RAWIO',
+  'DAC_READ_SEARCH',
+  'NET_ADMIN',
+  'BPF',
+  'PERFMON',
+]);
+
 export function checkPolicy(
   policy: Policy | undefined,
   spec: ContainerSpec,
@@ -35,8 +48,38 @@ export function checkPolicy(
     });
   };
 
-  if (policy.deny_privileged === true && spec.privileged === true) {
-    violation('deny_privileged', ['privileged'], 'privileged containers are not allowed');
+  if (policy.deny_privileged === true) {
+    if (spec.privileged === true)
+      violation('deny_privileged', ['privileged'], 'privileged containers are not allowed');
+    // The same powers by other names: a policy that only looked at
+    // `privileged` would be bypassed by them (Compose services can set them).
+    for (const cap of spec.capAdd ?? []) {
+      const name = cap.toUpperCase().replace(/^CAP_/, '');
+      if (POWERFUL_CAPABILITIES.has(name))
+        violation(
+          'deny_privileged',
+          ['cap_add'],
+          `cap_add ${cap} gives the container privileged powers`,
+        );
+    }
+    for (const opt of spec.securityOpt ?? []) {
+      if (/(^|[:=])unconfined$/.test(opt))
+        violation(
+          'deny_privileged',
+          ['security_opt'],
+          `security_opt ${opt} turns a confinement off`,
+        );
+    }
+    if (spec.devices !== undefined && spec.devices.length > 0)
+      violation('deny_privileged', ['devices'], 'host devices may not be given to containers');
+    for (const field of ['pid', 'ipc'] as const) {
+      if (spec[field] === 'host')
+        violation(
+          'deny_privileged',
+          [field],
+          `${field}: host shares the host's ${field === 'pid' ? 'processes' : 'IPC namespace'}`,
+        );
+    }
   }
 
   const allowedPaths = policy.bind_mount_prefixes;

@@ -14,6 +14,13 @@ export interface PortBinding {
    * engine picks (Compose's `ports: ["80"]`).
    */
   hostPort?: number;
+  /**
+   * Set only for a host port range published to one container port
+   * (`"8000-8002:80"`): the range is `hostPort`..`hostPortEnd` and the
+   * engine binds one free port of it. Absent otherwise, so specs without a
+   * range hash as before.
+   */
+  hostPortEnd?: number;
   hostIp?: string;
 }
 

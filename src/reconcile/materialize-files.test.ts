@@ -91,6 +91,23 @@ describe('materializeRepoFiles', () => {
     expect((await stat(path.join(state, 'files', one, 'content'))).ino).toBe(before.ino);
   });
 
+  it('writes a directory mounted twice (same hash, files listed twice) once', async () => {
+    const d = sha('twice');
+    const listed = [file(d, 'a.conf', 'a\n'), file(d, 'sub/b', 'b\n')];
+    await materializeRepoFiles(state, [...listed, ...listed]);
+    expect(await readFile(path.join(state, 'files', d, 'a.conf'), 'utf8')).toBe('a\n');
+    expect(await readFile(path.join(state, 'files', d, 'sub', 'b'), 'utf8')).toBe('b\n');
+    expect(await readdir(path.join(state, 'files'))).toEqual([d]);
+  });
+
+  it('lets concurrent writers of the same content all succeed, leaving one complete copy', async () => {
+    const d = sha('race');
+    const listed = [file(d, 'a', '1'), file(d, 'b/c', '2'), file(sha('s'), '', 'x')];
+    await Promise.all([1, 2, 3, 4].map(() => materializeRepoFiles(state, listed)));
+    expect(await readFile(path.join(state, 'files', d, 'b', 'c'), 'utf8')).toBe('2');
+    expect((await readdir(path.join(state, 'files'))).sort()).toEqual([d, sha('s')].sort());
+  });
+
   it('writes nothing for no files', async () => {
     await materializeRepoFiles(state, []);
     expect(await readdir(state)).toEqual([]);
@@ -106,6 +123,11 @@ describe('materializeRepoFiles', () => {
       [file(sha('m'), '', 'x'), file(sha('m'), 'a', 'y')],
       /mixes a single file/,
     ],
+    [
+      'one path listed twice with different content',
+      [file(sha('d'), 'a', '1'), file(sha('d'), 'a', '2')],
+      /lists "a" twice with different content/,
+    ],
   ])('refuses %s, writing nothing', async (_what, files, message) => {
     const err = await materializeRepoFiles(state, files).then(
       () => undefined,
@@ -118,9 +140,9 @@ describe('materializeRepoFiles', () => {
   });
 
   it('fails with GITDOCK_E_STATE_DIR and leaves no partial directory when a write fails', async () => {
-    const d = sha('dup');
-    // Two entries for one path: the second write fails after the first succeeded.
-    const err = await materializeRepoFiles(state, [file(d, 'a', '1'), file(d, 'a', '2')]).then(
+    const d = sha('clash');
+    // `a` as a file and as a directory: the second write fails after the first succeeded.
+    const err = await materializeRepoFiles(state, [file(d, 'a', '1'), file(d, 'a/b', '2')]).then(
       () => undefined,
       (e: unknown) => e,
     );

@@ -62,6 +62,7 @@ export async function materializeRepoFiles(
 /** Files by mount hash, each group checked: one single file, or paths inside a directory. */
 function groupByMount(files: readonly RepoFile[]): Map<string, RepoFile[]> {
   const groups = new Map<string, RepoFile[]>();
+  const seen = new Map<string, RepoFile>();
   for (const file of files) {
     if (!SHA256_HEX.test(file.mountSha256)) {
       throw stateDirError(
@@ -71,7 +72,22 @@ function groupByMount(files: readonly RepoFile[]): Map<string, RepoFile[]> {
     }
     if (file.relativePath !== '') checkRelativePath(file.relativePath, 'repo file path');
     const group = groups.get(file.mountSha256) ?? [];
-    group.push(file);
+    // One repo directory mounted at two targets (or by two services) lists its files once
+    // per mount: the mount hash names the same bytes, so they are written once.
+    const key = `${file.mountSha256}/${file.relativePath}`;
+    const same = seen.get(key);
+    if (same === undefined) {
+      seen.set(key, file);
+      group.push(file);
+    } else if (
+      !Buffer.from(same.bytes).equals(Buffer.from(file.bytes)) ||
+      same.mode !== file.mode
+    ) {
+      throw stateDirError(
+        `repo file mount ${file.mountSha256} lists ${JSON.stringify(file.relativePath || SINGLE_FILE_NAME)} twice with different content`,
+        { mountSha256: file.mountSha256, path: file.relativePath },
+      );
+    }
     groups.set(file.mountSha256, group);
   }
   for (const [sha, group] of groups) {

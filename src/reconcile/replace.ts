@@ -2,7 +2,7 @@ import type { CreateContainerOptions, Engine } from '../core/engine.js';
 import { DEFAULTS } from '../core/normalize.js';
 import { nextName } from '../core/plan.js';
 import { decodeSpecLabel, encodeSpecLabel, maskText, secretsToMask } from '../core/spec-hash.js';
-import { type DesiredService, LABELS, type RolloutPolicy } from '../core/types.js';
+import { COMPOSE_LABELS, type DesiredService, LABELS, type RolloutPolicy } from '../core/types.js';
 import { type ErrorCode, GitdockError, isGitdockError } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Clock } from './clock.js';
@@ -152,7 +152,7 @@ export async function replaceService(
     };
   }
   if (startFirst && wasRunning) await engine.stopContainer(old.id, gracePeriod);
-  await engine.removeContainer(old.id);
+  await engine.removeContainer(old.id, { keepVolumes: holdsComposeData(old.labels) });
   await engine.renameContainer(id, desired.containerName);
   return { ok: true, containerId: id };
 }
@@ -163,7 +163,17 @@ export async function removeContainer(
   container: { id: string; labels: Record<string, string> },
 ): Promise<void> {
   await engine.stopContainer(container.id, recordedGracePeriod(container.labels));
-  await engine.removeContainer(container.id);
+  await engine.removeContainer(container.id, { keepVolumes: holdsComposeData(container.labels) });
+}
+
+/**
+ * A container of a Compose project (gitdock's, or one `docker compose`
+ * made): its anonymous volumes may hold data (a database image's VOLUME),
+ * so they are left on the engine, never removed with it. gitdock does not
+ * carry them over to the new container: name the volume to keep using it.
+ */
+function holdsComposeData(labels: Record<string, string>): boolean {
+  return labels[LABELS.project] !== undefined || labels[COMPOSE_LABELS.project] !== undefined;
 }
 
 async function startAndWait(

@@ -1,9 +1,39 @@
 import type { ContainerStatus, Engine } from '../core/engine.js';
-import type { RolloutPolicy } from '../core/types.js';
+import type { HealthcheckSpec, RolloutPolicy } from '../core/types.js';
 import type { Clock } from './clock.js';
 
 /** How often a starting container is inspected. */
 const POLL_MS = 100;
+
+/** The engine's healthcheck defaults (Docker: 30 s interval and timeout, 3 retries, no start period). */
+const ENGINE_HEALTH_DEFAULTS = {
+  intervalMs: 30_000,
+  timeoutMs: 30_000,
+  retries: 3,
+  startPeriodMs: 0,
+};
+/** The longest health gate a healthcheck's own timing can ask for: beyond it, set it explicitly. */
+export const MAX_DERIVED_HEALTH_TIMEOUT_MS = 15 * 60_000;
+
+/**
+ * How long the health gate waits when the service sets no timeout of its
+ * own: `fallbackMs`, or longer when the healthcheck needs it, since a check
+ * every 90 s cannot pass within 60 s. The engine reports `unhealthy` after
+ * `start_period` plus `retries` failed checks, each up to `interval` apart
+ * and `timeout` long; the gate waits for that (capped at
+ * MAX_DERIVED_HEALTH_TIMEOUT_MS), so it never gives up while the engine
+ * still says `starting`. A disabled healthcheck (`NONE`) keeps the fallback.
+ */
+export function healthGateMs(fallbackMs: number, healthcheck: HealthcheckSpec | undefined): number {
+  if (healthcheck === undefined || healthcheck.test?.[0] === 'NONE') return fallbackMs;
+  const d = ENGINE_HEALTH_DEFAULTS;
+  const interval = healthcheck.intervalMs || d.intervalMs;
+  const timeout = healthcheck.timeoutMs || d.timeoutMs;
+  const retries = healthcheck.retries || d.retries;
+  const startPeriod = healthcheck.startPeriodMs ?? d.startPeriodMs;
+  const needed = startPeriod + (interval + timeout) * retries;
+  return Math.max(fallbackMs, Math.min(needed, MAX_DERIVED_HEALTH_TIMEOUT_MS));
+}
 
 export type UpResult = { up: true } | { up: false; reason: string; status?: ContainerStatus };
 

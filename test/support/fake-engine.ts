@@ -994,7 +994,7 @@ export class FakeEngine implements Engine {
     await this.runtime.stop(this.existing(gate, id), graceMs, 'gitdock');
   }
 
-  async removeContainer(id: string): Promise<void> {
+  async removeContainer(id: string, _options?: { keepVolumes?: boolean }): Promise<void> {
     const gate = this.gate('removeContainer', [id], 'remove container', { id }, id);
     await this.enter(gate);
     const c = this.runtime.find(id);
