@@ -173,6 +173,10 @@ interface ToolContext {
   services: number;
   /** The Compose project name of the next deployment (see `projectName`). */
   project(): string;
+  /** gitdock's host of the next deployment (see `projectName`). */
+  host(): string;
+  /** The first host port of the next deployment (see `projectName`). */
+  portBase(): number;
 }
 
 /**
@@ -180,10 +184,17 @@ interface ToolContext {
  * left a network of this project that it refuses to remove ("has active
  * endpoints" with no container attached) until it is restarted. The bench
  * then goes on under the next name, so the stuck name is never needed again,
- * and reports the stuck networks.
+ * and reports the stuck networks. gitdock's host changes with it
+ * (\`bench-g2\`…): gitdock would try to remove a stuck network its host owns;
+ * and so do the host ports (+100 each time): the stuck network's
+ * \`docker-proxy\` processes have kept their ports bound.
  */
 function projectName(generation: number): string {
   return generation === 1 ? PROJECT : `${PROJECT}g${generation}`;
+}
+
+function hostName(generation: number): string {
+  return generation === 1 ? HOST : `${HOST}-g${generation}`;
 }
 
 /**
@@ -201,7 +212,7 @@ function gitdockTool(
     projectFiles(ctx, { changed, settle: options.settle, resources: options.resources });
   repo.commit(files(false), `bench: ${ctx.services} services at ${BASE_TAG}`);
   let changed = false;
-  let committedProject = ctx.project();
+  let committedDir = `hosts/${ctx.host()}/${ctx.project()}`;
   return {
     id: options.id,
     label: options.label,
@@ -210,10 +221,11 @@ function gitdockTool(
     prepare: (value) => {
       if (!value) fs.rmSync(stateDir, { recursive: true, force: true });
       fs.mkdirSync(stateDir, { recursive: true });
-      if (committedProject !== ctx.project()) {
-        fs.rmSync(path.join(repo.dir, 'hosts', HOST, committedProject), { recursive: true });
-        repo.commit(files(value), `bench: project ${ctx.project()}`);
-        committedProject = ctx.project();
+      const dir = `hosts/${ctx.host()}/${ctx.project()}`;
+      if (committedDir !== dir) {
+        fs.rmSync(path.join(repo.dir, 'hosts'), { recursive: true });
+        repo.commit(files(value), `bench: project ${dir}`);
+        committedDir = dir;
         changed = value;
       }
       if (changed !== value) {
@@ -227,7 +239,7 @@ function gitdockTool(
     run: () =>
       timedCommand(
         process.execPath,
-        [BIN, 'apply', '--host', HOST, '--repo', repo.dir, '--state-dir', stateDir],
+        [BIN, 'apply', '--host', ctx.host(), '--repo', repo.dir, '--state-dir', stateDir],
         { cwd: ROOT, env: ctx.stack.env },
       ),
   };
@@ -394,13 +406,16 @@ function projectFiles(
   const files = composeProjectFiles({
     repository: appRepository(ctx.stack.registry),
     changed: options.changed,
-    portBase: PORT_BASE,
+    portBase: ctx.portBase(),
     settle: options.settle,
     resources: options.resources,
     services: options.services ?? ctx.services,
   });
   return Object.fromEntries(
-    Object.entries(files).map(([name, text]) => [`hosts/${HOST}/${ctx.project()}/${name}`, text]),
+    Object.entries(files).map(([name, text]) => [
+      `hosts/${ctx.host()}/${ctx.project()}/${name}`,
+      text,
+    ]),
   );
 }
 
@@ -415,7 +430,7 @@ const RESOURCE_NAME = new RegExp(`^${PROJECT}(?:g[0-9]+)?_`);
 
 function isBenchContainer(c: ContainerInfo): boolean {
   return (
-    c.labels['io.gitdock.host'] === HOST ||
+    new RegExp(`^${HOST}(-g[0-9]+)?$`).test(c.labels['io.gitdock.host'] ?? '') ||
     RESOURCE_NAME.test(`${c.labels['com.docker.compose.project'] ?? ''}_`) ||
     CONTAINER_NAME.test(c.name)
   );
@@ -1125,7 +1140,14 @@ async function main(argv: string[]): Promise<number> {
     const expectImage = (changed: boolean) => (service: string) =>
       changed && service === CHANGED_COMPOSE_SERVICE ? changedId : baseId;
 
-    const ctx: ToolContext = { stack, workDir, services, project: () => projectName(generation) };
+    const ctx: ToolContext = {
+      stack,
+      workDir,
+      services,
+      project: () => projectName(generation),
+      host: () => hostName(generation),
+      portBase: () => PORT_BASE + (generation - 1) * 100,
+    };
     const tools: Tool[] = [
       gitdockTool(ctx, { id: 'gitdock', label: 'gitdock', resources: true }),
       gitdockTool(ctx, {
@@ -1243,7 +1265,18 @@ async function main(argv: string[]): Promise<number> {
     const stateDir = path.join(workDir, 'commands', 'state');
     check(
       process.execPath,
-      [BIN, 'apply', '--host', HOST, '--repo', repo.dir, '--rev', baseRev, '--state-dir', stateDir],
+      [
+        BIN,
+        'apply',
+        '--host',
+        ctx.host(),
+        '--repo',
+        repo.dir,
+        '--rev',
+        baseRev,
+        '--state-dir',
+        stateDir,
+      ],
       { cwd: ROOT, env: stack.env, timeoutMs: COMMAND_TIMEOUT_MS },
     );
     verifyDeployed(
@@ -1256,7 +1289,7 @@ async function main(argv: string[]): Promise<number> {
     );
     const help = new Map(coldStartPieces(stack, repo.dir).map((p) => [p.id, p]));
     const piece = (id: string): CommandPiece => ({ ...help.get(id)!, status: 0 });
-    const target = ['--host', HOST, '--repo', repo.dir];
+    const target = ['--host', ctx.host(), '--repo', repo.dir];
     const pieces: CommandPiece[] = [
       piece('node'),
       piece('engine-list-raw'),

@@ -14,8 +14,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ComposeRun,
-  composeDown,
-  composeUp,
+  composeUpAsync,
   type ProjectRecords,
   readProjectRecords,
   removeByLabel,
@@ -33,10 +32,13 @@ import { gitdock } from './support/gitdock.js';
 import { docker, dockerResult, removeAllContainers, stackEnv } from './support/stack.js';
 
 const HOST = 'corpus';
+/**
+ * A test waits for its project, which may wait for a free slot: the bound
+ * covers the slowest project (a 90 s health check) behind a full queue.
+ */
+const TEST_TIMEOUT_MS = 600_000;
 let env: CorpusEnv;
 let scratch: string;
-/** 1.29's records, mapped to v2, by corpus directory: the reference for gitdock's. */
-const reference = new Map<string, ProjectRecords>();
 
 /** The variables a project gets from outside its repo files. */
 function hostEnv(p: CorpusProject): Record<string, string> {
@@ -96,13 +98,6 @@ function engineAllowsPrivileged(): boolean {
   return privileged;
 }
 
-/** Skips (visibly) a project this engine cannot run. */
-function skipUnsupported(p: CorpusProject, skip: (note?: string) => void): void {
-  if (p.requires === 'privileged' && !engineAllowsPrivileged()) {
-    skip('this engine cannot start privileged containers (no CAP_SYS_RESOURCE)');
-  }
-}
-
 function sortedKeys(records: ProjectRecords): string[] {
   return Object.keys(records.containers).sort();
 }
@@ -111,12 +106,14 @@ beforeAll(() => {
   cleanEngine();
   env = prepareImages();
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gitdock-corpus-'));
+  startProjects();
 }, 300_000);
 
-afterAll(() => {
+afterAll(async () => {
+  await Promise.all(workers);
   cleanEngine();
   fs.rmSync(scratch, { recursive: true, force: true });
-});
+}, TEST_TIMEOUT_MS);
 
 describe('the corpus', () => {
   it('has at least 30 projects, each with its own project name', () => {
@@ -127,6 +124,161 @@ describe('the corpus', () => {
   });
 });
 
+/** What running one project gave: each tool's records, or why there are none. */
+interface Outcome {
+  /** Why the engine cannot run the project (the tests are skipped, and say so). */
+  unsupported?: string;
+  v1?: { records?: ProjectRecords; error?: unknown };
+  gitdock?: { records?: ProjectRecords; error?: unknown };
+}
+
+/**
+ * Projects run side by side, this many at a time: each waits mostly on the
+ * engine, docker-compose and gitdock's own processes, and no two projects
+ * share a name, a host port, a subnet or (below) a gitdock host. Within a
+ * project the 1.29 run and gitdock's run take turns: they use the same
+ * names and ports.
+ */
+const CONCURRENCY = Number(process.env.GITDOCK_CORPUS_CONCURRENCY ?? 4);
+const outcomes = new Map<string, Promise<Outcome>>();
+let workers: Promise<void>[] = [];
+
+/** Starts every project in the background; each test awaits its own. */
+function startProjects(): void {
+  const settle = new Map<string, (o: Outcome) => void>();
+  for (const p of CORPUS) {
+    outcomes.set(p.dir, new Promise((resolve) => settle.set(p.dir, resolve)));
+  }
+  const queue = [...CORPUS];
+  const work = async () => {
+    for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
+      settle.get(p.dir)!(await runProject(p));
+    }
+  };
+  workers = Array.from({ length: Math.max(1, CONCURRENCY) }, work);
+}
+
+function outcomeOf(p: CorpusProject): Promise<Outcome> {
+  const o = outcomes.get(p.dir);
+  if (!o) throw new Error(`${p.dir} was never started`);
+  return o;
+}
+
+/** GITDOCK_CORPUS_TIMES=1 prints how long each run took (for keeping the suite fast). */
+function timing(p: CorpusProject, what: string, since: number): void {
+  if (process.env.GITDOCK_CORPUS_TIMES) {
+    process.stderr.write(`[corpus] ${p.dir} ${what} ${Date.now() - since} ms\n`);
+  }
+}
+
+async function runProject(p: CorpusProject): Promise<Outcome> {
+  if (p.requires === 'privileged' && !engineAllowsPrivileged()) {
+    return { unsupported: 'this engine cannot start privileged containers (no CAP_SYS_RESOURCE)' };
+  }
+  const out: Outcome = {};
+  if (!p.gitdockOnly) {
+    try {
+      const t0 = Date.now();
+      out.v1 = { records: await runCompose129(p) };
+      timing(p, '1.29', t0);
+    } catch (error) {
+      out.v1 = { error };
+      // Without a reference there is nothing to hold gitdock's run to.
+      return out;
+    }
+  }
+  try {
+    const t0 = Date.now();
+    out.gitdock = { records: await runGitdock(p) };
+    timing(p, 'gitdock', t0);
+  } catch (error) {
+    out.gitdock = { error };
+  }
+  return out;
+}
+
+/** docker-compose 1.29's records of the project, mapped to Compose v2. */
+async function runCompose129(p: CorpusProject): Promise<ProjectRecords> {
+  // A scratch copy: 1.29 creates host-data binds (./data) in the project directory.
+  const dir = path.join(scratch, 'compose', p.repoDir);
+  fs.cpSync(path.join(CORPUS_DIR, p.dir), dir, { recursive: true });
+  const run: ComposeRun = {
+    project: p.project,
+    dir,
+    files: composeFiles(p.dir),
+    env: hostEnv(p),
+    profiles: p.profiles,
+  };
+  createExternals(p);
+  try {
+    const t0 = Date.now();
+    await composeUpAsync(run);
+    timing(p, '1.29 up', t0);
+    const records = readProjectRecords('compose', {
+      project: p.project,
+      repoProjectDir: path.join(CORPUS_DIR, p.dir),
+      hostProjectDir: dir,
+    });
+    return toComposeV2(records, p.project);
+  } finally {
+    // Removed by label, as for gitdock: `docker-compose down` compares nothing and is slower.
+    removeByLabel(`com.docker.compose.project=${p.project}`, { volumes: true });
+    removeExternals(p);
+  }
+}
+
+/** gitdock's records of the project, applied from a fleet repo with --env-dir and --state-dir. */
+async function runGitdock(p: CorpusProject): Promise<ProjectRecords> {
+  const host = hostOf(p);
+  const work = fs.mkdtempSync(path.join(scratch, `${p.repoDir}-`));
+  const stateDir = path.join(work, 'state');
+  const envDir = path.join(work, 'env');
+  fs.mkdirSync(envDir, { recursive: true });
+  fs.writeFileSync(
+    path.join(envDir, `${p.project}.env`),
+    Object.entries(hostEnv(p))
+      .map(([k, v]) => `${k}=${v}\n`)
+      .join(''),
+  );
+  const repo = await createRepo({ files: fleetFiles(p) });
+  const apply = () =>
+    gitdock([
+      'apply',
+      '--repo',
+      repo.dir,
+      '--host',
+      host,
+      '--state-dir',
+      stateDir,
+      '--env-dir',
+      envDir,
+    ]);
+  createExternals(p);
+  try {
+    const t0 = Date.now();
+    const applied = await apply();
+    timing(p, 'gitdock apply', t0);
+    if (applied.code !== 0) {
+      throw new Error(`gitdock apply failed:\n${applied.stdout}\n${applied.stderr}`);
+    }
+    return readProjectRecords('gitdock', {
+      project: p.project,
+      repoProjectDir: path.join(CORPUS_DIR, p.dir),
+      hostProjectDir: path.join(stateDir, 'projects', p.project),
+      fileStoreDirs: [stateDir],
+    });
+  } finally {
+    // Removed with `docker rm -f` by label, not by applying an empty host:
+    // nothing here is compared, and stopping each container gracefully would
+    // cost seconds per project.
+    removeByLabel(`io.gitdock.host=${host}`, { volumes: false });
+    removeByLabel(`io.gitdock.project=${p.project}`, { volumes: true });
+    removeProjectVolumes(p.project);
+    removeExternals(p);
+    await repo.cleanup();
+  }
+}
+
 for (const p of CORPUS) {
   describe(p.dir, () => {
     // The 1.29 run: only for projects it can run the way Compose v2 does.
@@ -135,103 +287,47 @@ for (const p of CORPUS) {
       p.gitdockOnly
         ? `docker-compose 1.29 not run (gitdock-only: ${p.gitdockOnly})`
         : 'docker-compose 1.29 runs it (the reference)',
-      (ctx) => {
-        skipUnsupported(p, (note) => ctx.skip(note));
-        // A scratch copy: 1.29 creates host-data binds (./data) in the project directory.
-        const dir = path.join(scratch, 'compose', p.repoDir);
-        fs.cpSync(path.join(CORPUS_DIR, p.dir), dir, { recursive: true });
-        const run: ComposeRun = {
-          project: p.project,
-          dir,
-          files: composeFiles(p.dir),
-          env: hostEnv(p),
-          profiles: p.profiles,
-        };
-        createExternals(p);
-        let records: ProjectRecords;
-        try {
-          composeUp(run);
-          records = readProjectRecords('compose', {
-            project: p.project,
-            repoProjectDir: path.join(CORPUS_DIR, p.dir),
-            hostProjectDir: dir,
-          });
-        } finally {
-          composeDown(run);
-          removeExternals(p);
-        }
-        const v2 = toComposeV2(records, p.project);
+      async (ctx) => {
+        const o = await outcomeOf(p);
+        if (o.unsupported) ctx.skip(o.unsupported);
+        if (o.v1?.error !== undefined) throw o.v1.error;
+        const v2 = o.v1?.records;
+        if (!v2) throw new Error('docker-compose 1.29 did not run');
         expect(sortedKeys(v2)).toEqual([...p.containers].sort());
         expect(v2).toMatchObject(p.expect(env));
-        reference.set(p.dir, v2);
       },
-      180_000,
+      TEST_TIMEOUT_MS,
     );
 
-    it(p.gitdockOnly
-      ? 'gitdock apply gives what the Compose v2 docs say'
-      : 'gitdock apply gives the same containers, networks and volumes', async (ctx) => {
-      skipUnsupported(p, (note) => ctx.skip(note));
-      const expected = reference.get(p.dir);
-      if (!p.gitdockOnly && !expected) {
-        throw new Error('no reference: the docker-compose 1.29 run of this project failed');
-      }
-      const work = fs.mkdtempSync(path.join(scratch, `${p.repoDir}-`));
-      const stateDir = path.join(work, 'state');
-      const envDir = path.join(work, 'env');
-      fs.mkdirSync(envDir, { recursive: true });
-      fs.writeFileSync(
-        path.join(envDir, `${p.project}.env`),
-        Object.entries(hostEnv(p))
-          .map(([k, v]) => `${k}=${v}\n`)
-          .join(''),
-      );
-      const repo = await createRepo({ files: fleetFiles(p) });
-      const apply = () =>
-        gitdock([
-          'apply',
-          '--repo',
-          repo.dir,
-          '--host',
-          HOST,
-          '--state-dir',
-          stateDir,
-          '--env-dir',
-          envDir,
-        ]);
-      createExternals(p);
-      let records: ProjectRecords;
-      try {
-        const applied = await apply();
-        expect(applied.code, `gitdock apply failed:\n${applied.stdout}\n${applied.stderr}`).toBe(0);
-        records = readProjectRecords('gitdock', {
-          project: p.project,
-          repoProjectDir: path.join(CORPUS_DIR, p.dir),
-          hostProjectDir: path.join(stateDir, 'projects', p.project),
-          fileStoreDirs: [stateDir],
-        });
-      } finally {
-        // An empty host (allowed) removes the project's containers and networks;
-        // volumes stay, as gitdock never removes them implicitly.
-        repo.commit(
-          { 'gitdock.yaml': `hosts:\n  ${HOST}:\n    allow_empty: true\n`, ...emptied(p) },
-          'remove the project',
-        );
-        await apply().catch(() => undefined);
-        removeByLabel(`io.gitdock.host=${HOST}`, { volumes: false });
-        removeByLabel(`io.gitdock.project=${p.project}`, { volumes: true });
-        removeProjectVolumes(p.project);
-        removeExternals(p);
-        await repo.cleanup();
-      }
-      expect(sortedKeys(records)).toEqual([...p.containers].sort());
-      if (expected) {
-        expect(records).toEqual(expected);
-      } else {
-        expect(records).toMatchObject(p.expect(env));
-      }
-    }, 180_000);
+    it(
+      p.gitdockOnly
+        ? 'gitdock apply gives what the Compose v2 docs say'
+        : 'gitdock apply gives the same containers, networks and volumes',
+      async (ctx) => {
+        const o = await outcomeOf(p);
+        if (o.unsupported) ctx.skip(o.unsupported);
+        const expected = o.v1?.records;
+        if (!p.gitdockOnly && !expected) {
+          throw new Error('no reference: the docker-compose 1.29 run of this project failed');
+        }
+        if (o.gitdock?.error !== undefined) throw o.gitdock.error;
+        const records = o.gitdock?.records;
+        if (!records) throw new Error('gitdock did not run');
+        expect(sortedKeys(records)).toEqual([...p.containers].sort());
+        if (expected) {
+          expect(records).toEqual(expected);
+        } else {
+          expect(records).toMatchObject(p.expect(env));
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
   });
+}
+
+/** The gitdock host of a project: one each, so concurrent applies never take another's containers as strays. */
+function hostOf(p: CorpusProject): string {
+  return `${HOST}-${p.dir.slice(0, 2)}`;
 }
 
 /** The fleet repo: the project's files under hosts/corpus/<dir>/, and its profiles in gitdock.yaml. */
@@ -243,7 +339,7 @@ function fleetFiles(p: CorpusProject): Record<string, string> {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
       else
-        files[`hosts/${HOST}/${p.repoDir}/${path.relative(root, full)}`] = fs.readFileSync(
+        files[`hosts/${hostOf(p)}/${p.repoDir}/${path.relative(root, full)}`] = fs.readFileSync(
           full,
           'utf8',
         );
@@ -253,17 +349,8 @@ function fleetFiles(p: CorpusProject): Record<string, string> {
   const profiles = p.profiles
     ? `\n    projects:\n      ${p.project}:\n        profiles: [${p.profiles.join(', ')}]`
     : ' {}';
-  files['gitdock.yaml'] = `hosts:\n  ${HOST}:${profiles}\n`;
+  files['gitdock.yaml'] = `hosts:\n  ${hostOf(p)}:${profiles}\n`;
   return files;
-}
-
-/** Deletes every file fleetFiles wrote under hosts/. */
-function emptied(p: CorpusProject): Record<string, null> {
-  return Object.fromEntries(
-    Object.keys(fleetFiles(p))
-      .filter((f) => f.startsWith('hosts/'))
-      .map((f) => [f, null]),
-  );
 }
 
 /** Volumes named `<project>_*`, whatever labels they carry. */

@@ -554,6 +554,19 @@ describe('toCreateBody for Compose fields', () => {
       mounts: [{ Type: 'volume', Source: 'v', Target: '/v' }],
     },
     {
+      name: 'a repo file is mounted read-only even when the service says rw (its copy is shared)',
+      volumes: [
+        {
+          type: 'bind',
+          target: '/etc/app.conf',
+          readOnly: false,
+          repoFile: { path: 'hosts/h/p/app.conf', sha256: 'ef', kind: 'file' },
+        },
+      ],
+      bindSources: new Map([[0, '/state/files/ef/content']]),
+      binds: ['/state/files/ef/content:/etc/app.conf:ro'],
+    },
+    {
       name: 'host data with an absolute source of its own',
       volumes: [
         {

@@ -379,9 +379,13 @@ function toMounts(
   volumes.forEach((volume, index) => {
     if (volume.type === 'bind') {
       const source = bindSource(volume, index, options);
+      // A repo file's copy is shared by every service and commit with the
+      // same content: a container must never change it, whatever the file
+      // says (Compose would mount its checkout read-write).
+      const readOnly = volume.readOnly || volume.repoFile !== undefined;
       if (source !== undefined && volume.noCreateHostPath !== true) {
         const modes = [
-          ...(volume.readOnly ? ['ro'] : []),
+          ...(readOnly ? ['ro'] : []),
           ...(volume.selinux === undefined ? [] : [volume.selinux]),
           ...(volume.propagation === undefined ? [] : [volume.propagation]),
         ];
@@ -398,7 +402,7 @@ function toMounts(
       // A bind without a source lands here too and the engine names the problem.
       const mount: EngineMount = { Type: 'bind', Target: volume.target };
       if (source !== undefined) mount.Source = source;
-      if (volume.readOnly) mount.ReadOnly = true;
+      if (readOnly) mount.ReadOnly = true;
       if (volume.propagation !== undefined) mount.BindOptions = { Propagation: volume.propagation };
       mounts.push(mount);
       return;

@@ -239,7 +239,8 @@ function report(loader: ProjectLoader, result: ComposeHostLoad) {
   result.errors.push(...loader.errors);
   result.warnings.push(...loader.warnings);
   result.notes.push(...loader.notes);
-  (result.hostDependent ??= []).push(...loader.hostDependent);
+  result.hostDependent ??= [];
+  result.hostDependent.push(...loader.hostDependent);
 }
 
 /** `x-gitdock.hosts` belongs in a stack's main file only: anywhere else it would do nothing. */

@@ -7,7 +7,7 @@
  * paths, the project's directory) are normalised, settings are kept.
  */
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -42,6 +42,22 @@ export interface ComposeResult {
 
 /** `docker-compose -p P -f ... <args>` in `run.dir`; never throws. Bounded: 240 s. */
 export function composeCommand(run: ComposeRun, args: string[]): ComposeResult {
+  const { command, argv, options } = composeInvocation(run, args);
+  const r = spawnSync(command, argv, {
+    ...options,
+    encoding: 'utf8',
+    timeout: 240_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The docker-compose command line and environment for `args` of `run`. */
+function composeInvocation(
+  run: ComposeRun,
+  args: string[],
+): { command: string; argv: string[]; options: { cwd: string; env: Record<string, string> } } {
   const env: Record<string, string> = {
     PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
     HOME: process.env.HOME ?? '/root',
@@ -54,13 +70,64 @@ export function composeCommand(run: ComposeRun, args: string[]): ComposeResult {
     ...run.env,
   };
   const fileArgs = run.files.flatMap((f) => ['-f', f]);
-  const r = spawnSync(
-    DOCKER_COMPOSE_BIN,
-    ['--ansi', 'never', '-p', run.project, '--project-directory', run.dir, ...fileArgs, ...args],
-    { cwd: run.dir, env, encoding: 'utf8', timeout: 240_000, maxBuffer: 16 * 1024 * 1024 },
-  );
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return {
+    command: DOCKER_COMPOSE_BIN,
+    argv: [
+      '--ansi',
+      'never',
+      '-p',
+      run.project,
+      '--project-directory',
+      run.dir,
+      ...fileArgs,
+      ...args,
+    ],
+    options: { cwd: run.dir, env },
+  };
+}
+
+/**
+ * composeCommand without blocking the event loop, so several projects can
+ * run side by side; never rejects. Bounded: killed after 240 s.
+ */
+export function composeCommandAsync(run: ComposeRun, args: string[]): Promise<ComposeResult> {
+  const { command, argv, options } = composeInvocation(run, args);
+  return new Promise((resolve) => {
+    const child = spawn(command, argv, { cwd: options.cwd, env: options.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ status: null, stdout, stderr: `${stderr}${err.message}` });
+    });
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+/** `docker-compose up -d` without blocking; rejects with its output when it fails. */
+export async function composeUpAsync(run: ComposeRun): Promise<void> {
+  const r = await composeCommandAsync(run, ['up', '-d']);
+  if (r.status !== 0) {
+    throw new Error(
+      `docker-compose -p ${run.project} up -d failed (status ${r.status}):\n${r.stderr}${r.stdout}`,
+    );
+  }
+}
+
+/** composeDown without blocking on docker-compose. */
+export async function composeDownAsync(run: ComposeRun): Promise<void> {
+  await composeCommandAsync(run, ['down', '-v', '--remove-orphans', '-t', '2']);
+  removeByLabel(`com.docker.compose.project=${run.project}`, { volumes: true });
 }
 
 /** `docker-compose up -d`; throws with its output when it fails. */
@@ -623,6 +690,10 @@ function reduceMounts(c: Inspect, ctx: ReduceContext): MountRecord[] {
     else {
       rec.source = normaliseBindSource(m.Source, ctx);
       rec.propagation = m.Propagation || 'rprivate';
+      // A documented difference (docs/compose.md): gitdock mounts files from
+      // the repo read-only, since its copy is shared by every service and
+      // commit with the same content; Compose mounts the checkout as written.
+      if (ctx.tool === 'compose' && rec.source.startsWith('repo:')) rec.rw = false;
     }
     if (flags.size > 0) rec.flags = [...flags].sort();
     out.push(rec);
