@@ -52,8 +52,8 @@ const MAX_RUNS = 20;
 /** A repetition deploys the project five times (about 1-4 minutes on 2 busy cores). */
 const DEADLINE_MS = 40 * 60_000;
 const QUICK_DEADLINE_MS = 6 * 60_000;
-/** --quick deploys a 10-service project: it checks the bench works, in a minute or two. */
-const QUICK_SERVICES = 10;
+/** --quick deploys a 5-service project: it checks the bench works, in a minute or so. */
+const QUICK_SERVICES = 5;
 /** Host ports 127.0.0.1:39100… (one per service); far from the ports the tests and demo use. */
 const PORT_BASE = 39100;
 /** One timed command; a first deploy of 50 services on a loaded machine takes up to a minute. */
