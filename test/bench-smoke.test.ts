@@ -139,11 +139,13 @@ it(
     for (const x of report.results) {
       expect(x.samplesMs).toHaveLength(1);
       expect(x.samplesMs[0]).toBeGreaterThan(0);
-      // Every tool did the same work: 10 containers created and started, one
-      // replaced; with networks and volumes, 2 + 9 of them created first.
-      const containerEvents = { 'first-deploy': 20, 'no-op': 0, 'one-changed': 7 } as const;
+      // Every tool did the same work: each container created and started, one
+      // replaced; with networks and volumes, those of the project created first.
+      const containerEvents = { 'first-deploy': 2 * 5, 'no-op': 0, 'one-changed': 7 } as const;
       expect(x.mutations).toEqual([containerEvents[x.scenario as keyof typeof containerEvents]]);
-      const resources = x.tool.endsWith('-plain') || x.scenario !== 'first-deploy' ? 0 : 11;
+      const { networks, volumes } = resourceCounts(5);
+      const resources =
+        x.tool.endsWith('-plain') || x.scenario !== 'first-deploy' ? 0 : networks + volumes;
       expect(x.resourceEvents, `${x.tool} ${x.scenario}`).toEqual([resources]);
     }
     expect(report.goals).toHaveLength(2);
