@@ -184,7 +184,9 @@ export const CORPUS: CorpusProject[] = [
               type: 'bind',
               source: repoDir('04-prometheus/prometheus'),
               target: '/etc/prometheus',
-              rw: true,
+              // Written without :ro, but a repo file is always mounted read-only by
+              // gitdock (docs/compose.md); compose-compare maps 1.29's record to that.
+              rw: false,
             },
             { type: 'volume', name: 'prometheus_prom_data', target: '/prometheus' },
           ],
@@ -564,7 +566,7 @@ export const CORPUS: CorpusProject[] = [
         'shell#1': {
           healthcheck: {
             Test: ['CMD-SHELL', 'test -f /VERSION && echo ok'],
-            Interval: 90e9,
+            Interval: 1.5e9,
             Timeout: 10e9,
           },
         },
