@@ -234,7 +234,10 @@ describe('pullImage', () => {
     expect(progress.length).toBeGreaterThan(0);
     const last = progress.at(-1)!;
     expect(last.ref).toBe(ref);
-    expect(last.layersTotal).toBeGreaterThan(0);
+    // The engine may already hold every layer of the image (other local
+    // images share them; seen on a fresh CI engine): it then reports none.
+    // A layer that really travels is the next test's, from a registry of
+    // its own.
     expect(last.layersDone).toBe(last.layersTotal);
     expect(last.bytesDone).toBe(last.bytesTotal);
     for (const p of progress) {
