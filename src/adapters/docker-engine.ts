@@ -1379,9 +1379,14 @@ class DockerEngine implements Engine {
     );
   }
 
-  async removeVolume(name: string): Promise<void> {
+  /** DELETE /volumes/{name}; a volume already gone is not an error. */
+  private async deleteVolume(
+    name: string,
+    operation: string,
+    data: Record<string, unknown>,
+  ): Promise<void> {
     try {
-      await this.call('remove volume', { id: name }, (abortSignal) =>
+      await this.call(operation, data, (abortSignal) =>
         this.dial<unknown>({
           path: `/volumes/${encodeURIComponent(name)}`,
           method: 'DELETE',
@@ -1399,6 +1404,10 @@ class DockerEngine implements Engine {
       if (statusOf((err as GitdockError).cause) === 404) return; // already gone
       throw err;
     }
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    await this.deleteVolume(name, 'remove volume', { id: name });
   }
 
   async createLock(
@@ -1468,25 +1477,8 @@ class DockerEngine implements Engine {
     }
     // By name: volumes have no other ID. The check above and this delete are two requests; a
     // lock removed and taken again by someone else between them would be removed too.
-    try {
-      await this.call('remove lock', { id }, (abortSignal) =>
-        this.dial<unknown>({
-          path: `/volumes/${encodeURIComponent(name)}`,
-          method: 'DELETE',
-          abortSignal,
-          statusCodes: {
-            200: true,
-            204: true,
-            404: 'no such volume',
-            409: 'volume is in use',
-            500: 'server error',
-          },
-        }),
-      );
-    } catch (err) {
-      if (statusOf((err as GitdockError).cause) === 404) return; // gone in between
-      throw err;
-    }
+    // Gone in between is fine too.
+    await this.deleteVolume(name, 'remove lock', { id });
   }
 
   /** The volume of that exact name as a lock record, or undefined when there is none. */

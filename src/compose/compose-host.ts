@@ -110,7 +110,8 @@ function at(project: LoadedProject, path: (string | number)[], message: string):
 }
 
 /** The Compose service key of a service's identity `<project>/<key>[#n]`. */
-function serviceKey(s: DesiredService): string {
+/** `shop/app#2` -> `app`: the key under `services:` in the Compose file. */
+export function serviceKey(s: Pick<DesiredService, 'name'>): string {
   return s.name.slice(s.name.indexOf('/') + 1).replace(/#[0-9]+$/, '');
 }
 

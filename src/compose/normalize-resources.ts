@@ -4,8 +4,7 @@
  * (`<project>_<key>`, an explicit `name:`, an external name as is) and
  * settings in the model's canonical form.
  */
-import { createHash } from 'node:crypto';
-import { canonicalJson } from '../core/spec-hash.js';
+import { canonicalJson, sha256 } from '../core/spec-hash.js';
 import type { DesiredNetwork, DesiredVolume } from '../core/types.js';
 import {
   CONFIG_FIELDS,
@@ -65,10 +64,6 @@ function stringMap(value: unknown, path: (string | number)[], report: Report) {
     return undefined;
   }
   return entries.length > 0 ? sortedRecord(entries) : undefined;
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 /**

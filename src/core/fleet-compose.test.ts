@@ -13,6 +13,7 @@ const SHOP = yaml(
   '  app:',
   '    image: registry.example.com/app:1.0',
   '    environment:',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose interpolation
   '      DB_PASSWORD: ${DB_PASSWORD:?set it in shop.env}',
   '    volumes: [data:/data, ./app.conf:/etc/app.conf:ro]',
   '  db:',

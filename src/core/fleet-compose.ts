@@ -5,7 +5,7 @@
  * projects resolved with its own variables (on the host). The Compose front
  * end itself lives in `src/compose/`; this file only wires it in.
  */
-import { type ComposeHostResult, resolveComposeHost } from '../compose/compose-host.js';
+import { type ComposeHostResult, resolveComposeHost, serviceKey } from '../compose/compose-host.js';
 import { COMPOSE_FILE_NAMES, COMPOSE_OVERRIDE_NAMES } from '../compose/contract.js';
 import { loadComposeHost } from '../compose/load-host.js';
 import { checkPolicy } from './policy.js';
@@ -103,7 +103,7 @@ function checkComposePolicy(
       sources.set(service.file, parsed?.ok ? parsed.value : undefined);
     }
     const main = sources.get(service.file);
-    const key = composeServiceKey(service);
+    const key = serviceKey(service);
     const source: YamlSource = {
       file: service.file,
       value: undefined,
@@ -115,12 +115,6 @@ function checkComposePolicy(
     errors.push(...checkPolicy(config.policy, service.spec, source));
   }
   return errors;
-}
-
-/** `shop/app#2` -> `app`: the key under `services:` in the Compose file. */
-export function composeServiceKey(service: Pick<DesiredService, 'name' | 'project'>): string {
-  const local = service.project ? service.name.slice(service.project.length + 1) : service.name;
-  return local.replace(/#\d+$/, '');
 }
 
 /**

@@ -10,7 +10,8 @@ export function canonicalJson(value: unknown): string {
   );
 }
 
-function sha256(text: string): string {
+/** sha256 hex of a text. */
+export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
