@@ -272,6 +272,34 @@ describe('remote source', () => {
     expect(await again.watch(() => {})).toBeTypeOf('function');
   });
 
+  it("readReports() lists the hosts' applied and failed refs with ls-refs, fetching no object", async () => {
+    const { repo, server, url } = await servedRepo();
+    const source = await openRemoteSource({
+      url,
+      branch: 'main',
+      stateDir: tempDir('gitdock-state-'),
+    });
+    expect(await source.readReports!()).toEqual({ applied: new Map(), failed: new Map() });
+    await source.update();
+    const first = repo.rev();
+    // git http-backend takes a push from an anonymous client only when told to.
+    repo.git(['config', 'http.receivepack', 'true'], repo.bareDir!);
+    await source.reportApplied('refs/gitdock/applied/h1', first);
+    await source.reportApplied('refs/gitdock/failed/h2', first);
+    const from = server.log.length;
+    expect(await source.readReports!()).toEqual({
+      applied: new Map([['h1', first]]),
+      failed: new Map([['h2', first]]),
+    });
+    // One ref advertisement and one ls-refs: no upload-pack of objects.
+    expect(requestsSince(server, from)).toEqual([
+      'GET /repo.git/info/refs 200',
+      'POST /repo.git/git-upload-pack 200',
+    ]);
+    // A ref of any other name is never written.
+    await expectCode(source.reportApplied('refs/heads/main', first), 'GITDOCK_E_GIT_REPORT');
+  });
+
   it('concurrent update() calls share one fetch; a later call fetches again', async () => {
     const { repo, server, url } = await servedRepo();
     const source = await openRemoteSource({

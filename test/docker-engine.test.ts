@@ -18,7 +18,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDockerEngine, demuxLogs, resolveDockerHost } from '../src/adapters/docker-engine.js';
+import {
+  createDockerEngine,
+  demuxLogs,
+  gitdockUserAgent,
+  resolveDockerHost,
+} from '../src/adapters/docker-engine.js';
 import type { CreateContainerOptions, Engine, PullProgress } from '../src/core/engine.js';
 import type { GitdockError } from '../src/errors.js';
 import { rejection, spec } from './support/engine-cases.js';
@@ -1065,3 +1070,76 @@ function stackSh(dir: string, cmd: string, timeoutMs = 90_000): Promise<void> {
     });
   });
 }
+
+describe('user agent', () => {
+  const UA = gitdockUserAgent('0.1.0', 'ge-web-7');
+  /** How dockerd 20.10 quotes our user agent inside its own (`(` and `)` escaped). */
+  const UPSTREAM = 'UpstreamClient(gitdock/0.1.0 \\(host ge-web-7\\))';
+
+  it('formats gitdock/<version> (host <name>), with nothing a header cannot carry', () => {
+    expect(UA).toBe('gitdock/0.1.0 (host ge-web-7)');
+    expect(gitdockUserAgent('1.0 (dev)', 'a b\nc')).toBe('gitdock/1.0__dev_ (host a_b_c)');
+  });
+
+  it('reaches the registry through the real engine as UpstreamClient(...)', async () => {
+    // A registry that records who asks and knows no image: the pull fails, after
+    // dockerd has asked for /v2/ and the manifest with its own user agent.
+    const seen: string[] = [];
+    const server = await listen((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers['user-agent'] ?? ''}`);
+      res.writeHead(req.url === '/v2/' ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(
+        req.url === '/v2/' ? '{}' : '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}',
+      );
+    });
+    const port = (server.address() as AddressInfo).port;
+    const ref = `127.0.0.1:${port}/gitdock-test/ua:1`;
+    try {
+      const named = createDockerEngine({ dockerConfigDir: emptyConfigDir, userAgent: UA });
+      await rejection(named.pullImage(ref));
+      const manifests = seen.filter((s) => s.includes('/manifests/'));
+      expect(manifests.length).toBeGreaterThan(0);
+      for (const line of manifests) expect(line).toContain(UPSTREAM);
+      // Without it, dockerd names only itself: the registry cannot tell hosts apart.
+      seen.length = 0;
+      await rejection(engine.pullImage(ref));
+      expect(seen.filter((s) => s.includes('/manifests/')).length).toBeGreaterThan(0);
+      for (const line of seen) expect(line).not.toContain('UpstreamClient(gitdock');
+    } finally {
+      await closeServer(server);
+    }
+  });
+
+  it('is sent on every kind of request: dockerode calls and the adapter’s own dials', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ge-ua-'));
+    const socketPath = join(dir, 'docker.sock');
+    const agents: string[] = [];
+    // An engine that answers every request with an error: only the headers matter.
+    const fake = http.createServer((req, res) => {
+      agents.push(`${req.method} ${req.url?.split('?')[0]} ${req.headers['user-agent'] ?? '-'}`);
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end('{"message":"fake engine"}');
+    });
+    await new Promise<void>((resolve) => fake.listen(socketPath, resolve));
+    try {
+      const named = createDockerEngine({
+        dockerHost: `unix://${socketPath}`,
+        dockerConfigDir: emptyConfigDir,
+        userAgent: UA,
+      });
+      await rejection(named.ping());
+      await rejection(named.listContainers());
+      await rejection(named.imageId('ge-ua:1'));
+      await rejection(named.pullImage('127.0.0.1:5999/ge-ua:1'));
+      await rejection(named.listVolumes());
+      expect(agents.map((a) => a.split(' ')[1])).toEqual(
+        expect.arrayContaining(['/_ping', '/containers/json', '/images/create', '/volumes']),
+      );
+      expect(agents.some((a) => a.includes('/images/ge-ua:1/json'))).toBe(true);
+      for (const line of agents) expect(line).toMatch(/ gitdock\/0\.1\.0 \(host ge-web-7\)$/);
+    } finally {
+      await closeServer(fake);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

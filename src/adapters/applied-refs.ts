@@ -7,6 +7,28 @@ import { isValidName } from '../core/names.js';
 import { GitdockError, messageOf } from '../errors.js';
 
 const APPLIED_PREFIX = 'refs/gitdock/applied';
+const GITDOCK_PREFIX = 'refs/gitdock';
+
+/**
+ * Every `refs/gitdock/<kind>/<host>` of a local repository (loose and
+ * packed), as full ref name to commit id, reading no object: what waves
+ * need to know of the other hosts, cheaply, on every pass that waits.
+ */
+export async function readGitdockRefs(
+  gitdir: string,
+  fs: typeof import('node:fs') = nodeFs,
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const kind of ['applied', 'failed']) {
+    const prefix = `${GITDOCK_PREFIX}/${kind}`;
+    const names = await listRefs({ fs, gitdir, filepath: prefix });
+    for (const name of names.filter(isValidName)) {
+      const ref = `${prefix}/${name}`;
+      out.set(ref, await resolveRef({ fs, gitdir, ref }));
+    }
+  }
+  return out;
+}
 
 export interface ReadAppliedRefsOptions {
   /** The git directory (`LocalGitSource.gitdir`). */

@@ -95,6 +95,23 @@ export interface DockerEngineOptions {
   requestTimeoutMs?: number;
   /** A pull that streams no bytes for this long (ms) is cut. Default `PULL_STALL_MS`. */
   pullStallMs?: number;
+  /**
+   * The `User-Agent` of every request to the engine (see `gitdockUserAgent`).
+   * dockerd passes it on to registries as `UpstreamClient(...)` in its own
+   * user agent, so a registry's access log says which host pulled. Without
+   * it no `User-Agent` is sent, and registries see only the engine's.
+   */
+  userAgent?: string;
+}
+
+/**
+ * `gitdock/<version> (host <name>)`: what the engine adapter sends as its
+ * user agent. Characters a header cannot carry, and the parentheses that
+ * delimit the comment, become `_`.
+ */
+export function gitdockUserAgent(version: string, host: string): string {
+  const clean = (text: string) => text.replace(/[^\x21-\x7e]|[()\\]/g, '_');
+  return `gitdock/${clean(version)} (host ${clean(host)})`;
 }
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
@@ -262,7 +279,14 @@ export function createDockerEngine(options: DockerEngineOptions = {}): Engine {
   const connection = resolveDockerHost(options.dockerHost ?? env.DOCKER_HOST, env, configDir);
   let docker: Docker;
   try {
-    docker = new Docker(connection.modemOptions);
+    // The Modem copies its `headers` into every request it makes, dockerode's own
+    // calls and `modem.dial` alike; this module never passes per-call headers,
+    // which would replace them.
+    docker = new Docker(
+      options.userAgent === undefined
+        ? connection.modemOptions
+        : { ...connection.modemOptions, headers: { 'User-Agent': options.userAgent } },
+    );
   } catch (err) {
     // The Modem parses process.env.DOCKER_HOST (and reads its TLS files) even when told otherwise.
     throw new GitdockError(

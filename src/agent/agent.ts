@@ -1,10 +1,12 @@
 import { setMaxListeners } from 'node:events';
 import type { AgentStatus } from '../core/agent-status.js';
 import type { Engine, EngineEvent } from '../core/engine.js';
+import { rolloutHosts } from '../core/fleet.js';
 import type { HostEnvByProject, HostState } from '../core/types.js';
 import { messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Clock } from '../reconcile/clock.js';
+import { readRevision } from '../reconcile/read-revision.js';
 import { AppliedReporter } from './applied-reporter.js';
 import { BackgroundPulls } from './background-pulls.js';
 import type { BackoffPolicy } from './backoff.js';
@@ -17,9 +19,14 @@ import { QuietTrigger } from './quiet-trigger.js';
 import { type PassResult, reconcilePass } from './reconcile-pass.js';
 import { StatusStore } from './status-store.js';
 import { appliedRef, type BranchSource } from './types.js';
+import { type RolloutRule, WaveGate } from './wave-gate.js';
 
 /** Branch changes closer together than this (or during a pass) are a burst. */
 const BURST_WINDOW_MS = 3_000;
+/** How often a host whose wave waits reads the other hosts' reports (jittered up to 20%). */
+const DEFAULT_WAVE_POLL_MS = 2_000;
+/** Rollout rules kept by commit: the one in force and the newest, and a few before. */
+const RULE_CACHE_SIZE = 8;
 /** A burst ends after this long without a change... */
 const BURST_QUIET_MS = 1_000;
 /** ...or this long after it began, however busy the branch. */
@@ -66,6 +73,10 @@ export interface AgentOptions {
   hostEnv?: () => Promise<HostEnvByProject>;
   /** Where Compose repo files and host data live (`--state-dir`). */
   stateDir?: string;
+  /** Applied to every desired state resolved (`--publish-address`, `--bind-root`: several agents on one machine). */
+  rewriteDesired?: (state: HostState) => HostState;
+  /** How often a host whose wave waits reads the others' reports (`--wave-poll`). Default 2 s. */
+  wavePollMs?: number;
   observer?: AgentObserver;
   random?: () => number;
 }
@@ -99,6 +110,9 @@ export class Agent {
   private readonly branchBurst: QuietTrigger;
   private readonly engineBurst: QuietTrigger;
   private readonly reporter: AppliedReporter;
+  private readonly waves: WaveGate;
+  private readonly rules = new Map<string, Promise<RolloutRule>>();
+  private warnedNoReport = false;
 
   constructor(private readonly options: AgentOptions) {
     const { source, clock, log } = options;
@@ -111,7 +125,17 @@ export class Agent {
       watched: !source.remote,
       ...(options.reportRef ? { appliedRef: appliedRef(options.host) } : {}),
     });
-    this.reporter = new AppliedReporter({ source, log, store: this.store });
+    this.reporter = new AppliedReporter({ host: options.host, source, log, store: this.store });
+    this.waves = new WaveGate({
+      host: options.host,
+      source,
+      clock,
+      log,
+      ruleAt: (commit) => this.ruleAt(commit),
+      current: () => this.store.status.lastAppliedCommit,
+      pollMs: options.wavePollMs ?? DEFAULT_WAVE_POLL_MS,
+      ...(options.random ? { random: options.random } : {}),
+    });
     const release = (reasons: string[], fetch: boolean) => {
       for (const r of reasons) this.loop.trigger(r, { fetch });
     };
@@ -268,6 +292,8 @@ export class Agent {
         pulls: this.pulls,
         ...(this.options.hostEnv ? { hostEnv: this.options.hostEnv } : {}),
         ...(this.options.stateDir !== undefined ? { stateDir: this.options.stateDir } : {}),
+        ...(this.options.rewriteDesired ? { rewriteDesired: this.options.rewriteDesired } : {}),
+        waves: this.waves,
       },
       {
         reasons: work.reasons,
@@ -307,12 +333,59 @@ export class Agent {
       durationMs: finishedAt - startedAt,
       ...(convergedAfterMs !== undefined ? { convergedAfterMs } : {}),
     });
-    if (result.result === 'success' && result.commit) this.reporter.schedule(result.commit);
+    this.report(result);
     return {
       failed: result.transient,
       fetchOnRetry: result.fetchFailed,
       ...(result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : {}),
     };
+  }
+
+  /**
+   * What the other hosts' waves read: the applied ref moves to a commit only
+   * once it runs here in full with every service Healthy (a one-shot: done);
+   * the failed ref, once a new spec of it failed here and is held.
+   */
+  private report(result: PassResult): void {
+    const commit = result.commit;
+    if (!commit || result.target?.commit !== commit) return;
+    if (result.result === 'success') {
+      const oneShots = new Set(result.target.services.filter((s) => s.oneShot).map((s) => s.name));
+      const healthy = (result.services ?? []).every(
+        (s) => s.sync === 'Synced' && (s.health === 'Healthy' || oneShots.has(s.name)),
+      );
+      if (healthy) this.reporter.schedule(commit);
+      return;
+    }
+    const names = new Set(result.target.services.map((s) => s.name));
+    const failedHere = this.holds
+      .entries()
+      .some((h) => h.kind === 'rollout' && names.has(h.service));
+    if (result.result === 'failure' && failedHere) this.reporter.scheduleFailed(commit);
+  }
+
+  /** The rollout rule at a commit, cached: read on every pass while a wave waits. */
+  private ruleAt(commit: string): Promise<RolloutRule> {
+    let rule = this.rules.get(commit);
+    if (!rule) {
+      rule = readRevision({ git: this.options.source.git, rev: commit }).then(({ fleet }) => {
+        if (!fleet.ok) return { config: undefined, hosts: [] };
+        const config = fleet.value.rollout;
+        if (config && !this.options.reportRef && !this.warnedNoReport) {
+          this.warnedNoReport = true;
+          this.options.log.warn(
+            { commit },
+            'gitdock.yaml sets waves (rollout) but this agent does not report (--report-ref): later waves will wait for it',
+          );
+        }
+        return { config, hosts: rolloutHosts(fleet.value.config) };
+      });
+      // A read that failed is not kept: the next pass reads again.
+      rule.catch(() => this.rules.delete(commit));
+      this.rules.set(commit, rule);
+      while (this.rules.size > RULE_CACHE_SIZE) this.rules.delete(this.rules.keys().next().value!);
+    }
+    return rule;
   }
 
   private async maybePreempt(
@@ -330,6 +403,10 @@ export class Agent {
         host,
         running,
         ...(this.options.hostEnv ? { hostEnv: this.options.hostEnv } : {}),
+        ...(this.options.rewriteDesired ? { rewriteDesired: this.options.rewriteDesired } : {}),
+        // A newer commit whose wave has not come does not cut the pass in
+        // flight: the host finishes what it began and waits for the newer one.
+        gateOpen: async (commit) => (await this.waves.check(commit)).go,
       });
       if (this.inFlight !== running || asked !== this.preemptAsked) return;
       if (!verdict.preempt) {

@@ -1,12 +1,13 @@
 import nodeFs from 'node:fs';
 import path from 'node:path';
 import type { FSWatcher } from 'chokidar';
+import { readGitdockRefs } from '../adapters/applied-refs.js';
 import { writeRefAtomic } from '../adapters/git-ref-file.js';
 import { openGitSource } from '../adapters/git-source.js';
 import { GitdockError, isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import { type BackoffPolicy, backoffDelay } from './backoff.js';
-import type { BranchSource, WatchState } from './types.js';
+import { type BranchSource, reportsOf, type WatchState } from './types.js';
 
 /** How long after refs were packed the branch is looked at once more (see watchRefs()). */
 const RECHECK_AFTER_PACK_MS = 1000;
@@ -80,6 +81,10 @@ export async function openLocalSource(options: OpenLocalSourceOptions): Promise<
           { cause: err },
         );
       }
+    },
+
+    async readReports() {
+      return reportsOf(await readGitdockRefs(gitdir));
     },
 
     watch(onChange, onState) {
@@ -454,12 +459,12 @@ export function assertBranchName(branch: string): void {
  */
 export function assertReportRef(ref: string): void {
   const valid =
-    /^refs\/gitdock\/applied\/[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)*$/.test(ref) &&
+    /^refs\/gitdock\/(applied|failed)\/[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)*$/.test(ref) &&
     !ref.endsWith('.lock');
   if (!valid) {
     throw new GitdockError(
       'GITDOCK_E_GIT_REPORT',
-      `refusing to write ${ref}: only refs/gitdock/applied/<host> is ever written`,
+      `refusing to write ${ref}: only refs/gitdock/applied/<host> and refs/gitdock/failed/<host> are ever written`,
       { ref },
     );
   }

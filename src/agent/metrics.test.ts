@@ -33,6 +33,7 @@ describe('createAgentMetrics', () => {
       'gitdock_reconcile_total{result="refused"} 0',
       'gitdock_reconcile_total{result="invalid"} 1',
       'gitdock_reconcile_total{result="preempted"} 0',
+      'gitdock_reconcile_total{result="gated"} 0',
       'gitdock_reconcile_total{result="stopped"} 0',
     ]);
   });
@@ -202,6 +203,7 @@ describe('createAgentMetrics', () => {
       'gitdock_reconcile_total{result="refused"} 0',
       'gitdock_reconcile_total{result="invalid"} 0',
       'gitdock_reconcile_total{result="preempted"} 2',
+      'gitdock_reconcile_total{result="gated"} 0',
       'gitdock_reconcile_total{result="stopped"} 1',
     ]);
     expect(samples(text, 'gitdock_reconcile_duration_seconds_count')).toEqual([

@@ -35,6 +35,7 @@ export const RECONCILE_RESULTS: readonly ReconcileResultLabel[] = [
   'refused',
   'invalid',
   'preempted',
+  'gated',
   'stopped',
 ];
 export { HEALTH_STATUSES, SYNC_STATUSES };

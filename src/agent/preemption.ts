@@ -6,7 +6,11 @@ import type { BranchSource } from './types.js';
 
 /** What a newer commit means for the pass in flight. */
 export type Preemption =
-  | { preempt: false; why: 'same commit' | 'invalid' | 'no change here'; commit: string }
+  | {
+      preempt: false;
+      why: 'same commit' | 'invalid' | 'no change here' | 'wave not open';
+      commit: string;
+    }
   | {
       preempt: true;
       commit: string;
@@ -29,6 +33,10 @@ export async function judgeNewerCommit(options: {
   running: { commit: string; target: HostState };
   /** The host-local Compose variables, as the pass reads them. */
   hostEnv?: () => Promise<HostEnvByProject>;
+  /** As the pass applies it. */
+  rewriteDesired?: (state: HostState) => HostState;
+  /** Whether this host's wave allows the newer commit now (waves); without it, always. */
+  gateOpen?: (commit: string) => Promise<boolean>;
 }): Promise<Preemption> {
   const { source, engine, host, running } = options;
   const commit = await source.head();
@@ -38,10 +46,13 @@ export async function judgeNewerCommit(options: {
     ? resolveHost(fleet.value, host, commit, { hostEnv: (await options.hostEnv?.()) ?? new Map() })
     : fleet;
   if (!next.ok) return { preempt: false, why: 'invalid', commit };
-  const superseded = changedServices(running.target, next.value);
+  const target = options.rewriteDesired ? options.rewriteDesired(next.value) : next.value;
+  const superseded = changedServices(running.target, target);
   if (superseded.size === 0) return { preempt: false, why: 'no change here', commit };
+  if (options.gateOpen && !(await options.gateOpen(commit)))
+    return { preempt: false, why: 'wave not open', commit };
   const handOver = new Set<string>();
-  for (const service of next.value.services) {
+  for (const service of target.services) {
     if (!superseded.has(service.name) || service.rollout.pull === 'always') continue;
     if (await engine.imageId(service.imageRef).catch(() => undefined)) handOver.add(service.name);
   }

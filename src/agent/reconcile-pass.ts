@@ -1,4 +1,9 @@
-import type { ReconcileResultKind, ServiceStatus, StatusError } from '../core/agent-status.js';
+import type {
+  ReconcileResultKind,
+  RolloutStatus,
+  ServiceStatus,
+  StatusError,
+} from '../core/agent-status.js';
 import type { Engine } from '../core/engine.js';
 import { resolveHost } from '../core/fleet.js';
 import type { Action } from '../core/plan.js';
@@ -18,6 +23,7 @@ import { describeHold, type Holds } from './holds.js';
 import { readServiceStatuses } from './service-status.js';
 import { manifestErrorsToStatus } from './status.js';
 import type { BranchSource } from './types.js';
+import type { WaveGate } from './wave-gate.js';
 
 /** How soon a pass looks again at a container the engine is still removing. */
 const WAIT_REQUEUE_MS = 500;
@@ -38,6 +44,10 @@ export interface PassDeps {
   hostEnv?: () => Promise<HostEnvByProject>;
   /** Where repo files of Compose services are written and host data lives (`--state-dir`). */
   stateDir?: string;
+  /** Applied to every desired state resolved (`--publish-address`, `--bind-root`). */
+  rewriteDesired?: (state: HostState) => HostState;
+  /** Waves: whether the newest commit may be applied on this host yet. */
+  waves?: WaveGate;
 }
 
 export interface PassInput {
@@ -74,6 +84,8 @@ export interface PassResult {
   transient: boolean;
   fetchFailed: boolean;
   requeueAfterMs?: number;
+  /** While the newest commit waits for this host's wave; null when it was applied (or needed no wave). */
+  rollout?: RolloutStatus | null;
 }
 
 /**
@@ -103,16 +115,43 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
   // An invalid commit is never applied; drift is still healed against the
   // last valid commit (none yet after a restart: then nothing is done).
   const invalid = !desired.ok;
-  const target = desired.ok ? desired.value : input.lastValid;
+  let target = desired.ok ? desired.value : input.lastValid;
   if (!target) return { ...base, result: 'invalid', commit, target, transient: fetchFailed };
+  // A commit whose wave has not come yet is not applied: drift is healed at
+  // the commit the host runs, as under an invalid one.
+  const gate =
+    desired.ok && deps.waves ? await deps.waves.check(commit, input.stopping) : undefined;
+  const gated = gate !== undefined && !gate.go;
+  const gateRequeueMs = gate && !gate.go ? gate.requeueAfterMs : Number.POSITIVE_INFINITY;
+  const wave = gate ? { rollout: gate.go ? null : gate.rollout } : {};
+  if (gate && !gate.go) {
+    target = await desiredAtCurrent(deps, input, gate.current);
+    if (!target)
+      return {
+        ...base,
+        ...wave,
+        result: 'gated',
+        commit,
+        target,
+        transient: fetchFailed,
+        requeueAfterMs: gateRequeueMs,
+      };
+  }
 
   input.onTarget?.(commit, target);
   deps.holds.retain(target.services);
   recordPullFailures(deps, target);
+  // While its wave waits, the newest commit's images are pulled already: when
+  // the gate opens, only the replacements remain.
+  const waiting = gated && desired.ok ? desired.value.services : [];
   deps.pulls.retain(
-    new Set(target.services.map((s) => s.imageRef)),
+    new Set([...target.services, ...waiting].map((s) => s.imageRef)),
     'no longer wanted by the newest commit',
   );
+  for (const service of waiting)
+    deps.pulls.ensure(service, input.stopping).catch(() => {
+      // Its failure is the pass's to report once the gate opens.
+    });
   let outcome: ReconcileResult;
   try {
     outcome = await converge(deps, input, target);
@@ -134,9 +173,14 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
   errors.push(...outcomeErrors(outcome), ...heldErrors(deps, target, outcome));
   const { services, engine } = await readBack(deps, target);
   const removing = outcome.outcomes.some((o) => o.waiting && o.action === 'wait');
+  const requeueAfterMs = Math.min(
+    removing ? WAIT_REQUEUE_MS : Number.POSITIVE_INFINITY,
+    gateRequeueMs,
+  );
   return {
     ...base,
-    result: invalid ? 'invalid' : resultOf(outcome, input),
+    ...wave,
+    result: invalid ? 'invalid' : gated ? 'gated' : resultOf(outcome, input),
     commit,
     target,
     acted: outcome.outcomes.some((o) => o.action !== 'in-sync' && !o.skipped),
@@ -144,8 +188,36 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
     engine,
     // A failed pull backs off through its hold; a failed fetch or an engine gone, through the loop.
     transient: fetchFailed || !engine.reachable,
-    ...(removing ? { requeueAfterMs: WAIT_REQUEUE_MS } : {}),
+    ...(Number.isFinite(requeueAfterMs) ? { requeueAfterMs } : {}),
   };
+}
+
+/**
+ * The desired state at the commit the host runs, while a newer one waits
+ * for its wave: the last valid target when it is that commit, else read
+ * from git. None on a host that has applied nothing yet.
+ */
+async function desiredAtCurrent(
+  deps: PassDeps,
+  input: PassInput,
+  current: string | undefined,
+): Promise<HostState | undefined> {
+  if (current === undefined) return undefined;
+  if (input.lastValid?.commit === current) return input.lastValid;
+  const read = await resolveAt(deps, current).catch(() => undefined);
+  return read?.ok ? read.value : undefined;
+}
+
+/** The host's desired state at a commit, as every pass resolves it. */
+async function resolveAt(deps: PassDeps, commit: string): Promise<Result<HostState>> {
+  const { fleet } = await readRevision({ git: deps.source.git, rev: commit });
+  if (!fleet.ok) return fleet;
+  const resolved = resolveHost(fleet.value, deps.host, commit, {
+    hostEnv: (await deps.hostEnv?.()) ?? new Map(),
+  });
+  return resolved.ok && deps.rewriteDesired
+    ? { ok: true, value: deps.rewriteDesired(resolved.value) }
+    : resolved;
 }
 
 /** Fetches a remote when asked; a failure is reported, and the commit already fetched is used. */
@@ -176,12 +248,7 @@ async function readDesired(
   const { source, log } = deps;
   try {
     const commit = await source.head();
-    const { fleet } = await readRevision({ git: source.git, rev: commit });
-    const desired = fleet.ok
-      ? resolveHost(fleet.value, deps.host, commit, {
-          hostEnv: (await deps.hostEnv?.()) ?? new Map(),
-        })
-      : fleet;
+    const desired = await resolveAt(deps, commit);
     if (!desired.ok) {
       errors.push(...manifestErrorsToStatus(desired.errors));
       log.error({ commit, errors: desired.errors.length }, 'revision is invalid; nothing applied');

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import nodeFs from 'node:fs';
 import path from 'node:path';
-import { type GitAuth, fetch as gitFetch, init, setConfig, writeRef } from 'isomorphic-git';
+import {
+  type GitAuth,
+  fetch as gitFetch,
+  init,
+  listServerRefs,
+  setConfig,
+  writeRef,
+} from 'isomorphic-git';
 import { type GitHttpRequest, request as httpRequest } from 'isomorphic-git/http/node';
 import {
   HttpPushError,
@@ -13,7 +20,7 @@ import { openGitSource } from '../adapters/git-source.js';
 import { GitdockError, isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import { assertBranchName, assertReportRef } from './local-source.js';
-import type { BranchSource } from './types.js';
+import { type BranchSource, reportsOf } from './types.js';
 
 export interface OpenRemoteSourceOptions {
   /**
@@ -248,6 +255,40 @@ export async function openRemoteSource(options: OpenRemoteSourceOptions): Promis
 
     async watch() {
       return async () => {};
+    },
+
+    async readReports(signal) {
+      const auth = await readAuth((reason) => fetchError(reason));
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(new Error('timed out')), timeoutMs);
+      const abort = () => controller.abort(signal?.reason);
+      signal?.addEventListener('abort', abort, { once: true });
+      try {
+        // ls-refs with a prefix (protocol v2): a few hundred bytes, no object
+        // travels, whatever the size of the history.
+        const refs = await listServerRefs({
+          http: {
+            request: (req: GitHttpRequest) =>
+              httpRequest({ ...req, signal: req.signal ?? controller.signal }),
+          },
+          url,
+          prefix: 'refs/gitdock/',
+          ...(auth ? { onAuth: () => auth } : {}),
+        });
+        return reportsOf(refs.map((r) => [r.ref, r.oid] as const));
+      } catch (err) {
+        const reason = controller.signal.aborted
+          ? `not done within ${timeoutMs} ms (the fetch timeout)`
+          : messageOf(err);
+        throw new GitdockError(
+          'GITDOCK_E_GIT_FETCH',
+          redact(`listing the hosts' reports (refs/gitdock/*) on ${url} failed: ${reason}`),
+          { url },
+        );
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', abort);
+      }
     },
 
     async reportApplied(refName, commit) {

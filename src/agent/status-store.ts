@@ -94,6 +94,7 @@ export class StatusStore {
       s.servicesCommit = result.target?.commit ?? s.servicesCommit;
     }
     s.errors = maskValue(result.errors, secrets);
+    if (result.rollout !== undefined) s.rollout = result.rollout;
     let convergedAfterMs: number | undefined;
     if (result.result === 'success' && result.commit) {
       if (result.commit !== s.lastAppliedCommit || previousAttempt !== result.commit)

@@ -1,4 +1,5 @@
 import type { GitSource } from '../core/git.js';
+import type { HostReports } from '../core/rollout.js';
 
 /**
  * Where the agent reads the fleet repo from, and how it learns that the
@@ -49,6 +50,13 @@ export interface BranchSource {
    * GITDOCK_E_GIT_REPORT.
    */
   reportApplied(ref: string, commit: string): Promise<void>;
+  /**
+   * What every host has reported (`refs/gitdock/applied/*` and
+   * `refs/gitdock/failed/*`) where everyone reads the fleet repo: the
+   * repository's own refs, or the remote's, listed without fetching any
+   * object. Waves read it; sources that cannot say leave it out.
+   */
+  readReports?(signal?: AbortSignal): Promise<HostReports>;
 }
 
 /** Whether a {@link BranchSource.watch} currently sees changes as they happen. */
@@ -61,4 +69,21 @@ export interface WatchState {
 /** The ref the agent moves to the commit a host runs, with `--report-ref`. */
 export function appliedRef(host: string): string {
   return `refs/gitdock/applied/${host}`;
+}
+
+/** The ref the agent moves to a commit whose release failed on its host, with `--report-ref`. */
+export function failedRef(host: string): string {
+  return `refs/gitdock/failed/${host}`;
+}
+
+/** Sorts `refs/gitdock/<kind>/<host>` refs (name to commit) into reports. */
+export function reportsOf(refs: Iterable<readonly [string, string]>): HostReports {
+  const applied = new Map<string, string>();
+  const failed = new Map<string, string>();
+  for (const [name, commit] of refs) {
+    const match = /^refs\/gitdock\/(applied|failed)\/([a-z0-9][a-z0-9_.-]*)$/.exec(name);
+    if (!match) continue;
+    (match[1] === 'applied' ? applied : failed).set(match[2]!, commit);
+  }
+  return { applied, failed };
 }

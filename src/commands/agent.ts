@@ -1,12 +1,36 @@
+import { mkdirSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { readHostEnv } from '../adapters/host-env.js';
 import { parseDuration } from '../core/duration.js';
+import type { Engine } from '../core/engine.js';
+import { type HostRewriteOptions, rewriteHostState } from '../core/host-rewrite.js';
+import type { HostState } from '../core/types.js';
 import { GitdockError } from '../errors.js';
-import { createLog } from '../log.js';
+import { createLog, type Log } from '../log.js';
 import { systemClock } from '../reconcile/clock.js';
 import type { CommandIO } from './io.js';
-import { openEngine } from './load.js';
 import { parseCommand, requireHost } from './options.js';
+
+/**
+ * `--publish-address` and `--bind-root`: for several agents on one machine,
+ * as `gitdock sim` runs them. `gitdock apply` and `gitdock plan` take them too.
+ */
+export const HOST_REWRITE_FLAGS = {
+  'publish-address': { type: 'string' },
+  'bind-root': { type: 'string' },
+} as const;
+
+/** Help lines of `HOST_REWRITE_FLAGS`, aligned with the agent's other options. */
+export const HOST_REWRITE_HELP = `  --publish-address ADDR    for running several agents on one machine, as
+                            \`gitdock sim\` does: every port a service
+                            publishes lands on this IPv4 address (0.0.0.0,
+                            127.0.0.1, none and IPv6 ones are moved to it)
+  --bind-root DIR           for running several agents on one machine, as
+                            \`gitdock sim\` does: every absolute bind source
+                            /x/y becomes DIR/x/y (sockets such as
+                            /var/run/docker.sock too); repo files, named
+                            volumes and tmpfs are left as they are`;
 
 const HELP = `Usage: gitdock agent --host NAME --repo SOURCE [options]
 
@@ -58,7 +82,12 @@ Options:
                             or pushed to the remote (needs push rights). Never
                             writes a branch. \`git log --decorate
                             --clear-decorations\` then shows which commit each
-                            host runs
+                            host runs. Waves (gitdock.yaml \`rollout\`) need it:
+                            the later waves wait for this report (and for
+                            refs/gitdock/failed/HOST, moved when a release fails)
+  --wave-poll DURATION      while this host's wave waits, how often it reads the
+                            other hosts' reports (ls-refs, no objects; default 2s)
+${HOST_REWRITE_HELP}
   -h, --help                show this help
 
 Signals: SIGTERM or SIGINT lets the services being updated finish (a
@@ -70,6 +99,94 @@ Examples:
   gitdock agent --host web-1 --repo https://git.example.com/ops/fleet.git \\
       --token-file /etc/gitdock/token --webhook-secret-file /etc/gitdock/hook-secret
 `;
+
+/**
+ * The validated `--publish-address` and `--bind-root` (created when
+ * missing), or undefined when neither is given. Throws GITDOCK_E_USAGE.
+ */
+export function readHostRewriteFlags(
+  values: { 'publish-address'?: string | undefined; 'bind-root'?: string | undefined },
+  cwd: string,
+): HostRewriteOptions | undefined {
+  const address = values['publish-address'];
+  const root = values['bind-root'];
+  if (address === undefined && root === undefined) return undefined;
+  const options: HostRewriteOptions = {};
+  if (address !== undefined) {
+    if (isIP(address) !== 4) {
+      throw new GitdockError(
+        'GITDOCK_E_USAGE',
+        `--publish-address must be an IPv4 address such as 127.0.1.3, not "${address}"`,
+      );
+    }
+    options.publishAddress = address;
+  }
+  if (root !== undefined) options.bindRoot = ensureBindRoot(root, cwd);
+  return options;
+}
+
+/** `--bind-root` as an absolute directory that exists: made now, so a bad one stops the command at start. */
+function ensureBindRoot(value: string, cwd: string): string {
+  if (value === '') {
+    throw new GitdockError('GITDOCK_E_USAGE', '--bind-root needs a directory, not ""');
+  }
+  const dir = path.resolve(cwd, value);
+  try {
+    mkdirSync(dir, { recursive: true });
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+  } catch (err) {
+    throw new GitdockError(
+      'GITDOCK_E_USAGE',
+      `--bind-root ${dir} is not a directory and cannot be made one: ${(err as Error).message}`,
+      { path: dir },
+    );
+  }
+  return dir;
+}
+
+/**
+ * The Docker engine named by DOCKER_HOST, asked with the user agent
+ * `gitdock/<version> (host <name>)`: the engine passes it on to registries,
+ * whose logs then say which host pulled. dockerode is loaded only here.
+ */
+export async function openHostEngine(io: CommandIO, host: string): Promise<Engine> {
+  const [{ createDockerEngine, gitdockUserAgent }, { VERSION }] = await Promise.all([
+    import('../adapters/docker-engine.js'),
+    import('../cli.js'),
+  ]);
+  return createDockerEngine({
+    dockerHost: io.env.DOCKER_HOST,
+    userAgent: gitdockUserAgent(VERSION, host),
+  });
+}
+
+/** How many (commit, warnings) pairs are remembered as already logged. */
+const LOGGED_REWRITES = 16;
+
+/**
+ * `rewriteHostState` as a function of the state alone, for `AgentOptions`.
+ * Its warnings are logged once per commit (and again if they change, with
+ * the host's env files): every pass resolves the state again, and the same
+ * lines every interval would drown the log.
+ */
+export function hostRewriter(
+  options: HostRewriteOptions,
+  log: Pick<Log, 'warn'>,
+): (state: HostState) => HostState {
+  const logged: string[] = [];
+  return (state) => {
+    const { state: rewritten, warnings } = rewriteHostState(state, options);
+    const key = JSON.stringify([state.commit, warnings]);
+    if (warnings.length > 0 && !logged.includes(key)) {
+      logged.push(key);
+      if (logged.length > LOGGED_REWRITES) logged.shift();
+      for (const warning of warnings) {
+        log.warn({ commit: state.commit, warning }, 'desired state rewritten for a shared machine');
+      }
+    }
+    return rewritten;
+  };
+}
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
   const { values } = parseCommand(argv, {
@@ -85,6 +202,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     'retry-max': { type: 'string', default: '60s' },
     'failed-retry': { type: 'string', default: 'never' },
     'report-ref': { type: 'boolean', default: false },
+    'wave-poll': { type: 'string', default: '2s' },
+    ...HOST_REWRITE_FLAGS,
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
@@ -100,6 +219,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   }
   const intervalMs = durationFlag('--interval', values.interval);
   const retryMaxMs = durationFlag('--retry-max', values['retry-max']);
+  const wavePollMs = durationFlag('--wave-poll', values['wave-poll']);
   const failedRetryMs =
     values['failed-retry'] === 'never'
       ? undefined
@@ -109,6 +229,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     values['env-dir'] === undefined ? undefined : path.resolve(io.cwd, values['env-dir']);
   // Read once now: a missing directory or a bad line stops the agent at start, not at its first pass.
   if (envDir !== undefined) await readHostEnv(envDir);
+  const rewrite = readHostRewriteFlags(values, io.cwd);
 
   const log = createLog({ format: 'json', stream: io.stdout });
   const isRemote = /^https?:\/\//.test(values.repo);
@@ -125,7 +246,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
         branch: values.branch,
         log,
       });
-  const engine = await openEngine(io);
+  const engine = await openHostEngine(io, host);
   const { Agent } = await import('../agent/agent.js');
   const { holdFile } = await import('../agent/hold-file.js');
   const { createAgentMetrics } = await import('../agent/metrics.js');
@@ -152,8 +273,10 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       onEngine: (reachable) => metrics.engineReachable.set(reachable),
     },
     reportRef: values['report-ref'],
+    wavePollMs,
     stateDir,
     ...(envDir !== undefined ? { hostEnv: () => readHostEnv(envDir) } : {}),
+    ...(rewrite !== undefined ? { rewriteDesired: hostRewriter(rewrite, log) } : {}),
   });
 
   let server: { url: string; close(): Promise<void> } | undefined;
@@ -227,20 +350,19 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
   log.info(
-    { host, source: source.description, branch: values.branch, intervalMs },
+    { host, source: source.description, branch: values.branch, intervalMs, ...rewrite },
     'agent started',
   );
   // One writer per host: a second agent, or an apply, for this host is refused while this one runs.
   const { acquireHostLock } = await import('../reconcile/host-lock.js');
   const { readProcessIdentity } = await import('../adapters/process-identity.js');
-  const { VERSION } = await import('../cli.js');
   let lock: { release(): Promise<void> } | undefined;
   try {
     lock = await acquireHostLock({
       engine,
       host,
       kind: 'agent',
-      identity: await readProcessIdentity(VERSION),
+      identity: await readProcessIdentity((await import('../cli.js')).VERSION),
       log,
       recheckMs: 30_000,
     });

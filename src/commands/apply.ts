@@ -7,8 +7,9 @@ import { createProgressRenderer } from '../output/progress.js';
 import { systemClock } from '../reconcile/clock.js';
 import { acquireHostLock, type HostLock, releaseOnSignals } from '../reconcile/host-lock.js';
 import { reconcileHost } from '../reconcile/reconcile-host.js';
+import { HOST_REWRITE_FLAGS, openHostEngine, readHostRewriteFlags } from './agent.js';
 import { type CommandIO, useColor } from './io.js';
-import { loadHostState, openEngine } from './load.js';
+import { loadHostState } from './load.js';
 import {
   COMMON_HELP,
   COMMON_OPTIONS,
@@ -18,7 +19,7 @@ import {
   requireHost,
   STATE_DIR_OPTION,
 } from './options.js';
-import { planExitCode } from './plan.js';
+import { PLAN_REWRITE_HELP, planExitCode, rewriteLoaded } from './plan.js';
 
 const HELP = `Usage: gitdock apply --host NAME [--repo DIR] [--rev REV] [--env-dir DIR] [--dry-run] [--output text|json]
 
@@ -53,6 +54,7 @@ ${COMMON_HELP.envDir}
 ${COMMON_HELP.stateDir}
   --dry-run       print the plan and stop, with \`gitdock plan\`'s exit codes
                   (0 in sync, 2 changes pending, 1 error)
+${PLAN_REWRITE_HELP}
   -o, --output F  text (default) or json
   -h, --help      show this help
 
@@ -68,6 +70,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     ...ENV_DIR_OPTION,
     ...STATE_DIR_OPTION,
     'dry-run': { type: 'boolean', default: false },
+    ...HOST_REWRITE_FLAGS,
   });
   if (values.help) {
     io.stdout.write(HELP);
@@ -75,6 +78,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   }
   const output = checkOutput(values.output, ['text', 'json'] as const);
   const host = requireHost(values.host, 'apply');
+  const rewrite = readHostRewriteFlags(values, io.cwd);
   const loaded = await loadHostState(io, {
     repo: values.repo,
     rev: values.rev,
@@ -83,7 +87,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     onHost: true,
   });
   if (!loaded) return 1;
-  const engine = await openEngine(io);
+  const desired = rewriteLoaded(io, loaded.state, rewrite);
+  const engine = await openHostEngine(io, host);
 
   const tty = io.stderr.isTTY === true;
   // On a terminal, live progress replaces info logs; elsewhere JSON logs carry the events.
@@ -108,7 +113,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     lock = await locking;
     result = await reconcileHost({
       engine,
-      desired: loaded.state,
+      desired,
       clock: systemClock,
       log,
       dryRun: values['dry-run'],

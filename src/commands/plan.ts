@@ -1,6 +1,9 @@
+import { type HostRewriteOptions, rewriteHostState } from '../core/host-rewrite.js';
 import { hasChanges, type Plan, planHost } from '../core/plan.js';
+import type { HostState } from '../core/types.js';
 import { formatPlanText, planToJson } from '../output/format-plan.js';
 import { readActualState } from '../reconcile/reconcile-host.js';
+import { HOST_REWRITE_FLAGS, readHostRewriteFlags } from './agent.js';
 import { type CommandIO, useColor } from './io.js';
 import { loadHostState, openEngine } from './load.js';
 import {
@@ -11,6 +14,13 @@ import {
   parseCommand,
   requireHost,
 } from './options.js';
+
+/** `--publish-address` and `--bind-root` in the layout of plan's and apply's help. */
+export const PLAN_REWRITE_HELP = `  --publish-address ADDR
+                  for running several agents on one machine, as \`gitdock
+                  sim\` does: published ports land on this IPv4 address
+  --bind-root DIR for running several agents on one machine, as \`gitdock
+                  sim\` does: absolute bind sources /x/y become DIR/x/y`;
 
 const HELP = `Usage: gitdock plan --host NAME [--repo DIR] [--rev REV] [--output text|json]
 
@@ -29,6 +39,7 @@ ${COMMON_HELP.host}
 ${COMMON_HELP.repo}
 ${COMMON_HELP.rev}
 ${COMMON_HELP.envDir}
+${PLAN_REWRITE_HELP}
   -o, --output F  text (default) or json
   -h, --help      show this help
 
@@ -38,13 +49,18 @@ Examples:
 `;
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  const { values } = parseCommand(argv, { ...COMMON_OPTIONS, ...ENV_DIR_OPTION });
+  const { values } = parseCommand(argv, {
+    ...COMMON_OPTIONS,
+    ...ENV_DIR_OPTION,
+    ...HOST_REWRITE_FLAGS,
+  });
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
   }
   const output = checkOutput(values.output, ['text', 'json'] as const);
   const host = requireHost(values.host, 'plan');
+  const rewrite = readHostRewriteFlags(values, io.cwd);
   const loaded = await loadHostState(io, {
     repo: values.repo,
     rev: values.rev,
@@ -52,11 +68,9 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     envDir: values['env-dir'],
   });
   if (!loaded) return 1;
+  const desired = rewriteLoaded(io, loaded.state, rewrite);
   const engine = await openEngine(io);
-  const plan = planHost({
-    desired: loaded.state,
-    ...(await readActualState(engine, loaded.state)),
-  });
+  const plan = planHost({ desired, ...(await readActualState(engine, desired)) });
   io.stdout.write(
     output === 'json'
       ? `${JSON.stringify(planToJson(plan), null, 2)}\n`
@@ -69,4 +83,20 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
 export function planExitCode(plan: Plan): number {
   if (plan.refused || plan.actions.some((a) => a.type === 'conflict')) return 1;
   return hasChanges(plan) ? 2 : 0;
+}
+
+/**
+ * The loaded state as an agent started with the same `--publish-address` and
+ * `--bind-root` would see it, the rewrite's warnings on stderr; the state as
+ * it is without them.
+ */
+export function rewriteLoaded(
+  io: CommandIO,
+  state: HostState,
+  options: HostRewriteOptions | undefined,
+): HostState {
+  if (options === undefined) return state;
+  const { state: rewritten, warnings } = rewriteHostState(state, options);
+  for (const warning of warnings) io.stderr.write(`gitdock: warning: ${warning}\n`);
+  return rewritten;
 }

@@ -115,7 +115,16 @@ function formatRange(): string {
   return `${MIN_TIMEOUT_MS}ms to ${MAX_TIMEOUT_MS / 60_000}m`;
 }
 
-export async function run(argv: string[], io: CommandIO): Promise<number> {
+/** What `gitdock sim status` changes: the agents to ask, instead of gitdock.yaml's `agent:` URLs. */
+export interface StatusOverrides {
+  agents?: ReadonlyMap<string, string>;
+}
+
+export async function run(
+  argv: string[],
+  io: CommandIO,
+  overrides: StatusOverrides = {},
+): Promise<number> {
   const { values } = parseCommand(argv, {
     repo: COMMON_OPTIONS.repo,
     rev: COMMON_OPTIONS.rev,
@@ -166,6 +175,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       fleet,
       state,
       timeoutMs,
+      ...(overrides.agents ? { agents: overrides.agents } : {}),
     });
   let status = await read();
   let timedOut = false;
@@ -213,13 +223,17 @@ async function readFleetStatus(input: {
   fleet: Fleet;
   state: FleetState;
   timeoutMs: number;
+  /** Instead of gitdock.yaml's `agent:` URLs. */
+  agents?: ReadonlyMap<string, string>;
 }) {
   const { git, commit, fleet, state, timeoutMs } = input;
   const values = { repo: input.repo, rev: input.rev };
   const branch = input.branch;
-  const agents = new Map<string, string>();
-  for (const [host, settings] of Object.entries(fleet.config.hosts ?? {})) {
-    if (settings.agent !== undefined) agents.set(host, settings.agent);
+  const agents = new Map<string, string>(input.agents ?? []);
+  if (!input.agents) {
+    for (const [host, settings] of Object.entries(fleet.config.hosts ?? {})) {
+      if (settings.agent !== undefined) agents.set(host, settings.agent);
+    }
   }
   const [{ fetchAgentStatus }, { readAppliedRefs }] = await Promise.all([
     import('../adapters/agent-client.js'),

@@ -59,7 +59,34 @@ export type ReconcileResultKind =
   | 'invalid'
   | 'preempted'
   | 'stopped'
+  /** The newest commit waits for its wave (gitdock.yaml `rollout`); drift is healed at the commit the host runs. */
+  | 'gated'
   | 'running';
+
+/**
+ * Where this host stands in the release of the newest commit, while its
+ * wave waits (gitdock.yaml `rollout`): null once the host applies it.
+ */
+export interface RolloutStatus {
+  /** The commit waiting to be applied here. */
+  commit: string;
+  /** This host's wave, 1 = the first. */
+  wave: number;
+  waves: number;
+  /**
+   * `waiting`: hosts of earlier waves have not applied the commit yet;
+   * `soaking`: they have, and the soak runs; `halted`: one of them failed at
+   * it, and only a newer commit (or a retry that succeeds there) moves on.
+   */
+  state: 'waiting' | 'soaking' | 'halted';
+  /** The hosts of earlier waves that hold it up. */
+  blockers: { host: string; wave: number; state: 'failed' | 'pending'; applied: string | null }[];
+  soakEndsAt?: string;
+  /** When this agent first saw the commit. */
+  since: string;
+  /** The hosts' reports could not be read (the gate stays shut meanwhile). */
+  error?: string;
+}
 
 /** The agent's view, served at /status and mirrored in /metrics. */
 export interface AgentStatus {
@@ -96,6 +123,8 @@ export interface AgentStatus {
   watch?: { watching: boolean; error?: string; since?: string };
   /** With --report-ref: the ref moved to each applied commit, and how that went. */
   appliedRef?: { ref: string; reportedCommit: string | null; error?: string };
+  /** While the newest commit waits for this host's wave; absent without waves. */
+  rollout?: RolloutStatus | null;
   /** The failures of the last pass: invalid files, pull and rollout failures, engine or git away. */
   errors: StatusError[];
   services: ServiceStatus[];

@@ -8,10 +8,12 @@
 import {
   HEALTH_STATUSES,
   type HealthStatus,
+  type RolloutStatus,
   SYNC_STATUSES,
   type SyncStatus,
 } from './agent-status.js';
 import { plural } from './fleet-diff.js';
+import { describeRollout } from './rollout.js';
 import type { DesiredService, HostState } from './types.js';
 
 /** An agent's sync verdict, or Unknown where no agent could be asked. */
@@ -43,6 +45,8 @@ export interface AgentReport {
   /** `code` and `service` come from agents of this release on; older ones send only `message`. */
   errors: { message: string; code?: string; service?: string }[];
   services: AgentServiceReport[];
+  /** Where the host stands in a release by waves (agents of this release on). */
+  rollout?: RolloutStatus | null;
 }
 
 /** What asking one agent gave: its report, or why there is none. */
@@ -116,6 +120,8 @@ export interface HostRow {
     committedAt: string | null;
     ageMs: number | null;
   } | null;
+  /** While the newest commit waits for the host's wave: who holds it up. */
+  rollout: RolloutStatus | null;
   notes: string[];
   services: ServiceRow[];
 }
@@ -221,6 +227,7 @@ function hostRow(input: FleetStatusInput, host: string): HostRow {
     lastAppliedCommit: null,
     lastReconcile: null,
     appliedRef: null,
+    rollout: null,
     notes: [],
     services: [],
   };
@@ -319,6 +326,10 @@ function fromAgent(
   }
 
   let sync = row.services.reduce<FleetSync>((acc, s) => worstSync(acc, s.sync), 'Synced');
+  if (report.rollout) {
+    row.rollout = report.rollout;
+    row.notes.push(`rollout ${describeRollout(report.rollout)}`);
+  }
   if (!report.engine.reachable) {
     row.notes.push(`engine unreachable${report.engine.error ? `: ${report.engine.error}` : ''}`);
     sync = worstSync(sync, 'Unknown');
@@ -548,8 +559,22 @@ export function parseAgentStatus(body: unknown, host: string): AgentAnswer {
           }))
         : [],
       services,
+      ...(isRolloutStatus(body.rollout) ? { rollout: body.rollout } : {}),
     },
   };
+}
+
+/** Enough of a rollout status to describe it (the agent's own shape, trusted no further). */
+function isRolloutStatus(value: unknown): value is RolloutStatus {
+  return (
+    isObject(value) &&
+    typeof value.commit === 'string' &&
+    typeof value.wave === 'number' &&
+    typeof value.waves === 'number' &&
+    ['waiting', 'soaking', 'halted'].includes(value.state as string) &&
+    Array.isArray(value.blockers) &&
+    value.blockers.every((b) => isObject(b) && typeof b.host === 'string')
+  );
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,4 +1,5 @@
 import type { ErrorObject } from 'ajv';
+import { parseDuration } from './duration.js';
 import {
   type ComposeOfHost,
   composeOfHost,
@@ -17,6 +18,7 @@ import {
   normalizeService,
 } from './normalize.js';
 import { checkPolicy } from './policy.js';
+import { assignWaves, DEFAULT_DOWN_AFTER_MS, type RolloutConfig } from './rollout.js';
 import type { RepoConfig, ServiceManifest } from './schema.js';
 import { repoConfigSchema, serviceSchema } from './schema.js';
 import { explainSchemaErrors } from './schema-errors.js';
@@ -64,6 +66,12 @@ export interface ServiceDefinition {
 /** Every manifest of one revision, validated as a whole. */
 export interface Fleet {
   config: RepoConfig;
+  /**
+   * gitdock.yaml `rollout`, durations in ms and defaults filled in; undefined
+   * without one (every host applies a commit as soon as it sees it). Its
+   * hosts are those of `rolloutHosts(config)`.
+   */
+  rollout: RolloutConfig | undefined;
   /** Host-file services by host, then by service name. */
   hostServices: Map<string, Map<string, ServiceDefinition>>;
   fleetServices: Map<string, ServiceDefinition>;
@@ -118,6 +126,7 @@ export function loadFleet(files: ReadonlyMap<string, Uint8Array>): Result<Fleet>
   }
 
   let config: RepoConfig = {};
+  let configSource: YamlSource | undefined;
   const configBytes = readFile(REPO_CONFIG_FILE);
   if (configBytes) {
     const parsed = parseYamlSource(REPO_CONFIG_FILE, configBytes);
@@ -125,8 +134,10 @@ export function loadFleet(files: ReadonlyMap<string, Uint8Array>): Result<Fleet>
     else {
       const value = parsed.value.value ?? {};
       const check = validateRepoConfig(value);
-      if (check.ok) config = value as RepoConfig;
-      else errors.push(...explainSchemaErrors(parsed.value, repoConfigSchema, check.errors));
+      if (check.ok) {
+        config = value as RepoConfig;
+        configSource = parsed.value;
+      } else errors.push(...explainSchemaErrors(parsed.value, repoConfigSchema, check.errors));
     }
   }
 
@@ -246,8 +257,12 @@ export function loadFleet(files: ReadonlyMap<string, Uint8Array>): Result<Fleet>
       );
     }
   }
+  if (config.rollout && configSource) {
+    warnings.push(...checkRollout(config.rollout, configSource, rolloutHosts(config), hostDirs));
+  }
   const fleet: Fleet = {
     config,
+    rollout: config.rollout ? readRollout(config.rollout) : undefined,
     hostServices,
     fleetServices,
     knownHosts,
@@ -273,6 +288,94 @@ export function loadFleet(files: ReadonlyMap<string, Uint8Array>): Result<Fleet>
     }
   }
   return errors.length > 0 ? { ok: false, errors: dedupe(errors) } : { ok: true, value: fleet };
+}
+
+type RolloutManifest = NonNullable<RepoConfig['rollout']>;
+
+/**
+ * The hosts waves are over: those gitdock.yaml names under `hosts:`, sorted.
+ * A host known only by its `hosts/<host>/` directory is in no wave.
+ */
+export function rolloutHosts(config: RepoConfig): string[] {
+  return Object.keys(config.hosts ?? {}).sort();
+}
+
+/** gitdock.yaml `rollout` as the gate takes it: durations in ms, defaults filled in. */
+function readRollout(rollout: RolloutManifest): RolloutConfig {
+  return {
+    waves: rollout.waves.map((wave) => [...wave]),
+    soakMs: rollout.soak === undefined ? 0 : parseDuration(rollout.soak),
+    downHosts: rollout.down_hosts ?? 'wait',
+    downAfterMs:
+      rollout.down_after === undefined ? DEFAULT_DOWN_AFTER_MS : parseDuration(rollout.down_after),
+  };
+}
+
+/**
+ * What in a valid `rollout` is likely a mistake, as warnings: a wave
+ * pattern that puts no host in its wave, `down_after` that nothing reads,
+ * and hosts with a directory but no `hosts:` entry (in no wave, so they
+ * wait for none).
+ */
+function checkRollout(
+  rollout: RolloutManifest,
+  source: YamlSource,
+  named: readonly string[],
+  hostDirs: ReadonlySet<string>,
+): ManifestError[] {
+  const warnings: ManifestError[] = [];
+  const waveOf = assignWaves(named, readRollout(rollout));
+  rollout.waves.forEach((wave, i) => {
+    wave.forEach((pattern, j) => {
+      const matched = named.filter((host) => matchesHost([pattern], host));
+      const where = `rollout.waves[${i}][${j}] "${pattern}"`;
+      const path = ['rollout', 'waves', i, j];
+      if (matched.length === 0) {
+        warnings.push(
+          positioned(
+            source,
+            path,
+            named.length === 0
+              ? `${where} matches no host: gitdock.yaml names no hosts under hosts:, and waves are over those hosts; name them there (web-1: {})`
+              : `${where} matches none of the hosts named under hosts: (${named.join(', ')}); fix the name or glob, or name the host under hosts:`,
+          ),
+        );
+        return;
+      }
+      // A host belongs to the first wave that matches it: a later pattern
+      // that only matches hosts already placed changes nothing.
+      const earlier = matched.filter((host) => waveOf.get(host)! < i);
+      if (earlier.length === matched.length) {
+        warnings.push(
+          positioned(
+            source,
+            path,
+            `${where} adds no host to waves[${i}]: ${earlier.map((h) => `${h} is in waves[${waveOf.get(h)}]`).join(', ')} (a host belongs to the first wave that matches it); remove it or move it up`,
+          ),
+        );
+      }
+    });
+  });
+  if (rollout.down_after !== undefined && rollout.down_hosts !== 'skip') {
+    warnings.push(
+      positioned(
+        source,
+        ['rollout', 'down_after'],
+        'rollout.down_after is only read with down_hosts: skip; without it a silent host holds the later waves however long it takes; set down_hosts: skip or remove down_after',
+      ),
+    );
+  }
+  const unnamed = [...hostDirs].filter((host) => !named.includes(host)).sort();
+  for (const host of unnamed) {
+    warnings.push(
+      positioned(
+        source,
+        ['rollout'],
+        `host ${host} has a hosts/${host}/ directory but is not named under hosts:, so it is in no wave: it applies every commit at once and will not wait for any wave; name it under hosts: (${host}: {}) to put it in the rollout`,
+      ),
+    );
+  }
+  return warnings;
 }
 
 interface LoadedServiceFile {
@@ -438,6 +541,7 @@ export function resolveHost(
   const errors = [...compose.errors, ...containerNameClashes(host, manifests, compose.services)];
   if (errors.length > 0) return { ok: false, errors: dedupe(errors) };
   const hostConfig = fleet.config.hosts?.[host];
+  const maxParallel = hostConfig?.max_parallel ?? fleet.config.max_parallel;
   const adoptCompose = Object.entries(hostConfig?.projects ?? {})
     .filter(([, p]) => p.adopt_compose === true)
     .map(([name]) => name);
@@ -448,6 +552,7 @@ export function resolveHost(
       commit,
       services: [...manifests, ...compose.services],
       allowEmpty: hostConfig?.allow_empty === true,
+      ...(maxParallel !== undefined ? { maxParallel } : {}),
       ...(compose.networks.length > 0 ? { networks: compose.networks } : {}),
       ...(compose.volumes.length > 0 ? { volumes: compose.volumes } : {}),
       ...(hostConfig?.remove_volumes?.length

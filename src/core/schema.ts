@@ -1,5 +1,7 @@
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
+import { formatDuration } from './duration.js';
 import { HOST_GLOB_PATTERN } from './host-selector.js';
+import { DEFAULT_DOWN_AFTER_MS } from './rollout.js';
 
 /**
  * The one definition of a service manifest. ajv validates with this object,
@@ -421,6 +423,31 @@ export const serviceSchema = {
 /** A service manifest as written in YAML, after schema validation. */
 export type ServiceManifest = FromSchema<typeof serviceSchema>;
 
+/**
+ * How many services of one host are replaced, created or started at the same
+ * time when gitdock.yaml sets no `max_parallel`: docker-compose 1.29's
+ * COMPOSE_PARALLEL_LIMIT default.
+ */
+export const DEFAULT_MAX_PARALLEL = 64;
+
+const maxParallel = (host: string, scope: string) =>
+  ({
+    description:
+      `At most this many services of ${host} are replaced, created or started at the same time ` +
+      '(a service waiting for its `depends_on` holds no place; removals go one by one anyway). ' +
+      `${scope} Default ${DEFAULT_MAX_PARALLEL}, as docker-compose 1.29's COMPOSE_PARALLEL_LIMIT.`,
+    type: 'integer',
+    minimum: 1,
+  }) as const;
+
+/** A host name or glob, as in a fleet file's `hosts:`. */
+const hostGlob = {
+  description:
+    'A host name (lowercase letters, digits, `_`, `.`, `-`) or a glob over the hosts named under `hosts:` in this file: `web-*`, `db-?`, `web-[1-3]` (brackets closed, ranges in order).',
+  type: 'string',
+  pattern: HOST_GLOB_PATTERN,
+} as const;
+
 /** `gitdock.yaml` at the repo root: fleet-wide settings. */
 export const repoConfigSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -442,6 +469,7 @@ export const repoConfigSchema = {
               'This host is meant to run no services: a revision that removes all of them is applied.',
             type: 'boolean',
           },
+          max_parallel: maxParallel('this host', 'Overrides the top-level `max_parallel`.'),
           agent: {
             description:
               "The host's agent, for `gitdock status`: the http(s) URL its `--listen` address answers on, such as `http://web-1.internal:9420`. " +
@@ -488,6 +516,51 @@ export const repoConfigSchema = {
               },
             },
           },
+        },
+      },
+    },
+    max_parallel: maxParallel(
+      'each host',
+      '`hosts.<host>.max_parallel` overrides it for one host.',
+    ),
+    rollout: {
+      description:
+        'Waves: the order in which a new commit is applied across the hosts named under `hosts:`. ' +
+        'A host of a later wave applies a commit only once every host of the earlier waves has applied it with every service healthy; ' +
+        'a failure on an earlier wave halts the release for the later ones. The rule in force is the one of the commit a host runs now. See docs/fleet.md.',
+      type: 'object',
+      additionalProperties: false,
+      required: ['waves'],
+      properties: {
+        waves: {
+          description:
+            'The waves in order, each a list of host names or globs: `[[web-1], [web-2, web-3], ["web-*"]]`. ' +
+            'A host belongs to the first wave that matches it; hosts named under `hosts:` that no wave matches go last, after every wave.',
+          type: 'array',
+          minItems: 1,
+          items: {
+            description: 'One wave: host names or globs, applied side by side.',
+            type: 'array',
+            minItems: 1,
+            items: hostGlob,
+          },
+        },
+        soak: {
+          ...duration,
+          description:
+            'How long a wave waits, once every host of the earlier waves has applied the commit, before it applies it too (measured by each waiting agent from when it sees that): a duration such as `2m`. Default `0s`.',
+        },
+        down_hosts: {
+          description:
+            'A host of an earlier wave that has neither applied the commit nor failed at it (down, or its agent stopped): ' +
+            '`wait` (default) holds the later waves until it reports; `skip` lets them go once `down_after` has passed.',
+          enum: ['wait', 'skip'],
+        },
+        down_after: {
+          ...duration,
+          description:
+            'With `down_hosts: skip`: how long a silent host of an earlier wave is waited for, counted from when the waiting agent first saw the commit: a duration such as `5m`. ' +
+            `Default \`${formatDuration(DEFAULT_DOWN_AFTER_MS)}\`.`,
         },
       },
     },

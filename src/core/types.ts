@@ -294,6 +294,12 @@ export interface HostState {
   services: DesiredService[];
   /** The repo says this host may run nothing (gitdock.yaml `allow_empty`). */
   allowEmpty: boolean;
+  /**
+   * At most this many services are created, replaced or started at once
+   * (gitdock.yaml `hosts.<host>.max_parallel`, else the top-level
+   * `max_parallel`); unset: DEFAULT_MAX_PARALLEL (64, src/core/schema.ts).
+   */
+  maxParallel?: number;
   /** Networks of the host's Compose projects (empty without any). */
   networks?: DesiredNetwork[];
   volumes?: DesiredVolume[];

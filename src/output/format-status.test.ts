@@ -19,6 +19,7 @@ function host(overrides: Partial<HostRow>): HostRow {
     lastAppliedCommit: HEAD,
     lastReconcile: { result: 'success', at: '2026-01-01T11:59:52Z', ageMs: 8_000 },
     appliedRef: null,
+    rollout: null,
     notes: [],
     services: [],
     ...overrides,
@@ -227,6 +228,7 @@ describe('statusToJson', () => {
       'lastAppliedCommit',
       'lastReconcile',
       'appliedRef',
+      'rollout',
       'notes',
       'services',
     ]);

@@ -141,6 +141,7 @@ export function statusToJson(status: FleetStatus) {
             ageSeconds: seconds(h.appliedRef.ageMs),
           }
         : null,
+      rollout: h.rollout,
       notes: h.notes,
       services: h.services.map((s) => ({
         service: s.service,

@@ -535,3 +535,160 @@ describe('reconcileHost: repo files and host data', () => {
     );
   });
 });
+
+describe('reconcileHost: max_parallel', () => {
+  /** A gitdock manifest's service; `release` changes its spec, so a second pass replaces it. */
+  const app = (name: string, release: string, dependsOn: string[] = [], settleMs?: number) => {
+    const s = service(undefined, name, { environment: { RELEASE: release } }, { dependsOn });
+    return settleMs === undefined ? s : { ...s, rollout: { ...s.rollout, settleMs } };
+  };
+  const images = (names: string[]) => Object.fromEntries(names.map((n) => [n, {}]));
+
+  /**
+   * Each service's span in the engine's journal: gitdock's first and last
+   * mutation of its containers (the replacement under its temporary name
+   * included) since `since`, by sequence number. A stop-first replacement
+   * runs create, stop, start, then (after its settle time) remove and
+   * rename, so its span covers the whole replacement.
+   */
+  function spans(engine: FakeEngine, since: number): Map<string, { first: number; last: number }> {
+    const out = new Map<string, { first: number; last: number }>();
+    for (const e of engine.journal) {
+      if (e.by !== 'gitdock' || e.seq < since || e.op === 'pull' || e.name === undefined) continue;
+      const name = e.name.replace(/\.gitdock-NEXT$/, '');
+      const span = out.get(name);
+      if (span) span.last = e.seq;
+      else out.set(name, { first: e.seq, last: e.seq });
+    }
+    return out;
+  }
+
+  /** The most spans open at the same point of the journal. */
+  function mostAtOnce(all: Map<string, { first: number; last: number }>): number {
+    let most = 0;
+    for (const { first } of all.values()) {
+      const open = [...all.values()].filter((s) => s.first <= first && first <= s.last).length;
+      most = Math.max(most, open);
+    }
+    return most;
+  }
+
+  /** Every `depends_on` edge: the dependency's replacement ended before the dependent's began. */
+  function dependencyOrderHeld(
+    services: DesiredService[],
+    all: Map<string, { first: number; last: number }>,
+  ): string[] {
+    return services.flatMap((s) =>
+      s.dependsOn.map(
+        (dep) => `${dep} before ${s.name}: ${all.get(dep)!.last < all.get(s.name)!.first}`,
+      ),
+    );
+  }
+
+  /** Creates `v1` (no bound), then replaces every service with `v2` under `maxParallel`. */
+  async function release(
+    v1: DesiredService[],
+    v2: DesiredService[],
+    maxParallel: number | undefined,
+  ) {
+    const w = world(images(v1.map((s) => s.name)));
+    const first = await reconcile(w, state(v1, maxParallel === undefined ? {} : { maxParallel }));
+    expect(first.ok).toBe(true);
+    const since = nextSeq(w.engine);
+    const result = await reconcile(w, state(v2, maxParallel === undefined ? {} : { maxParallel }));
+    return { w, result, spans: spans(w.engine, since) };
+  }
+
+  const six = ['s1', 's2', 's3', 's4', 's5', 's6'];
+
+  it.each([
+    { maxParallel: 1, most: 1 },
+    { maxParallel: 2, most: 2 },
+    { maxParallel: 4, most: 4 },
+    { maxParallel: 6, most: 6 },
+    { maxParallel: 10, most: 6 },
+    // Unset: 64, so all six at once (the measure sees parallel replacements).
+    { maxParallel: undefined, most: 6 },
+  ])(
+    'max_parallel $maxParallel, 6 independent changed services: at most $most replaced at once, all done',
+    async ({ maxParallel, most }) => {
+      const {
+        w,
+        result,
+        spans: all,
+      } = await release(
+        six.map((n) => app(n, '1')),
+        six.map((n) => app(n, '2')),
+        maxParallel,
+      );
+      expect(outcomes(result)).toEqual(six.map((n) => `recreate ${n}: ok`));
+      expect(mostAtOnce(all)).toBe(most);
+      // Every replacement went to its end: the new container renamed into place, running.
+      for (const name of six) {
+        const last = w.engine.journal.find((e) => e.seq === all.get(name)!.last)!;
+        expect(`${last.op} ${last.name}`).toBe(`rename ${name}.gitdock-NEXT`);
+        expect(w.engine.container(name)).toMatchObject({ state: 'running' });
+      }
+    },
+  );
+
+  it('max_parallel 1 with a depends_on chain and independents: finishes, in dependency order', async () => {
+    // db <- api <- web, plus cache and queue; in start order, as resolveHost gives it.
+    const v = (release: string) => [
+      app('cache', release),
+      app('db', release),
+      app('queue', release),
+      app('api', release, ['db']),
+      app('web', release, ['api']),
+    ];
+    const { result, spans: all } = await release(v('1'), v('2'), 1);
+    expect(outcomes(result)).toEqual(
+      ['cache', 'db', 'queue', 'api', 'web'].map((n) => `recreate ${n}: ok`),
+    );
+    expect(mostAtOnce(all)).toBe(1);
+    expect(dependencyOrderHeld(v('2'), all)).toEqual([
+      'db before api: true',
+      'api before web: true',
+    ]);
+  });
+
+  it('depends_on order holds under the bound (a diamond and independents, max_parallel 2)', async () => {
+    const v = (release: string) => [
+      app('db', release),
+      app('m1', release),
+      app('m2', release),
+      app('m3', release),
+      app('api', release, ['db']),
+      app('worker', release, ['db']),
+      app('web', release, ['api', 'worker']),
+    ];
+    const { result, spans: all } = await release(v('1'), v('2'), 2);
+    expect(result.ok).toBe(true);
+    expect(mostAtOnce(all)).toBe(2);
+    expect(dependencyOrderHeld(v('2'), all)).toEqual([
+      'db before api: true',
+      'db before worker: true',
+      'api before web: true',
+      'worker before web: true',
+    ]);
+  });
+
+  it('a service waiting for its dependency holds no place: the others go meanwhile', async () => {
+    // db settles for 10 s; api, listed right after it, waits for it. With 2
+    // places, cache and queue are replaced while db settles; had api taken a
+    // place while waiting, only db would run until it is done.
+    const v = (release: string) => [
+      app('db', release, [], 10_000),
+      app('api', release, ['db']),
+      app('cache', release),
+      app('queue', release),
+    ];
+    const { result, spans: all } = await release(v('1'), v('2'), 2);
+    expect(result.ok).toBe(true);
+    const db = all.get('db')!;
+    expect(all.get('cache')!.first).toBeLessThan(db.last);
+    expect(all.get('queue')!.first).toBeLessThan(db.last);
+    expect(all.get('api')!.first).toBeGreaterThan(db.last);
+    expect(mostAtOnce(all)).toBe(2);
+  });
+});

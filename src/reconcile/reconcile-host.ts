@@ -1,6 +1,7 @@
 import type { Engine, PullProgress } from '../core/engine.js';
 import { type Action, type ActionType, type Plan, planHost, shortId } from '../core/plan.js';
 import type { ResourceAction } from '../core/resource-plan.js';
+import { DEFAULT_MAX_PARALLEL } from '../core/schema.js';
 import type {
   ActualContainer,
   ActualNetwork,
@@ -19,6 +20,7 @@ import {
 } from './apply-resources.js';
 import { anySignal, type Clock } from './clock.js';
 import { createPullRegistry, ensureImage } from './ensure-image.js';
+import { createLimit } from './limit.js';
 import {
   adoptReplacement,
   createService,
@@ -226,8 +228,8 @@ export async function readActualState(engine: Engine, desired: HostState): Promi
  * Runs the plan: removals first, one by one; then networks and volumes the
  * services need; then every service as soon as the services it depends on
  * are done (and, where it says so, healthy or completed), so independent
- * services roll out (and wait out their settle time) side by side; last,
- * networks and volumes no longer wanted.
+ * services roll out (and wait out their settle time) side by side, at most
+ * `max_parallel` of them at once; last, networks and volumes no longer wanted.
  */
 async function executePlan(
   options: ReconcileOptions,
@@ -265,6 +267,10 @@ async function executePlan(
         )
       : undefined;
 
+  // A service takes a place only once its dependencies are done and their
+  // conditions met (a `service_healthy` wait can be long): holding one while
+  // waiting would idle it, and could starve the very dependency it waits for.
+  const limit = createLimit(options.desired.maxParallel ?? DEFAULT_MAX_PARALLEL);
   const done = new Map<string, Promise<ServiceOutcome | undefined>>();
   const byService = new Map(
     plan.actions.filter((a) => a.type !== 'remove').map((a) => [a.service, a]),
@@ -278,6 +284,8 @@ async function executePlan(
         const unmet = await unmetDependency(options, action, byService, deps, depOutcomes);
         if (unmet) {
           record(action, dependencyFailure(options, action, unmet));
+        } else if (touchesContainers(action)) {
+          await limit(() => run(action, before));
         } else {
           await run(action, before);
         }
@@ -291,6 +299,16 @@ async function executePlan(
     outcomes: plan.actions.map((a) => outcomes.get(a)!),
     resources: resourceActions.map((r) => before?.outcomes.get(r) ?? after.get(r)!),
   };
+}
+
+/**
+ * Whether an action may create, replace or start a container, and so counts
+ * against `max_parallel`. In sync, conflict and wait only report, unless
+ * `pull: always` may turn an in-sync service into a replacement.
+ */
+function touchesContainers(action: Action): boolean {
+  if (action.type === 'in-sync') return action.desired.rollout.pull === 'always';
+  return action.type === 'create' || action.type === 'recreate' || action.type === 'start';
 }
 
 /** The container a service has in the plan (for removal before its network is recreated). */

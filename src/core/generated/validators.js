@@ -2609,13 +2609,13 @@ return errors === 0;
 }
 
 export const validateRepoConfig = validate11;
-const schema12 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/gitdock.schema.json","title":"gitdock repo config","type":"object","additionalProperties":false,"properties":{"hosts":{"description":"Per-host settings, by host name.","type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"allow_empty":{"description":"This host is meant to run no services: a revision that removes all of them is applied.","type":"boolean"},"agent":{"description":"The host's agent, for `gitdock status`: the http(s) URL its `--listen` address answers on, such as `http://web-1.internal:9420`. No user or password: this file is in git.","type":"string","pattern":"^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$"},"profiles":{"description":"Compose profiles turned on for every Compose project on this host (a service with `profiles:` runs only when one of them is on).","type":"array","items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"}},"remove_volumes":{"description":"Volumes gitdock may remove on this host once no service uses them, by engine name (`shop_db_data`). gitdock never removes a volume otherwise.","type":"array","items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"}},"projects":{"description":"Per Compose project settings on this host, by project name.","type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_-]*$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"dir":{"description":"The project's directory on the host, where relative binds that are not repo files (host data such as `./data`) live. Point it at the directory the project ran from under Compose (`/opt/gitea`) to keep its data. Default: `<state dir>/projects/<project>`.","type":"string","pattern":"^/"},"adopt_compose":{"description":"`true`: containers `docker compose` made for this project may be replaced by gitdock (health-gated, one by one), reusing their volumes and host paths. Without it they are reported as a conflict and never touched.","type":"boolean"},"profiles":{"description":"Compose profiles turned on for this project on this host.","type":"array","items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"}}}}}}}},"policy":{"description":"Rules every manifest of a revision must follow; a revision that breaks one is invalid and never applied. Each rule is off unless set, except `allow_host_network`.","type":"object","additionalProperties":false,"properties":{"deny_privileged":{"description":"`true`: no service may set `privileged: true`.","type":"boolean"},"bind_mount_prefixes":{"description":"Host paths that bind mounts may use, such as `/srv`: every bind mount source must be one of them or under one (`/srv2` is not under `/srv`).","type":"array","items":{"description":"An absolute host path such as `/srv` or `/var/lib/app`.","type":"string","pattern":"^/"}},"allow_host_network":{"description":"`true`: services may use `network_mode: host`. Default `false` once `policy` is present: host networking is denied unless allowed here.","type":"boolean"},"deny_mutable_tags":{"description":"`true`: the tag `latest` is denied; pin a version tag or a `digest`.","type":"boolean"},"require_digest":{"description":"`true`: every image must be pinned by `digest`, not by `tag`.","type":"boolean"},"allowed_registries":{"description":"Registries images may come from, optionally with a path prefix: `ghcr.io/acme`, `127.0.0.1:5055`, `docker.io`. An image without a registry (`redis`, `acme/app`) is from `docker.io`.","type":"array","minItems":1,"items":{"description":"A registry host, which has a `.` or a `:port` or is `localhost` (`docker.io`, `127.0.0.1:5055`), optionally followed by a path prefix (`ghcr.io/acme`).","type":"string","pattern":"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"}}}}}};
+const schema12 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/gitdock.schema.json","title":"gitdock repo config","type":"object","additionalProperties":false,"properties":{"hosts":{"description":"Per-host settings, by host name.","type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_.-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"allow_empty":{"description":"This host is meant to run no services: a revision that removes all of them is applied.","type":"boolean"},"max_parallel":{"description":"At most this many services of this host are replaced, created or started at the same time (a service waiting for its `depends_on` holds no place; removals go one by one anyway). Overrides the top-level `max_parallel`. Default 64, as docker-compose 1.29's COMPOSE_PARALLEL_LIMIT.","type":"integer","minimum":1},"agent":{"description":"The host's agent, for `gitdock status`: the http(s) URL its `--listen` address answers on, such as `http://web-1.internal:9420`. No user or password: this file is in git.","type":"string","pattern":"^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$"},"profiles":{"description":"Compose profiles turned on for every Compose project on this host (a service with `profiles:` runs only when one of them is on).","type":"array","items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"}},"remove_volumes":{"description":"Volumes gitdock may remove on this host once no service uses them, by engine name (`shop_db_data`). gitdock never removes a volume otherwise.","type":"array","items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"}},"projects":{"description":"Per Compose project settings on this host, by project name.","type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_-]*$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"dir":{"description":"The project's directory on the host, where relative binds that are not repo files (host data such as `./data`) live. Point it at the directory the project ran from under Compose (`/opt/gitea`) to keep its data. Default: `<state dir>/projects/<project>`.","type":"string","pattern":"^/"},"adopt_compose":{"description":"`true`: containers `docker compose` made for this project may be replaced by gitdock (health-gated, one by one), reusing their volumes and host paths. Without it they are reported as a conflict and never touched.","type":"boolean"},"profiles":{"description":"Compose profiles turned on for this project on this host.","type":"array","items":{"type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"}}}}}}}},"max_parallel":{"description":"At most this many services of each host are replaced, created or started at the same time (a service waiting for its `depends_on` holds no place; removals go one by one anyway). `hosts.<host>.max_parallel` overrides it for one host. Default 64, as docker-compose 1.29's COMPOSE_PARALLEL_LIMIT.","type":"integer","minimum":1},"rollout":{"description":"Waves: the order in which a new commit is applied across the hosts named under `hosts:`. A host of a later wave applies a commit only once every host of the earlier waves has applied it with every service healthy; a failure on an earlier wave halts the release for the later ones. The rule in force is the one of the commit a host runs now. See docs/fleet.md.","type":"object","additionalProperties":false,"required":["waves"],"properties":{"waves":{"description":"The waves in order, each a list of host names or globs: `[[web-1], [web-2, web-3], [\"web-*\"]]`. A host belongs to the first wave that matches it; hosts named under `hosts:` that no wave matches go last, after every wave.","type":"array","minItems":1,"items":{"description":"One wave: host names or globs, applied side by side.","type":"array","minItems":1,"items":{"description":"A host name (lowercase letters, digits, `_`, `.`, `-`) or a glob over the hosts named under `hosts:` in this file: `web-*`, `db-?`, `web-[1-3]` (brackets closed, ranges in order).","type":"string","pattern":"^([a-z0-9*?_.-]|\\[(-|-?(\\.-[\\.0123456789_abcdefghijklmnopqrstuvwxyz]|0-[0123456789_abcdefghijklmnopqrstuvwxyz]|1-[123456789_abcdefghijklmnopqrstuvwxyz]|2-[23456789_abcdefghijklmnopqrstuvwxyz]|3-[3456789_abcdefghijklmnopqrstuvwxyz]|4-[456789_abcdefghijklmnopqrstuvwxyz]|5-[56789_abcdefghijklmnopqrstuvwxyz]|6-[6789_abcdefghijklmnopqrstuvwxyz]|7-[789_abcdefghijklmnopqrstuvwxyz]|8-[89_abcdefghijklmnopqrstuvwxyz]|9-[9_abcdefghijklmnopqrstuvwxyz]|_-[_abcdefghijklmnopqrstuvwxyz]|a-[abcdefghijklmnopqrstuvwxyz]|b-[bcdefghijklmnopqrstuvwxyz]|c-[cdefghijklmnopqrstuvwxyz]|d-[defghijklmnopqrstuvwxyz]|e-[efghijklmnopqrstuvwxyz]|f-[fghijklmnopqrstuvwxyz]|g-[ghijklmnopqrstuvwxyz]|h-[hijklmnopqrstuvwxyz]|i-[ijklmnopqrstuvwxyz]|j-[jklmnopqrstuvwxyz]|k-[klmnopqrstuvwxyz]|l-[lmnopqrstuvwxyz]|m-[mnopqrstuvwxyz]|n-[nopqrstuvwxyz]|o-[opqrstuvwxyz]|p-[pqrstuvwxyz]|q-[qrstuvwxyz]|r-[rstuvwxyz]|s-[stuvwxyz]|t-[tuvwxyz]|u-[uvwxyz]|v-[vwxyz]|w-[wxyz]|x-[xyz]|y-[yz]|z-[z]|[a-z0-9_.])+-?)\\])+$"}}},"soak":{"description":"How long a wave waits, once every host of the earlier waves has applied the commit, before it applies it too (measured by each waiting agent from when it sees that): a duration such as `2m`. Default `0s`.","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"down_hosts":{"description":"A host of an earlier wave that has neither applied the commit nor failed at it (down, or its agent stopped): `wait` (default) holds the later waves until it reports; `skip` lets them go once `down_after` has passed.","enum":["wait","skip"]},"down_after":{"description":"With `down_hosts: skip`: how long a silent host of an earlier wave is waited for, counted from when the waiting agent first saw the commit: a duration such as `5m`. Default `10m`.","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"}}},"policy":{"description":"Rules every manifest of a revision must follow; a revision that breaks one is invalid and never applied. Each rule is off unless set, except `allow_host_network`.","type":"object","additionalProperties":false,"properties":{"deny_privileged":{"description":"`true`: no service may set `privileged: true`.","type":"boolean"},"bind_mount_prefixes":{"description":"Host paths that bind mounts may use, such as `/srv`: every bind mount source must be one of them or under one (`/srv2` is not under `/srv`).","type":"array","items":{"description":"An absolute host path such as `/srv` or `/var/lib/app`.","type":"string","pattern":"^/"}},"allow_host_network":{"description":"`true`: services may use `network_mode: host`. Default `false` once `policy` is present: host networking is denied unless allowed here.","type":"boolean"},"deny_mutable_tags":{"description":"`true`: the tag `latest` is denied; pin a version tag or a `digest`.","type":"boolean"},"require_digest":{"description":"`true`: every image must be pinned by `digest`, not by `tag`.","type":"boolean"},"allowed_registries":{"description":"Registries images may come from, optionally with a path prefix: `ghcr.io/acme`, `127.0.0.1:5055`, `docker.io`. An image without a registry (`redis`, `acme/app`) is from `docker.io`.","type":"array","minItems":1,"items":{"description":"A registry host, which has a `.` or a `:port` or is `localhost` (`docker.io`, `127.0.0.1:5055`), optionally followed by a path prefix (`ghcr.io/acme`).","type":"string","pattern":"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"}}}}}};
 const pattern39 = new RegExp("^[a-z0-9][a-z0-9_.-]{0,62}$", "u");
 const pattern40 = new RegExp("^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$", "u");
 const pattern41 = new RegExp("^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", "u");
 const pattern43 = new RegExp("^[a-z0-9][a-z0-9_-]*$", "u");
 const pattern44 = new RegExp("^/", "u");
-const pattern47 = new RegExp("^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$", "u");
+const pattern50 = new RegExp("^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$", "u");
 
 function validate11(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="https://gitdock.dev/schemas/gitdock.schema.json" */;
@@ -2623,7 +2623,7 @@ let vErrors = null;
 let errors = 0;
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
-if(!((key0 === "hosts") || (key0 === "policy"))){
+if(!((((key0 === "hosts") || (key0 === "max_parallel")) || (key0 === "rollout")) || (key0 === "policy"))){
 const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err0];
@@ -2667,7 +2667,7 @@ for(const key2 in data0){
 let data1 = data0[key2];
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 for(const key3 in data1){
-if(!(((((key3 === "allow_empty") || (key3 === "agent")) || (key3 === "profiles")) || (key3 === "remove_volumes")) || (key3 === "projects"))){
+if(!((((((key3 === "allow_empty") || (key3 === "max_parallel")) || (key3 === "agent")) || (key3 === "profiles")) || (key3 === "remove_volumes")) || (key3 === "projects"))){
 const err3 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err3];
@@ -2690,11 +2690,10 @@ vErrors.push(err4);
 errors++;
 }
 }
-if(data1.agent !== undefined){
-let data3 = data1.agent;
-if(typeof data3 === "string"){
-if(!pattern40.test(data3)){
-const err5 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/agent",schemaPath:"#/properties/hosts/additionalProperties/properties/agent/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$"},message:"must match pattern \""+"^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$"+"\""};
+if(data1.max_parallel !== undefined){
+let data3 = data1.max_parallel;
+if(!(((typeof data3 == "number") && (!(data3 % 1) && !isNaN(data3))) && (isFinite(data3)))){
+const err5 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/max_parallel",schemaPath:"#/properties/hosts/additionalProperties/properties/max_parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -2703,9 +2702,9 @@ vErrors.push(err5);
 }
 errors++;
 }
-}
-else {
-const err6 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/agent",schemaPath:"#/properties/hosts/additionalProperties/properties/agent/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data3 == "number") && (isFinite(data3))){
+if(data3 < 1 || isNaN(data3)){
+const err6 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/max_parallel",schemaPath:"#/properties/hosts/additionalProperties/properties/max_parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -2715,15 +2714,12 @@ vErrors.push(err6);
 errors++;
 }
 }
-if(data1.profiles !== undefined){
-let data4 = data1.profiles;
-if(Array.isArray(data4)){
-const len0 = data4.length;
-for(let i0=0; i0<len0; i0++){
-let data5 = data4[i0];
-if(typeof data5 === "string"){
-if(!pattern41.test(data5)){
-const err7 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles/" + i0,schemaPath:"#/properties/hosts/additionalProperties/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"+"\""};
+}
+if(data1.agent !== undefined){
+let data4 = data1.agent;
+if(typeof data4 === "string"){
+if(!pattern40.test(data4)){
+const err7 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/agent",schemaPath:"#/properties/hosts/additionalProperties/properties/agent/pattern",keyword:"pattern",params:{pattern: "^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$"},message:"must match pattern \""+"^https?://[^\\s/?#@]+(/[^\\s?#@]*)?$"+"\""};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -2734,7 +2730,7 @@ errors++;
 }
 }
 else {
-const err8 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles/" + i0,schemaPath:"#/properties/hosts/additionalProperties/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err8 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/agent",schemaPath:"#/properties/hosts/additionalProperties/properties/agent/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -2744,9 +2740,15 @@ vErrors.push(err8);
 errors++;
 }
 }
-}
-else {
-const err9 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles",schemaPath:"#/properties/hosts/additionalProperties/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data1.profiles !== undefined){
+let data5 = data1.profiles;
+if(Array.isArray(data5)){
+const len0 = data5.length;
+for(let i0=0; i0<len0; i0++){
+let data6 = data5[i0];
+if(typeof data6 === "string"){
+if(!pattern41.test(data6)){
+const err9 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles/" + i0,schemaPath:"#/properties/hosts/additionalProperties/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"+"\""};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -2756,15 +2758,8 @@ vErrors.push(err9);
 errors++;
 }
 }
-if(data1.remove_volumes !== undefined){
-let data6 = data1.remove_volumes;
-if(Array.isArray(data6)){
-const len1 = data6.length;
-for(let i1=0; i1<len1; i1++){
-let data7 = data6[i1];
-if(typeof data7 === "string"){
-if(!pattern41.test(data7)){
-const err10 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/remove_volumes/" + i1,schemaPath:"#/properties/hosts/additionalProperties/properties/remove_volumes/items/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"+"\""};
+else {
+const err10 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles/" + i0,schemaPath:"#/properties/hosts/additionalProperties/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -2774,8 +2769,9 @@ vErrors.push(err10);
 errors++;
 }
 }
+}
 else {
-const err11 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/remove_volumes/" + i1,schemaPath:"#/properties/hosts/additionalProperties/properties/remove_volumes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err11 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles",schemaPath:"#/properties/hosts/additionalProperties/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -2785,9 +2781,15 @@ vErrors.push(err11);
 errors++;
 }
 }
-}
-else {
-const err12 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/remove_volumes",schemaPath:"#/properties/hosts/additionalProperties/properties/remove_volumes/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data1.remove_volumes !== undefined){
+let data7 = data1.remove_volumes;
+if(Array.isArray(data7)){
+const len1 = data7.length;
+for(let i1=0; i1<len1; i1++){
+let data8 = data7[i1];
+if(typeof data8 === "string"){
+if(!pattern41.test(data8)){
+const err12 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/remove_volumes/" + i1,schemaPath:"#/properties/hosts/additionalProperties/properties/remove_volumes/items/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"+"\""};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -2797,14 +2799,8 @@ vErrors.push(err12);
 errors++;
 }
 }
-if(data1.projects !== undefined){
-let data8 = data1.projects;
-if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
-for(const key4 in data8){
-const _errs23 = errors;
-if(typeof key4 === "string"){
-if(!pattern43.test(key4)){
-const err13 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9_-]*$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9_-]*$"+"\"",propertyName:key4};
+else {
+const err13 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/remove_volumes/" + i1,schemaPath:"#/properties/hosts/additionalProperties/properties/remove_volumes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2814,9 +2810,9 @@ vErrors.push(err13);
 errors++;
 }
 }
-var valid8 = _errs23 === errors;
-if(!valid8){
-const err14 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/propertyNames",keyword:"propertyNames",params:{propertyName: key4},message:"property name must be valid"};
+}
+else {
+const err14 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/remove_volumes",schemaPath:"#/properties/hosts/additionalProperties/properties/remove_volumes/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2826,12 +2822,14 @@ vErrors.push(err14);
 errors++;
 }
 }
-for(const key5 in data8){
-let data9 = data8[key5];
+if(data1.projects !== undefined){
+let data9 = data1.projects;
 if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
-for(const key6 in data9){
-if(!(((key6 === "dir") || (key6 === "adopt_compose")) || (key6 === "profiles"))){
-const err15 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+for(const key4 in data9){
+const _errs25 = errors;
+if(typeof key4 === "string"){
+if(!pattern43.test(key4)){
+const err15 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9_-]*$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9_-]*$"+"\"",propertyName:key4};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2841,11 +2839,9 @@ vErrors.push(err15);
 errors++;
 }
 }
-if(data9.dir !== undefined){
-let data10 = data9.dir;
-if(typeof data10 === "string"){
-if(!pattern44.test(data10)){
-const err16 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/dir",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/dir/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+var valid8 = _errs25 === errors;
+if(!valid8){
+const err16 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/propertyNames",keyword:"propertyNames",params:{propertyName: key4},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2855,8 +2851,12 @@ vErrors.push(err16);
 errors++;
 }
 }
-else {
-const err17 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/dir",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key5 in data9){
+let data10 = data9[key5];
+if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+for(const key6 in data10){
+if(!(((key6 === "dir") || (key6 === "adopt_compose")) || (key6 === "profiles"))){
+const err17 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2866,9 +2866,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data9.adopt_compose !== undefined){
-if(typeof data9.adopt_compose !== "boolean"){
-const err18 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/adopt_compose",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/adopt_compose/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data10.dir !== undefined){
+let data11 = data10.dir;
+if(typeof data11 === "string"){
+if(!pattern44.test(data11)){
+const err18 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/dir",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/dir/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2878,15 +2880,8 @@ vErrors.push(err18);
 errors++;
 }
 }
-if(data9.profiles !== undefined){
-let data12 = data9.profiles;
-if(Array.isArray(data12)){
-const len2 = data12.length;
-for(let i2=0; i2<len2; i2++){
-let data13 = data12[i2];
-if(typeof data13 === "string"){
-if(!pattern41.test(data13)){
-const err19 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles/" + i2,schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"+"\""};
+else {
+const err19 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/dir",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2896,8 +2891,9 @@ vErrors.push(err19);
 errors++;
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles/" + i2,schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data10.adopt_compose !== undefined){
+if(typeof data10.adopt_compose !== "boolean"){
+const err20 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/adopt_compose",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/adopt_compose/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2907,9 +2903,15 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data10.profiles !== undefined){
+let data13 = data10.profiles;
+if(Array.isArray(data13)){
+const len2 = data13.length;
+for(let i2=0; i2<len2; i2++){
+let data14 = data13[i2];
+if(typeof data14 === "string"){
+if(!pattern41.test(data14)){
+const err21 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles/" + i2,schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/profiles/items/pattern",keyword:"pattern",params:{pattern: "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"},message:"must match pattern \""+"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"+"\""};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2919,9 +2921,8 @@ vErrors.push(err21);
 errors++;
 }
 }
-}
 else {
-const err22 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err22 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles/" + i2,schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/profiles/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2933,7 +2934,7 @@ errors++;
 }
 }
 else {
-const err23 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err23 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/profiles",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/properties/profiles/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -2945,7 +2946,7 @@ errors++;
 }
 }
 else {
-const err24 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err24 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/properties/projects/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2957,7 +2958,7 @@ errors++;
 }
 }
 else {
-const err25 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err25 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/projects",schemaPath:"#/properties/hosts/additionalProperties/properties/projects/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2967,12 +2968,9 @@ vErrors.push(err25);
 errors++;
 }
 }
-if(data.policy !== undefined){
-let data14 = data.policy;
-if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
-for(const key7 in data14){
-if(!((((((key7 === "deny_privileged") || (key7 === "bind_mount_prefixes")) || (key7 === "allow_host_network")) || (key7 === "deny_mutable_tags")) || (key7 === "require_digest")) || (key7 === "allowed_registries"))){
-const err26 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+}
+else {
+const err26 = {instancePath:instancePath+"/hosts/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/hosts/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2982,9 +2980,9 @@ vErrors.push(err26);
 errors++;
 }
 }
-if(data14.deny_privileged !== undefined){
-if(typeof data14.deny_privileged !== "boolean"){
-const err27 = {instancePath:instancePath+"/policy/deny_privileged",schemaPath:"#/properties/policy/properties/deny_privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err27 = {instancePath:instancePath+"/hosts",schemaPath:"#/properties/hosts/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2994,15 +2992,10 @@ vErrors.push(err27);
 errors++;
 }
 }
-if(data14.bind_mount_prefixes !== undefined){
-let data16 = data14.bind_mount_prefixes;
-if(Array.isArray(data16)){
-const len3 = data16.length;
-for(let i3=0; i3<len3; i3++){
-let data17 = data16[i3];
-if(typeof data17 === "string"){
-if(!pattern44.test(data17)){
-const err28 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i3,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+if(data.max_parallel !== undefined){
+let data15 = data.max_parallel;
+if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
+const err28 = {instancePath:instancePath+"/max_parallel",schemaPath:"#/properties/max_parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -3011,9 +3004,9 @@ vErrors.push(err28);
 }
 errors++;
 }
-}
-else {
-const err29 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i3,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data15 == "number") && (isFinite(data15))){
+if(data15 < 1 || isNaN(data15)){
+const err29 = {instancePath:instancePath+"/max_parallel",schemaPath:"#/properties/max_parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -3024,8 +3017,11 @@ errors++;
 }
 }
 }
-else {
-const err30 = {instancePath:instancePath+"/policy/bind_mount_prefixes",schemaPath:"#/properties/policy/properties/bind_mount_prefixes/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.rollout !== undefined){
+let data16 = data.rollout;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.waves === undefined){
+const err30 = {instancePath:instancePath+"/rollout",schemaPath:"#/properties/rollout/required",keyword:"required",params:{missingProperty: "waves"},message:"must have required property '"+"waves"+"'"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -3034,10 +3030,9 @@ vErrors.push(err30);
 }
 errors++;
 }
-}
-if(data14.allow_host_network !== undefined){
-if(typeof data14.allow_host_network !== "boolean"){
-const err31 = {instancePath:instancePath+"/policy/allow_host_network",schemaPath:"#/properties/policy/properties/allow_host_network/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key7 in data16){
+if(!((((key7 === "waves") || (key7 === "soak")) || (key7 === "down_hosts")) || (key7 === "down_after"))){
+const err31 = {instancePath:instancePath+"/rollout",schemaPath:"#/properties/rollout/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -3047,9 +3042,11 @@ vErrors.push(err31);
 errors++;
 }
 }
-if(data14.deny_mutable_tags !== undefined){
-if(typeof data14.deny_mutable_tags !== "boolean"){
-const err32 = {instancePath:instancePath+"/policy/deny_mutable_tags",schemaPath:"#/properties/policy/properties/deny_mutable_tags/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data16.waves !== undefined){
+let data17 = data16.waves;
+if(Array.isArray(data17)){
+if(data17.length < 1){
+const err32 = {instancePath:instancePath+"/rollout/waves",schemaPath:"#/properties/rollout/properties/waves/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -3058,10 +3055,12 @@ vErrors.push(err32);
 }
 errors++;
 }
-}
-if(data14.require_digest !== undefined){
-if(typeof data14.require_digest !== "boolean"){
-const err33 = {instancePath:instancePath+"/policy/require_digest",schemaPath:"#/properties/policy/properties/require_digest/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+const len3 = data17.length;
+for(let i3=0; i3<len3; i3++){
+let data18 = data17[i3];
+if(Array.isArray(data18)){
+if(data18.length < 1){
+const err33 = {instancePath:instancePath+"/rollout/waves/" + i3,schemaPath:"#/properties/rollout/properties/waves/items/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -3070,12 +3069,12 @@ vErrors.push(err33);
 }
 errors++;
 }
-}
-if(data14.allowed_registries !== undefined){
-let data21 = data14.allowed_registries;
-if(Array.isArray(data21)){
-if(data21.length < 1){
-const err34 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+const len4 = data18.length;
+for(let i4=0; i4<len4; i4++){
+let data19 = data18[i4];
+if(typeof data19 === "string"){
+if(!pattern6.test(data19)){
+const err34 = {instancePath:instancePath+"/rollout/waves/" + i3+"/" + i4,schemaPath:"#/properties/rollout/properties/waves/items/items/pattern",keyword:"pattern",params:{pattern: "^([a-z0-9*?_.-]|\\[(-|-?(\\.-[\\.0123456789_abcdefghijklmnopqrstuvwxyz]|0-[0123456789_abcdefghijklmnopqrstuvwxyz]|1-[123456789_abcdefghijklmnopqrstuvwxyz]|2-[23456789_abcdefghijklmnopqrstuvwxyz]|3-[3456789_abcdefghijklmnopqrstuvwxyz]|4-[456789_abcdefghijklmnopqrstuvwxyz]|5-[56789_abcdefghijklmnopqrstuvwxyz]|6-[6789_abcdefghijklmnopqrstuvwxyz]|7-[789_abcdefghijklmnopqrstuvwxyz]|8-[89_abcdefghijklmnopqrstuvwxyz]|9-[9_abcdefghijklmnopqrstuvwxyz]|_-[_abcdefghijklmnopqrstuvwxyz]|a-[abcdefghijklmnopqrstuvwxyz]|b-[bcdefghijklmnopqrstuvwxyz]|c-[cdefghijklmnopqrstuvwxyz]|d-[defghijklmnopqrstuvwxyz]|e-[efghijklmnopqrstuvwxyz]|f-[fghijklmnopqrstuvwxyz]|g-[ghijklmnopqrstuvwxyz]|h-[hijklmnopqrstuvwxyz]|i-[ijklmnopqrstuvwxyz]|j-[jklmnopqrstuvwxyz]|k-[klmnopqrstuvwxyz]|l-[lmnopqrstuvwxyz]|m-[mnopqrstuvwxyz]|n-[nopqrstuvwxyz]|o-[opqrstuvwxyz]|p-[pqrstuvwxyz]|q-[qrstuvwxyz]|r-[rstuvwxyz]|s-[stuvwxyz]|t-[tuvwxyz]|u-[uvwxyz]|v-[vwxyz]|w-[wxyz]|x-[xyz]|y-[yz]|z-[z]|[a-z0-9_.])+-?)\\])+$"},message:"must match pattern \""+"^([a-z0-9*?_.-]|\\[(-|-?(\\.-[\\.0123456789_abcdefghijklmnopqrstuvwxyz]|0-[0123456789_abcdefghijklmnopqrstuvwxyz]|1-[123456789_abcdefghijklmnopqrstuvwxyz]|2-[23456789_abcdefghijklmnopqrstuvwxyz]|3-[3456789_abcdefghijklmnopqrstuvwxyz]|4-[456789_abcdefghijklmnopqrstuvwxyz]|5-[56789_abcdefghijklmnopqrstuvwxyz]|6-[6789_abcdefghijklmnopqrstuvwxyz]|7-[789_abcdefghijklmnopqrstuvwxyz]|8-[89_abcdefghijklmnopqrstuvwxyz]|9-[9_abcdefghijklmnopqrstuvwxyz]|_-[_abcdefghijklmnopqrstuvwxyz]|a-[abcdefghijklmnopqrstuvwxyz]|b-[bcdefghijklmnopqrstuvwxyz]|c-[cdefghijklmnopqrstuvwxyz]|d-[defghijklmnopqrstuvwxyz]|e-[efghijklmnopqrstuvwxyz]|f-[fghijklmnopqrstuvwxyz]|g-[ghijklmnopqrstuvwxyz]|h-[hijklmnopqrstuvwxyz]|i-[ijklmnopqrstuvwxyz]|j-[jklmnopqrstuvwxyz]|k-[klmnopqrstuvwxyz]|l-[lmnopqrstuvwxyz]|m-[mnopqrstuvwxyz]|n-[nopqrstuvwxyz]|o-[opqrstuvwxyz]|p-[pqrstuvwxyz]|q-[qrstuvwxyz]|r-[rstuvwxyz]|s-[stuvwxyz]|t-[tuvwxyz]|u-[uvwxyz]|v-[vwxyz]|w-[wxyz]|x-[xyz]|y-[yz]|z-[z]|[a-z0-9_.])+-?)\\])+$"+"\""};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -3084,12 +3083,9 @@ vErrors.push(err34);
 }
 errors++;
 }
-const len4 = data21.length;
-for(let i4=0; i4<len4; i4++){
-let data22 = data21[i4];
-if(typeof data22 === "string"){
-if(!pattern47.test(data22)){
-const err35 = {instancePath:instancePath+"/policy/allowed_registries/" + i4,schemaPath:"#/properties/policy/properties/allowed_registries/items/pattern",keyword:"pattern",params:{pattern: "^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"},message:"must match pattern \""+"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"+"\""};
+}
+else {
+const err35 = {instancePath:instancePath+"/rollout/waves/" + i3+"/" + i4,schemaPath:"#/properties/rollout/properties/waves/items/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -3099,8 +3095,9 @@ vErrors.push(err35);
 errors++;
 }
 }
+}
 else {
-const err36 = {instancePath:instancePath+"/policy/allowed_registries/" + i4,schemaPath:"#/properties/policy/properties/allowed_registries/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err36 = {instancePath:instancePath+"/rollout/waves/" + i3,schemaPath:"#/properties/rollout/properties/waves/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -3112,7 +3109,7 @@ errors++;
 }
 }
 else {
-const err37 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err37 = {instancePath:instancePath+"/rollout/waves",schemaPath:"#/properties/rollout/properties/waves/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -3122,9 +3119,11 @@ vErrors.push(err37);
 errors++;
 }
 }
-}
-else {
-const err38 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data16.soak !== undefined){
+let data20 = data16.soak;
+if(typeof data20 === "string"){
+if(!pattern27.test(data20)){
+const err38 = {instancePath:instancePath+"/rollout/soak",schemaPath:"#/properties/rollout/properties/soak/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -3134,14 +3133,242 @@ vErrors.push(err38);
 errors++;
 }
 }
-}
 else {
-const err39 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err39 = {instancePath:instancePath+"/rollout/soak",schemaPath:"#/properties/rollout/properties/soak/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err39];
 }
 else {
 vErrors.push(err39);
+}
+errors++;
+}
+}
+if(data16.down_hosts !== undefined){
+let data21 = data16.down_hosts;
+if(!((data21 === "wait") || (data21 === "skip"))){
+const err40 = {instancePath:instancePath+"/rollout/down_hosts",schemaPath:"#/properties/rollout/properties/down_hosts/enum",keyword:"enum",params:{allowedValues: schema12.properties.rollout.properties.down_hosts.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+}
+if(data16.down_after !== undefined){
+let data22 = data16.down_after;
+if(typeof data22 === "string"){
+if(!pattern27.test(data22)){
+const err41 = {instancePath:instancePath+"/rollout/down_after",schemaPath:"#/properties/rollout/properties/down_after/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+else {
+const err42 = {instancePath:instancePath+"/rollout/down_after",schemaPath:"#/properties/rollout/properties/down_after/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+}
+}
+else {
+const err43 = {instancePath:instancePath+"/rollout",schemaPath:"#/properties/rollout/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+}
+if(data.policy !== undefined){
+let data23 = data.policy;
+if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
+for(const key8 in data23){
+if(!((((((key8 === "deny_privileged") || (key8 === "bind_mount_prefixes")) || (key8 === "allow_host_network")) || (key8 === "deny_mutable_tags")) || (key8 === "require_digest")) || (key8 === "allowed_registries"))){
+const err44 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+}
+if(data23.deny_privileged !== undefined){
+if(typeof data23.deny_privileged !== "boolean"){
+const err45 = {instancePath:instancePath+"/policy/deny_privileged",schemaPath:"#/properties/policy/properties/deny_privileged/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+if(data23.bind_mount_prefixes !== undefined){
+let data25 = data23.bind_mount_prefixes;
+if(Array.isArray(data25)){
+const len5 = data25.length;
+for(let i5=0; i5<len5; i5++){
+let data26 = data25[i5];
+if(typeof data26 === "string"){
+if(!pattern44.test(data26)){
+const err46 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i5,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+else {
+const err47 = {instancePath:instancePath+"/policy/bind_mount_prefixes/" + i5,schemaPath:"#/properties/policy/properties/bind_mount_prefixes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+}
+else {
+const err48 = {instancePath:instancePath+"/policy/bind_mount_prefixes",schemaPath:"#/properties/policy/properties/bind_mount_prefixes/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+if(data23.allow_host_network !== undefined){
+if(typeof data23.allow_host_network !== "boolean"){
+const err49 = {instancePath:instancePath+"/policy/allow_host_network",schemaPath:"#/properties/policy/properties/allow_host_network/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+}
+if(data23.deny_mutable_tags !== undefined){
+if(typeof data23.deny_mutable_tags !== "boolean"){
+const err50 = {instancePath:instancePath+"/policy/deny_mutable_tags",schemaPath:"#/properties/policy/properties/deny_mutable_tags/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+}
+if(data23.require_digest !== undefined){
+if(typeof data23.require_digest !== "boolean"){
+const err51 = {instancePath:instancePath+"/policy/require_digest",schemaPath:"#/properties/policy/properties/require_digest/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
+}
+errors++;
+}
+}
+if(data23.allowed_registries !== undefined){
+let data30 = data23.allowed_registries;
+if(Array.isArray(data30)){
+if(data30.length < 1){
+const err52 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
+const len6 = data30.length;
+for(let i6=0; i6<len6; i6++){
+let data31 = data30[i6];
+if(typeof data31 === "string"){
+if(!pattern50.test(data31)){
+const err53 = {instancePath:instancePath+"/policy/allowed_registries/" + i6,schemaPath:"#/properties/policy/properties/allowed_registries/items/pattern",keyword:"pattern",params:{pattern: "^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"},message:"must match pattern \""+"^(localhost(:[0-9]+)?|[a-z0-9-]+(\\.[a-z0-9-]+)+(:[0-9]+)?|[a-z0-9-]+:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)*$"+"\""};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+}
+else {
+const err54 = {instancePath:instancePath+"/policy/allowed_registries/" + i6,schemaPath:"#/properties/policy/properties/allowed_registries/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+}
+}
+else {
+const err55 = {instancePath:instancePath+"/policy/allowed_registries",schemaPath:"#/properties/policy/properties/allowed_registries/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
+}
+}
+}
+else {
+const err56 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
+}
+errors++;
+}
+}
+}
+else {
+const err57 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err57];
+}
+else {
+vErrors.push(err57);
 }
 errors++;
 }

@@ -1,0 +1,157 @@
+import type { RolloutStatus } from '../core/agent-status.js';
+import {
+  assignWaves,
+  type Blocker,
+  decideGate,
+  type HostReports,
+  type RolloutConfig,
+} from '../core/rollout.js';
+import { messageOf } from '../errors.js';
+import type { Log } from '../log.js';
+import type { Clock } from '../reconcile/clock.js';
+import { withJitter } from './backoff.js';
+import type { BranchSource } from './types.js';
+
+/** The rollout rule at a commit: gitdock.yaml `rollout` and the hosts it names. */
+export interface RolloutRule {
+  config: RolloutConfig | undefined;
+  hosts: string[];
+}
+
+export interface WaveGateOptions {
+  host: string;
+  source: BranchSource;
+  clock: Clock;
+  log: Log;
+  /** The rule at a commit (read from git; the gate caches nothing itself). */
+  ruleAt(commit: string): Promise<RolloutRule>;
+  /** The commit this host runs now, as far as the agent knows (its last applied commit). */
+  current(): string | null;
+  /** How often a waiting host reads the others' reports again. */
+  pollMs: number;
+  random?: () => number;
+}
+
+export type GateCheck =
+  | { go: true; skipped: string[] }
+  | {
+      go: false;
+      rollout: RolloutStatus;
+      /** The commit the host runs now, whose desired state drift is healed against (none on a new host). */
+      current: string | undefined;
+      requeueAfterMs: number;
+    };
+
+/**
+ * Decides, pass by pass, whether this host may apply the newest commit
+ * (`decideGate` in core/rollout.ts does the deciding). It remembers, per
+ * commit, when this agent first saw it and when it first saw its gate open:
+ * the soak and `down_after` run on this agent's own clock.
+ *
+ * The rule in force is the one of the commit the host runs now (its last
+ * applied commit, or after a restart its own applied ref), so a commit
+ * cannot switch off its own gate; a host that has applied nothing yet takes
+ * the newest commit's rule.
+ */
+export class WaveGate {
+  private seen: { commit: string; firstSeenAt: number; openSeenAt?: number } | undefined;
+
+  constructor(private readonly options: WaveGateOptions) {}
+
+  async check(commit: string, signal?: AbortSignal): Promise<GateCheck> {
+    const { host, clock } = this.options;
+    const now = clock.now();
+    if (this.seen?.commit !== commit) this.seen = { commit, firstSeenAt: now };
+    const seen = this.seen;
+    let current = this.options.current() ?? undefined;
+    if (current === commit) return { go: true, skipped: [] };
+
+    let reports: HostReports | undefined;
+    let reportError: string | undefined;
+    const readReports = async () => {
+      try {
+        reports = (await this.options.source.readReports?.(signal)) ?? {
+          applied: new Map(),
+          failed: new Map(),
+        };
+      } catch (err) {
+        reportError = messageOf(err);
+      }
+    };
+    // After a restart the agent knows what it runs from its own report.
+    if (current === undefined) {
+      await readReports();
+      current = reports?.applied.get(host);
+      if (current === commit) return { go: true, skipped: [] };
+    }
+    const rule = await this.options.ruleAt(current ?? commit);
+    if (!rule.config) return { go: true, skipped: [] };
+    const waves = assignWaves(rule.hosts, rule.config);
+    const wave = waves.get(host);
+    if (wave === undefined || wave === 0) return { go: true, skipped: [] };
+    const waveCount = Math.max(...waves.values()) + 1;
+    if (!reports && reportError === undefined) await readReports();
+
+    const base = {
+      commit,
+      wave: wave + 1,
+      waves: waveCount,
+      since: new Date(seen.firstSeenAt).toISOString(),
+    };
+    if (!reports) {
+      this.options.log.warn({ commit, err: reportError }, 'reading the hosts\u2019 reports failed');
+      return this.wait(
+        { ...base, state: 'waiting', blockers: [], error: reportError ?? 'no reports' },
+        current,
+      );
+    }
+    const decision = decideGate({
+      host,
+      commit,
+      config: rule.config,
+      hosts: rule.hosts,
+      reports,
+      firstSeenAt: seen.firstSeenAt,
+      openSeenAt: seen.openSeenAt,
+      now,
+    });
+    if (decision.type === 'go') {
+      if (decision.skipped.length > 0)
+        this.options.log.warn(
+          { commit, skipped: decision.skipped },
+          'hosts of earlier waves never reported: going on without them (down_hosts: skip)',
+        );
+      return { go: true, skipped: decision.skipped };
+    }
+    const blockers = decision.blockers.map(wireBlocker);
+    if (decision.type === 'halted')
+      return this.wait({ ...base, state: 'halted', blockers }, current);
+    if (decision.soakEndsAt === undefined) {
+      // Shut (again): a soak starts afresh when it opens.
+      delete seen.openSeenAt;
+      return this.wait({ ...base, state: 'waiting', blockers }, current);
+    }
+    seen.openSeenAt = decision.openSeenAt;
+    return {
+      go: false,
+      rollout: {
+        ...base,
+        state: 'soaking',
+        blockers,
+        soakEndsAt: new Date(decision.soakEndsAt).toISOString(),
+      },
+      current,
+      requeueAfterMs: Math.max(0, decision.soakEndsAt - now),
+    };
+  }
+
+  private wait(rollout: RolloutStatus, current: string | undefined): GateCheck {
+    const { pollMs, random } = this.options;
+    // Jittered: the hosts of a wave do not all ask the remote at the same instant.
+    return { go: false, rollout, current, requeueAfterMs: withJitter(pollMs, 0.2, random) };
+  }
+}
+
+function wireBlocker(b: Blocker): RolloutStatus['blockers'][number] {
+  return { host: b.host, wave: b.wave + 1, state: b.state, applied: b.applied };
+}
