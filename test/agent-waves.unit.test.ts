@@ -293,7 +293,7 @@ describe('waves: random sequences', () => {
           fleet = undefined;
         }
       }),
-      { numRuns: 12, seed, endOnFailure: true },
+      { numRuns: Number(process.env.GITDOCK_WAVES_RUNS ?? 12), seed, endOnFailure: true },
     );
   }, 120_000);
 });

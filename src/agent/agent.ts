@@ -27,6 +27,13 @@ const BURST_WINDOW_MS = 3_000;
 const DEFAULT_WAVE_POLL_MS = 2_000;
 /** Rollout rules kept by commit: the one in force and the newest, and a few before. */
 const RULE_CACHE_SIZE = 8;
+/**
+ * A webhook's fetch waits a random time of up to this much per host the
+ * fleet names, at most WEBHOOK_SPREAD_MAX_MS: a push reaches the git server
+ * as ~100 fetches a second, not all of the fleet's at one instant.
+ */
+const WEBHOOK_SPREAD_PER_HOST_MS = 10;
+const WEBHOOK_SPREAD_MAX_MS = 10_000;
 /** A burst ends after this long without a change... */
 const BURST_QUIET_MS = 1_000;
 /** ...or this long after it began, however busy the branch. */
@@ -113,6 +120,8 @@ export class Agent {
   private readonly waves: WaveGate;
   private readonly rules = new Map<string, Promise<RolloutRule>>();
   private warnedNoReport = false;
+  /** Hosts the fleet repo named at the last pass. */
+  private fleetHosts = 1;
 
   constructor(private readonly options: AgentOptions) {
     const { source, clock, log } = options;
@@ -198,6 +207,20 @@ export class Agent {
     if (running) void this.maybePreempt(running, options.fetch === true);
     if (burst) this.branchBurst.add(reason, options.fetch === true);
     else this.loop.trigger(reason, options);
+  }
+
+  /**
+   * A verified webhook: fetch, after a random wait that grows with the fleet
+   * (see WEBHOOK_SPREAD_PER_HOST_MS), so the fleet's fetches are spread.
+   */
+  webhook(reason: string): void {
+    const spreadMs = Math.min(this.fleetHosts * WEBHOOK_SPREAD_PER_HOST_MS, WEBHOOK_SPREAD_MAX_MS);
+    const delayMs = Math.floor((this.options.random ?? Math.random)() * spreadMs);
+    if (delayMs <= 0) return this.sourceChanged(reason, { fetch: true });
+    this.options.clock.sleep(delayMs, this.stopping.signal).then(
+      () => this.sourceChanged(reason, { fetch: true }),
+      () => {},
+    );
   }
 
   /** An engine event: drift, unless it is the echo of the agent's own call. A burst makes one pass. */
@@ -309,6 +332,7 @@ export class Agent {
       },
     );
     this.inFlight = undefined;
+    if (result.fleetHosts !== undefined) this.fleetHosts = result.fleetHosts;
     this.own.passEnded();
     this.pulls.passEnded();
     if (result.target && result.result !== 'invalid') this.lastValid = result.target;

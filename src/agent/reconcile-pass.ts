@@ -86,6 +86,8 @@ export interface PassResult {
   requeueAfterMs?: number;
   /** While the newest commit waits for this host's wave; null when it was applied (or needed no wave). */
   rollout?: RolloutStatus | null;
+  /** How many hosts the fleet repo names at the newest commit (it spreads webhook fetches). */
+  fleetHosts?: number;
 }
 
 /**
@@ -112,11 +114,13 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
   if (!read.ok)
     return { ...base, result: 'failure', commit: null, target: undefined, transient: true };
   const { commit, desired } = read;
+  // Every result from here on says how big the fleet is (webhook fetches are spread by it).
+  const known = read.fleetHosts !== undefined ? { ...base, fleetHosts: read.fleetHosts } : base;
   // An invalid commit is never applied; drift is still healed against the
   // last valid commit (none yet after a restart: then nothing is done).
   const invalid = !desired.ok;
   let target = desired.ok ? desired.value : input.lastValid;
-  if (!target) return { ...base, result: 'invalid', commit, target, transient: fetchFailed };
+  if (!target) return { ...known, result: 'invalid', commit, target, transient: fetchFailed };
   // A commit whose wave has not come yet is not applied: drift is healed at
   // the commit the host runs, as under an invalid one.
   const gate =
@@ -128,7 +132,7 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
     target = await desiredAtCurrent(deps, input, gate.current);
     if (!target)
       return {
-        ...base,
+        ...known,
         ...wave,
         result: 'gated',
         commit,
@@ -161,7 +165,7 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
     deps.log.error({ err: messageOf(err) }, 'reconcile failed');
     const away = isGitdockError(err, 'GITDOCK_E_ENGINE_UNREACHABLE');
     return {
-      ...base,
+      ...known,
       result: invalid ? 'invalid' : 'failure',
       commit,
       target,
@@ -178,7 +182,7 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
     gateRequeueMs,
   );
   return {
-    ...base,
+    ...known,
     ...wave,
     result: invalid ? 'invalid' : gated ? 'gated' : resultOf(outcome, input),
     commit,
@@ -205,19 +209,24 @@ async function desiredAtCurrent(
   if (current === undefined) return undefined;
   if (input.lastValid?.commit === current) return input.lastValid;
   const read = await resolveAt(deps, current).catch(() => undefined);
-  return read?.ok ? read.value : undefined;
+  return read?.desired.ok ? read.desired.value : undefined;
 }
 
-/** The host's desired state at a commit, as every pass resolves it. */
-async function resolveAt(deps: PassDeps, commit: string): Promise<Result<HostState>> {
+/** The host's desired state at a commit, as every pass resolves it, and how many hosts the fleet has. */
+async function resolveAt(
+  deps: PassDeps,
+  commit: string,
+): Promise<{ desired: Result<HostState>; fleetHosts?: number }> {
   const { fleet } = await readRevision({ git: deps.source.git, rev: commit });
-  if (!fleet.ok) return fleet;
+  if (!fleet.ok) return { desired: fleet };
   const resolved = resolveHost(fleet.value, deps.host, commit, {
     hostEnv: (await deps.hostEnv?.()) ?? new Map(),
   });
-  return resolved.ok && deps.rewriteDesired
-    ? { ok: true, value: deps.rewriteDesired(resolved.value) }
-    : resolved;
+  const desired =
+    resolved.ok && deps.rewriteDesired
+      ? { ok: true as const, value: deps.rewriteDesired(resolved.value) }
+      : resolved;
+  return { desired, fleetHosts: fleet.value.knownHosts.length };
 }
 
 /** Fetches a remote when asked; a failure is reported, and the commit already fetched is used. */
@@ -244,18 +253,20 @@ async function fetchIfAsked(
 async function readDesired(
   deps: PassDeps,
   errors: StatusError[],
-): Promise<{ ok: true; commit: string; desired: Result<HostState> } | { ok: false }> {
+): Promise<
+  { ok: true; commit: string; desired: Result<HostState>; fleetHosts?: number } | { ok: false }
+> {
   const { source, log } = deps;
   try {
     const commit = await source.head();
-    const desired = await resolveAt(deps, commit);
+    const { desired, fleetHosts } = await resolveAt(deps, commit);
     if (!desired.ok) {
       errors.push(...manifestErrorsToStatus(desired.errors));
       log.error({ commit, errors: desired.errors.length }, 'revision is invalid; nothing applied');
       for (const e of desired.errors)
         log.error({ commit, file: e.file, line: e.line, column: e.column }, e.message);
     }
-    return { ok: true, commit, desired };
+    return { ok: true, commit, desired, ...(fleetHosts !== undefined ? { fleetHosts } : {}) };
   } catch (err) {
     errors.push(errorOf(err, 'GITDOCK_E_GIT_READ'));
     log.error({ err: messageOf(err) }, 'reading the branch failed');

@@ -12,6 +12,9 @@ import type { Clock } from '../reconcile/clock.js';
 import { withJitter } from './backoff.js';
 import type { BranchSource } from './types.js';
 
+/** A waiting host reads the reports at most every this much per host of the fleet (see `wait`). */
+const POLL_SPREAD_PER_HOST_MS = 10;
+
 /** The rollout rule at a commit: gitdock.yaml `rollout` and the hosts it names. */
 export interface RolloutRule {
   config: RolloutConfig | undefined;
@@ -103,6 +106,7 @@ export class WaveGate {
       return this.wait(
         { ...base, state: 'waiting', blockers: [], error: reportError ?? 'no reports' },
         current,
+        rule.hosts.length,
       );
     }
     const decision = decideGate({
@@ -125,11 +129,11 @@ export class WaveGate {
     }
     const blockers = decision.blockers.map(wireBlocker);
     if (decision.type === 'halted')
-      return this.wait({ ...base, state: 'halted', blockers }, current);
+      return this.wait({ ...base, state: 'halted', blockers }, current, rule.hosts.length);
     if (decision.soakEndsAt === undefined) {
       // Shut (again): a soak starts afresh when it opens.
       delete seen.openSeenAt;
-      return this.wait({ ...base, state: 'waiting', blockers }, current);
+      return this.wait({ ...base, state: 'waiting', blockers }, current, rule.hosts.length);
     }
     seen.openSeenAt = decision.openSeenAt;
     return {
@@ -145,10 +149,12 @@ export class WaveGate {
     };
   }
 
-  private wait(rollout: RolloutStatus, current: string | undefined): GateCheck {
+  private wait(rollout: RolloutStatus, current: string | undefined, hosts: number): GateCheck {
     const { pollMs, random } = this.options;
-    // Jittered: the hosts of a wave do not all ask the remote at the same instant.
-    return { go: false, rollout, current, requeueAfterMs: withJitter(pollMs, 0.2, random) };
+    // At most ~100 reads a second reach the remote, however big the fleet,
+    // and jittered: the hosts of a wave do not all ask at the same instant.
+    const every = Math.max(pollMs, hosts * POLL_SPREAD_PER_HOST_MS);
+    return { go: false, rollout, current, requeueAfterMs: withJitter(every, 0.2, random) };
   }
 }
 

@@ -324,7 +324,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
             return { status: 401, body: { error: verdict.reason } };
           }
           // The payload is never trusted as state: it only triggers a fetch.
-          agent.sourceChanged(`webhook from ${verdict.provider}`, { fetch: true });
+          agent.webhook(`webhook from ${verdict.provider}`);
           return { status: 202, body: { accepted: true } };
         },
       },
