@@ -44,6 +44,10 @@ const COMMANDS = {
     summary: 'Undo a deploy with a commit: revert one, or restore a host as it was.',
     load: () => import('./commands/rollback.js'),
   },
+  sim: {
+    summary: 'Simulate the fleet on this machine: a private engine and agent per host.',
+    load: () => import('./commands/sim.js'),
+  },
   unlock: {
     summary: "Remove a host's lock (one writer per host) left by a gitdock that is gone.",
     load: () => import('./commands/unlock.js'),

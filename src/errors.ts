@@ -31,7 +31,12 @@ export const ERRORS = {
   GITDOCK_E_STATE_DIR: { exit: 1, summary: "The agent's state directory cannot be used." },
   GITDOCK_E_GIT_REPORT: {
     exit: 1,
-    summary: 'Recording the applied commit (refs/gitdock/applied/<host>) failed.',
+    summary:
+      'Recording the applied commit (refs/gitdock/applied/<host>) or a failed release (refs/gitdock/failed/<host>) failed.',
+  },
+  GITDOCK_E_SIM: {
+    exit: 1,
+    summary: 'The simulated fleet cannot be started, reached or stopped as asked.',
   },
   GITDOCK_E_ROLLBACK_CONFLICT: {
     exit: 1,

@@ -22,9 +22,10 @@ export async function readGitdockRefs(
   for (const kind of ['applied', 'failed']) {
     const prefix = `${GITDOCK_PREFIX}/${kind}`;
     const names = await listRefs({ fs, gitdir, filepath: prefix });
-    for (const name of names.filter(isValidName)) {
+    for (const name of names.filter(isReportName)) {
       const ref = `${prefix}/${name}`;
-      out.set(ref, await resolveRef({ fs, gitdir, ref }));
+      const oid = await resolveRef({ fs, gitdir, ref }).catch(ignoreVanished);
+      if (oid !== undefined) out.set(ref, oid);
     }
   }
   return out;
@@ -66,10 +67,11 @@ export async function readAppliedRefs(
     );
   }
   const out = new Map<string, AppliedRef>();
-  for (const host of names.filter(isValidName)) {
+  for (const host of names.filter(isReportName)) {
     const ref = `${APPLIED_PREFIX}/${host}`;
     try {
-      const oid = await resolveRef({ fs, gitdir: options.gitdir, ref });
+      const oid = await resolveRef({ fs, gitdir: options.gitdir, ref }).catch(ignoreVanished);
+      if (oid === undefined) continue;
       try {
         const { commit } = await readCommit({ ...repo, oid });
         out.set(host, { ref, commit: oid, committedAt: commit.committer.timestamp * 1000 });
@@ -86,4 +88,18 @@ export async function readAppliedRefs(
     }
   }
   return out;
+}
+
+/**
+ * A host's report ref, not the lock file git (or a push being received)
+ * holds beside it for a moment: `web-1.lock` is a valid host name too.
+ */
+function isReportName(name: string): boolean {
+  return isValidName(name) && !name.endsWith('.lock');
+}
+
+/** A ref listed a moment ago and gone now (a push replaced it): absent, not an error. */
+function ignoreVanished(err: unknown): undefined {
+  if ((err as { code?: unknown }).code === 'NotFoundError') return undefined;
+  throw err;
 }

@@ -216,7 +216,10 @@ export class Agent {
   webhook(reason: string): void {
     const spreadMs = Math.min(this.fleetHosts * WEBHOOK_SPREAD_PER_HOST_MS, WEBHOOK_SPREAD_MAX_MS);
     const delayMs = Math.floor((this.options.random ?? Math.random)() * spreadMs);
-    if (delayMs <= 0) return this.sourceChanged(reason, { fetch: true });
+    if (delayMs <= 0) {
+      this.sourceChanged(reason, { fetch: true });
+      return;
+    }
     this.options.clock.sleep(delayMs, this.stopping.signal).then(
       () => this.sourceChanged(reason, { fetch: true }),
       () => {},

@@ -1,5 +1,5 @@
 import { parseDuration } from '../core/duration.js';
-import { type Fleet, isFleetPath, loadFleet, resolveHost } from '../core/fleet.js';
+import { type Fleet, isFleetPath, loadFleet, resolveHost, rolloutHosts } from '../core/fleet.js';
 import { type FleetState, resolveFleetState } from '../core/fleet-state.js';
 import {
   type AgentAnswer,
@@ -235,19 +235,26 @@ async function readFleetStatus(input: {
       if (settings.agent !== undefined) agents.set(host, settings.agent);
     }
   }
-  const [{ fetchAgentStatus }, { readAppliedRefs }] = await Promise.all([
+  const [{ fetchAgentStatus }, { readAppliedRefs, readGitdockRefs }] = await Promise.all([
     import('../adapters/agent-client.js'),
     import('../adapters/applied-refs.js'),
   ]);
   // Every agent at once, and the refs meanwhile: the slowest agent bounds the run.
-  const [answerList, appliedRefs] = await Promise.all([
+  const [answerList, appliedRefs, reportRefs] = await Promise.all([
     Promise.all(
       [...agents].map(
         async ([host, url]) => [host, await fetchAgentStatus(url, host, { timeoutMs })] as const,
       ),
     ),
     readAppliedRefs({ gitdir: git.gitdir, dir: values.repo }),
+    // Only to show a release by waves; a repository whose refs cannot be listed was reported just above.
+    fleet.rollout ? readGitdockRefs(git.gitdir).catch(() => new Map<string, string>()) : undefined,
   ]);
+  const failedRefs = new Map<string, string>();
+  for (const [ref, commit] of reportRefs ?? []) {
+    const host = /^refs\/gitdock\/failed\/(.+)$/.exec(ref)?.[1];
+    if (host) failedRefs.set(host, commit);
+  }
   const answers = new Map<string, AgentAnswer>(answerList);
 
   // The other commits whose desired state is needed: each answering agent's,
@@ -283,6 +290,9 @@ async function readFleetStatus(input: {
     appliedRefs,
     desiredAt,
     now: Date.now(),
+    ...(fleet.rollout
+      ? { rollout: { config: fleet.rollout, hosts: rolloutHosts(fleet.config) }, failedRefs }
+      : {}),
   });
 }
 

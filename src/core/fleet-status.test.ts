@@ -80,6 +80,7 @@ interface Case {
   others?: Record<string, Tree>;
   answers?: Record<string, AgentAnswer>;
   refs?: Record<string, string>;
+  failedRefs?: Record<string, string>;
 }
 
 function status(c: Case): FleetStatus {
@@ -113,6 +114,12 @@ function status(c: Case): FleetStatus {
     appliedRefs,
     desiredAt,
     now: NOW,
+    ...(fleet.rollout
+      ? {
+          rollout: { config: fleet.rollout, hosts: Object.keys(fleet.config.hosts ?? {}) },
+          failedRefs: new Map(Object.entries(c.failedRefs ?? {})),
+        }
+      : {}),
   });
 }
 
@@ -594,5 +601,37 @@ describe('imageLabel and formatAge', () => {
     [86_400_000 * 3, '3d'],
   ])('formatAge(%i) = %s', (ms, text) => {
     expect(formatAge(ms)).toBe(text);
+  });
+});
+
+describe('the release by waves', () => {
+  const WAVES: Tree = {
+    ...TREE,
+    'gitdock.yaml': `${CONFIG}rollout:\n  waves: [[web-1], [web-2]]\n`,
+  };
+
+  it('is null without a rollout', () => {
+    expect(status({}).waves).toBeNull();
+  });
+
+  it('shows each wave from the applied and failed refs', () => {
+    expect(status({ head: WAVES, refs: { 'web-1': HEAD, 'web-2': OLD } }).waves).toEqual({
+      waves: [
+        { wave: 1, hosts: [{ host: 'web-1', state: 'applied' }] },
+        { wave: 2, hosts: [{ host: 'web-2', state: 'pending' }] },
+      ],
+      haltedAt: null,
+    });
+  });
+
+  it('says at which wave a release halted', () => {
+    const s = status({ head: WAVES, refs: { 'web-1': OLD }, failedRefs: { 'web-1': HEAD } });
+    expect(s.waves?.haltedAt).toBe(1);
+    expect(s.waves?.waves[0]?.hosts).toEqual([{ host: 'web-1', state: 'failed' }]);
+  });
+
+  it('a failure at another commit does not halt this one', () => {
+    const s = status({ head: WAVES, refs: { 'web-1': HEAD }, failedRefs: { 'web-1': OLD } });
+    expect(s.waves?.haltedAt).toBeNull();
   });
 });

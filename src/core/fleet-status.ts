@@ -13,7 +13,7 @@ import {
   type SyncStatus,
 } from './agent-status.js';
 import { plural } from './fleet-diff.js';
-import { describeRollout } from './rollout.js';
+import { assignWaves, describeRollout, type RolloutConfig } from './rollout.js';
 import type { DesiredService, HostState } from './types.js';
 
 /** An agent's sync verdict, or Unknown where no agent could be asked. */
@@ -83,6 +83,23 @@ export interface FleetStatusInput {
   desiredAt: (host: string, commit: string) => DesiredAt;
   /** ms since the epoch, for ages. */
   now: number;
+  /** gitdock.yaml `rollout` at the revision and the hosts it is over: the release is shown by waves. */
+  rollout?: { config: RolloutConfig; hosts: readonly string[] };
+  /** `refs/gitdock/failed/<host>` by host: the commit a release failed at there. */
+  failedRefs?: ReadonlyMap<string, string>;
+}
+
+/** One host of a wave in the release of the revision: has it applied it, failed at it, or neither yet? */
+export interface WaveHost {
+  host: string;
+  state: 'applied' | 'failed' | 'pending';
+}
+
+/** The release of the revision by waves (gitdock.yaml `rollout`), from the hosts' reports. */
+export interface WavesView {
+  waves: { wave: number; hosts: WaveHost[] }[];
+  /** The first wave with a host that failed at the revision: every later wave waits. */
+  haltedAt: number | null;
 }
 
 export interface ServiceRow {
@@ -146,6 +163,8 @@ export interface FleetStatus {
   counts: FleetStatusCounts;
   /** Every host confirmed Synced by its agent: what `--exit-code` tests. */
   synced: boolean;
+  /** With gitdock.yaml `rollout`: the release of the revision, wave by wave. */
+  waves: WavesView | null;
 }
 
 const RANK: Record<FleetSync, number> = { Synced: 0, Unknown: 1, OutOfSync: 2, Failed: 3 };
@@ -207,7 +226,31 @@ export function mergeFleetStatus(input: FleetStatusInput): FleetStatus {
     hosts,
     counts,
     synced: hosts.every((h) => h.sync === 'Synced'),
+    waves: input.rollout ? wavesView(input, input.rollout) : null,
   };
+}
+
+/** Each wave's hosts and where they stand with the revision, from the applied and failed refs. */
+function wavesView(
+  input: FleetStatusInput,
+  rollout: NonNullable<FleetStatusInput['rollout']>,
+): WavesView {
+  const assigned = assignWaves(rollout.hosts, rollout.config);
+  const waves: WavesView['waves'] = [];
+  for (const [host, index] of [...assigned].sort(([a], [b]) => a.localeCompare(b))) {
+    const applied = input.appliedRefs.get(host)?.commit === input.commit;
+    const failed = input.failedRefs?.get(host) === input.commit;
+    const state: WaveHost['state'] = applied ? 'applied' : failed ? 'failed' : 'pending';
+    let wave = waves.find((w) => w.wave === index + 1);
+    if (!wave) {
+      wave = { wave: index + 1, hosts: [] };
+      waves.push(wave);
+    }
+    wave.hosts.push({ host, state });
+  }
+  waves.sort((a, b) => a.wave - b.wave);
+  const halted = waves.find((w) => w.hosts.some((h) => h.state === 'failed'));
+  return { waves, haltedAt: halted?.wave ?? null };
 }
 
 function hostRow(input: FleetStatusInput, host: string): HostRow {

@@ -31,6 +31,7 @@ const STATUS: FleetStatus = {
   commit: HEAD,
   branch: 'main',
   synced: false,
+  waves: null,
   counts: {
     hosts: 3,
     services: 3,
@@ -213,6 +214,7 @@ describe('statusToJson', () => {
       'synced',
       'summary',
       'counts',
+      'waves',
       'hosts',
     ]);
     expect(Object.keys(json.hosts[0]!)).toEqual([
@@ -252,5 +254,40 @@ describe('statusToJson', () => {
       runningCommit: OLD,
       reason: 'not applied: image 1.4.2 -> 1.5.0',
     });
+  });
+});
+
+describe('the release by waves', () => {
+  it('lists each wave with where its hosts stand, and says where a release halted', () => {
+    const text = formatStatusText(
+      {
+        ...STATUS,
+        waves: {
+          waves: [
+            { wave: 1, hosts: [{ host: 'web-1', state: 'failed' }] },
+            {
+              wave: 2,
+              hosts: [
+                { host: 'web-2', state: 'pending' },
+                { host: 'web-3', state: 'pending' },
+              ],
+            },
+          ],
+          haltedAt: 1,
+        },
+      },
+      { color: false },
+    );
+    expect(text).toContain(
+      [
+        `Release of ${HEAD.slice(0, 12)} by waves (halted at wave 1: the later waves wait for a revert or a fix):`,
+        '  wave 1  web-1 failed',
+        '  wave 2  web-2 pending, web-3 pending',
+      ].join('\n'),
+    );
+  });
+
+  it('says nothing of waves without a rollout', () => {
+    expect(formatStatusText(STATUS, { color: false })).not.toContain('by waves');
   });
 });

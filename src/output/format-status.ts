@@ -74,8 +74,28 @@ export function formatStatusText(status: FleetStatus, style: Style): string {
   for (const r of rows) out.push(line(r.cells, r.sync));
   const details = status.hosts.flatMap((h) => hostDetails(h));
   if (details.length > 0) out.push('', ...details);
+  if (status.waves) out.push('', ...wavesLines(status));
   out.push('', summarizeFleetStatus(status));
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * The release of the revision by waves, from the hosts' reports:
+ *
+ *     Release of 1a2b3c4 by waves (halted at wave 1: a later wave waits for a revert or a fix):
+ *       wave 1  web-1 failed
+ *       wave 2  web-2 pending, web-3 pending
+ */
+function wavesLines(status: FleetStatus): string[] {
+  const view = status.waves!;
+  const halted =
+    view.haltedAt === null
+      ? ''
+      : ` (halted at wave ${view.haltedAt}: the later waves wait for a revert or a fix)`;
+  const lines = [`Release of ${short(status.commit)} by waves${halted}:`];
+  for (const w of view.waves)
+    lines.push(`  wave ${w.wave}  ${w.hosts.map((h) => `${h.host} ${h.state}`).join(', ')}`);
+  return lines;
 }
 
 /** The AGENT cell: when the agent last reconciled, or why nothing came from it. */
@@ -115,6 +135,7 @@ export function statusToJson(status: FleetStatus) {
     synced: status.synced,
     summary: summarizeFleetStatus(status),
     counts: status.counts,
+    waves: status.waves,
     hosts: status.hosts.map((h) => ({
       host: h.host,
       agent: h.agent,

@@ -477,6 +477,29 @@ describe('reconcileHost: depends_on conditions and one-shot services', () => {
     expect(create.at).toBeGreaterThanOrEqual(restartedAt + 3_000);
   });
 
+  it('service_healthy: a dependency whose image is still being pulled makes the dependent wait, not fail', async () => {
+    const w = world({ app: {} });
+    w.engine.loadImage('registry.example.com/db:1.0', { healthyAfterMs: 1_000 });
+    // As the agent's background pulls answer while db's image travels.
+    const images = {
+      ensure: async (d: { name: string }) =>
+        d.name === 'shop/db' ? { pending: 'pulling db:1.0' } : { id: 'sha256:app' },
+    };
+    const result = await reconcile(
+      w,
+      state([service('shop', 'db'), app('service_healthy', 'shop/db')], nets),
+      { images: images as never },
+    );
+    expect(result.outcomes.map((o) => [o.service, o.ok, o.waiting === true, o.code])).toEqual([
+      ['shop/db', false, true, undefined],
+      ['shop/app', false, true, undefined],
+    ]);
+    expect(result.outcomes[1]?.error).toBe(
+      'not started yet: shop/db must be healthy first: it waits (pulling db:1.0)',
+    );
+    expect(w.engine.container('shop-app-1')).toBeUndefined();
+  });
+
   it('service_healthy: a dependency without a health check fails the dependent with the reason', async () => {
     const w = world({ db: {}, app: {} });
     const result = await reconcile(

@@ -363,7 +363,7 @@ async function unmetDependency(
   byService: ReadonlyMap<string, Action>,
   deps: readonly string[],
   depOutcomes: readonly (ServiceOutcome | undefined)[],
-): Promise<string | undefined> {
+): Promise<string | { waiting: true; reason: string } | undefined> {
   if (action.type !== 'create' && action.type !== 'recreate' && action.type !== 'start') {
     return undefined;
   }
@@ -377,6 +377,13 @@ async function unmetDependency(
       outcome?.containerId ??
       (depAction && 'container' in depAction ? depAction.container.id : undefined);
     if (!id) {
+      // A dependency that waits (its image is being pulled, its old container
+      // removed) has not failed: the dependent waits with it.
+      if (outcome?.waiting)
+        return {
+          waiting: true,
+          reason: `${dep} ${describeCondition(condition)}: it waits (${outcome.error ?? 'not ready'})`,
+        };
       return `${dep} ${describeCondition(condition)}: ${outcome?.error ? `it failed: ${outcome.error}` : 'it has no container'}`;
     }
     const timeoutMs =
@@ -409,13 +416,23 @@ function describeCondition(
 function dependencyFailure(
   options: ReconcileOptions,
   action: Action,
-  unmet: string,
+  unmet: string | { waiting: true; reason: string },
 ): ServiceOutcome {
   const fields = {
     service: action.service,
     action: action.type,
     reasons: 'reasons' in action ? action.reasons : [],
   };
+  if (typeof unmet !== 'string') {
+    options.log.info({ ...fields, reason: unmet.reason }, 'service waits for its dependency');
+    return {
+      ...fields,
+      ok: false,
+      waiting: true,
+      error: `not started yet: ${unmet.reason}`,
+      durationMs: 0,
+    };
+  }
   const error = `not started: ${unmet}${'container' in action && action.type === 'recreate' ? '; the running container was left as it is' : ''}`;
   options.log.error({ ...fields, error }, 'service failed');
   return { ...fields, ok: false, error, code: 'GITDOCK_E_ROLLOUT_FAILED', durationMs: 0 };
