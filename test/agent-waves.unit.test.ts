@@ -5,7 +5,12 @@
 // in force), then random sequences checked against the gate's promise.
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FleetHarness, type FleetRelease, WAVE_POLL_MS } from './support/fleet-harness.js';
+import {
+  FleetHarness,
+  type FleetRelease,
+  serviceManifest,
+  WAVE_POLL_MS,
+} from './support/fleet-harness.js';
 
 const MINUTE = 60_000;
 let fleet: FleetHarness | undefined;
@@ -106,6 +111,47 @@ describe('waves: halted by a failure', () => {
   });
 });
 
+describe('waves: what halts a release', () => {
+  it('an image wave 1 cannot pull halts the later waves, which pull nothing of it', async () => {
+    const f = make(['a', 'b'], '  waves: [[a], [b]]');
+    await deployed(f, 'v1');
+    const bad = f.push('missing');
+    await f.until(() => f.failed('a') === bad, MINUTE, 'a reports its failed pull');
+    await f.advance(MINUTE);
+    expect(f.status('b').rollout).toMatchObject({ state: 'halted', blockers: [{ host: 'a' }] });
+    expect(f.pulls('b').filter((ref) => ref.endsWith(':missing'))).toEqual([]);
+    expect(await f.runningTag('a')).toBe('v1');
+  });
+
+  it('a waiting host pulls the waiting images once, not at every poll', async () => {
+    const f = make(['a', 'b'], '  waves: [[a], [b]]');
+    await deployed(f, 'v1');
+    await f.stop('a');
+    // An image that cannot be pulled: a pull at every poll would show.
+    const before = f.pullCalls('b');
+    f.push('missing');
+    await f.advance(2 * MINUTE);
+    expect(f.status('b').rollout?.state).toBe('waiting');
+    expect(f.pullCalls('b') - before).toBe(1);
+    expect(await f.runningTag('b')).toBe('v1');
+  });
+
+  it('a host that failed half way keeps what it began while a newer commit waits: no rollback', async () => {
+    const f = make(['a', 'b'], '  waves: [[a], [b]]');
+    await deployed(f, 'v1');
+    // On b, web moves to v2 and a second service crashes: b fails half way at c2.
+    const c2 = f.push('v2', { 'hosts/b/api.yaml': serviceManifest('crash') });
+    await f.until(() => f.applied('a') === c2, MINUTE, 'a applies c2');
+    await f.until(() => f.failed('b') === c2, MINUTE, 'b fails at c2');
+    expect(await f.runningTag('b')).toBe('v2');
+    await f.stop('a');
+    f.push('v3', { 'hosts/b/api.yaml': serviceManifest('crash') });
+    await f.advance(MINUTE);
+    expect(f.status('b').rollout?.state).toBe('waiting');
+    expect(await f.tags('b')).toEqual(['v2']);
+  });
+});
+
 describe('waves: a newer commit mid-wave', () => {
   it('hosts finish the commit they began; the newer one starts again at wave 1; a host that never began the older one skips it', async () => {
     const f = make(['a', 'b', 'c'], '  waves: [[a], [b], [c]]');
@@ -154,7 +200,7 @@ describe('waves: soak', () => {
 });
 
 describe('waves: a host that is down', () => {
-  it('holds the later waves by default (down_hosts: wait)', async () => {
+  it('holds the later waves by default (down_hosts: wait)', { timeout: 60_000 }, async () => {
     const f = make(['a', 'b'], '  waves: [[a], [b]]');
     await deployed(f, 'v1');
     await f.stop('a');

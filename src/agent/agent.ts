@@ -141,7 +141,9 @@ export class Agent {
       clock,
       log,
       ruleAt: (commit) => this.ruleAt(commit),
-      current: () => this.store.status.lastAppliedCommit,
+      // What the host was last converged toward: a release it began and that
+      // failed half way included (its services at that commit stay as they are).
+      current: () => this.lastValid?.commit ?? null,
       pollMs: options.wavePollMs ?? DEFAULT_WAVE_POLL_MS,
       ...(options.random ? { random: options.random } : {}),
     });
@@ -378,16 +380,17 @@ export class Agent {
     if (!commit || result.target?.commit !== commit) return;
     if (result.result === 'success') {
       const oneShots = new Set(result.target.services.filter((s) => s.oneShot).map((s) => s.name));
-      const healthy = (result.services ?? []).every(
+      const healthy = result.services?.every(
         (s) => s.sync === 'Synced' && (s.health === 'Healthy' || oneShots.has(s.name)),
       );
       if (healthy) this.reporter.schedule(commit);
       return;
     }
-    const names = new Set(result.target.services.map((s) => s.name));
-    const failedHere = this.holds
-      .entries()
-      .some((h) => h.kind === 'rollout' && names.has(h.service));
+    // Any held service of the commit: a new container that did not come up,
+    // and an image that cannot be pulled too (a later wave would meet it as
+    // well). A halt is lifted by the host applying the commit after all.
+    const specs = new Set(result.target.services.map((s) => `${s.name}@${s.specHash}`));
+    const failedHere = this.holds.entries().some((h) => specs.has(`${h.service}@${h.specHash}`));
     if (result.result === 'failure' && failedHere) this.reporter.scheduleFailed(commit);
   }
 

@@ -142,20 +142,21 @@ export async function reconcilePass(deps: PassDeps, input: PassInput): Promise<P
       };
   }
 
-  input.onTarget?.(commit, target);
+  input.onTarget?.(target.commit, target);
   deps.holds.retain(target.services);
   recordPullFailures(deps, target);
   // While its wave waits, the newest commit's images are pulled already: when
   // the gate opens, only the replacements remain.
-  const waiting = gated && desired.ok ? desired.value.services : [];
+  const waiting = gate && !gate.go && desired.ok ? desired.value.services : [];
   deps.pulls.retain(
     new Set([...target.services, ...waiting].map((s) => s.imageRef)),
     'no longer wanted by the newest commit',
   );
-  for (const service of waiting)
-    deps.pulls.ensure(service, input.stopping).catch(() => {
-      // Its failure is the pass's to report once the gate opens.
-    });
+  if (gate && !gate.go && gate.prePull)
+    for (const service of waiting)
+      deps.pulls.ensure(service, input.stopping).catch(() => {
+        // Its failure is the pass's to report once the gate opens.
+      });
   let outcome: ReconcileResult;
   try {
     outcome = await converge(deps, input, target);

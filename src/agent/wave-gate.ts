@@ -28,7 +28,11 @@ export interface WaveGateOptions {
   log: Log;
   /** The rule at a commit (read from git; the gate caches nothing itself). */
   ruleAt(commit: string): Promise<RolloutRule>;
-  /** The commit this host runs now, as far as the agent knows (its last applied commit). */
+  /**
+   * The commit this host runs now, as far as the agent knows: the one its
+   * last valid pass worked toward (a release it began and that failed half
+   * way included), not the last applied in full.
+   */
   current(): string | null;
   /** How often a waiting host reads the others' reports again. */
   pollMs: number;
@@ -43,7 +47,12 @@ export type GateCheck =
       /** The commit the host runs now, whose desired state drift is healed against (none on a new host). */
       current: string | undefined;
       requeueAfterMs: number;
+      /** Pull the waiting commit's images now: once per commit, and not while the release is halted. */
+      prePull: boolean;
     };
+
+/** Commits whose first sighting is remembered (the one waiting, and a newer one judged meanwhile). */
+const SEEN_KEPT = 4;
 
 /**
  * Decides, pass by pass, whether this host may apply the newest commit
@@ -57,15 +66,51 @@ export type GateCheck =
  * the newest commit's rule.
  */
 export class WaveGate {
-  private seen: { commit: string; firstSeenAt: number; openSeenAt?: number } | undefined;
+  private readonly seen = new Map<
+    string,
+    { firstSeenAt: number; openSeenAt?: number; prePulled?: boolean }
+  >();
 
   constructor(private readonly options: WaveGateOptions) {}
 
   async check(commit: string, signal?: AbortSignal): Promise<GateCheck> {
+    try {
+      return await this.decide(commit, signal);
+    } catch (err) {
+      // The rule could not be read (git away, a commit missing from the
+      // cache): shut, said so, and drift is still healed.
+      const now = this.options.clock.now();
+      return this.wait(
+        {
+          commit,
+          wave: 0,
+          waves: 0,
+          state: 'waiting',
+          blockers: [],
+          since: new Date(this.sighting(commit, now).firstSeenAt).toISOString(),
+          error: `reading the rollout rule failed: ${messageOf(err)}`,
+        },
+        this.options.current() ?? undefined,
+        1,
+      );
+    }
+  }
+
+  /** When this agent first saw `commit` (its own clock), remembered for a few commits. */
+  private sighting(commit: string, now: number) {
+    let seen = this.seen.get(commit);
+    if (!seen) {
+      seen = { firstSeenAt: now };
+      this.seen.set(commit, seen);
+      while (this.seen.size > SEEN_KEPT) this.seen.delete(this.seen.keys().next().value!);
+    }
+    return seen;
+  }
+
+  private async decide(commit: string, signal?: AbortSignal): Promise<GateCheck> {
     const { host, clock } = this.options;
     const now = clock.now();
-    if (this.seen?.commit !== commit) this.seen = { commit, firstSeenAt: now };
-    const seen = this.seen;
+    const seen = this.sighting(commit, now);
     let current = this.options.current() ?? undefined;
     if (current === commit) return { go: true, skipped: [] };
 
@@ -102,7 +147,7 @@ export class WaveGate {
       since: new Date(seen.firstSeenAt).toISOString(),
     };
     if (!reports) {
-      this.options.log.warn({ commit, err: reportError }, 'reading the hosts\u2019 reports failed');
+      this.options.log.warn({ commit, err: reportError }, "reading the hosts' reports failed");
       return this.wait(
         { ...base, state: 'waiting', blockers: [], error: reportError ?? 'no reports' },
         current,
@@ -146,7 +191,15 @@ export class WaveGate {
       },
       current,
       requeueAfterMs: Math.max(0, decision.soakEndsAt - now),
+      prePull: this.prePullOnce(commit),
     };
+  }
+
+  private prePullOnce(commit: string): boolean {
+    const seen = this.seen.get(commit);
+    if (!seen || seen.prePulled) return false;
+    seen.prePulled = true;
+    return true;
   }
 
   private wait(rollout: RolloutStatus, current: string | undefined, hosts: number): GateCheck {
@@ -154,7 +207,10 @@ export class WaveGate {
     // At most ~100 reads a second reach the remote, however big the fleet,
     // and jittered: the hosts of a wave do not all ask at the same instant.
     const every = Math.max(pollMs, hosts * POLL_SPREAD_PER_HOST_MS);
-    return { go: false, rollout, current, requeueAfterMs: withJitter(every, 0.2, random) };
+    // A halted release pulls nothing: its images may be the reason it halted.
+    const prePull =
+      rollout.state !== 'halted' && !rollout.error && this.prePullOnce(rollout.commit);
+    return { go: false, rollout, current, requeueAfterMs: withJitter(every, 0.2, random), prePull };
   }
 }
 

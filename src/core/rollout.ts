@@ -135,6 +135,7 @@ export function describeRollout(r: RolloutStatus): string {
       .filter((b) => b.state === state)
       .map((b) => b.host)
       .join(', ');
+  if (r.waves === 0) return `gate shut: ${r.error ?? 'no rule'}`;
   const at = `wave ${r.wave} of ${r.waves}`;
   if (r.state === 'halted')
     return `${at}: halted, ${hosts('failed')} failed at ${r.commit.slice(0, 7)}`;

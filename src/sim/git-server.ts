@@ -99,6 +99,16 @@ export function writePortFile(file: string, url: string): void {
 
 function serveCgi(req: http.IncomingMessage, res: http.ServerResponse, root: string): void {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  let pathInfo: string;
+  try {
+    pathInfo = decodeURIComponent(url.pathname);
+  } catch {
+    // A malformed escape must not take the sim's remote down for every host.
+    req.resume();
+    res.writeHead(400, { 'Content-Type': 'text/plain' });
+    res.end('bad request path\n');
+    return;
+  }
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     // The machine's git config (hooks, templates) must not change what the sim serves.
@@ -109,7 +119,7 @@ function serveCgi(req: http.IncomingMessage, res: http.ServerResponse, root: str
     GATEWAY_INTERFACE: 'CGI/1.1',
     SERVER_PROTOCOL: 'HTTP/1.1',
     REQUEST_METHOD: req.method ?? 'GET',
-    PATH_INFO: decodeURIComponent(url.pathname),
+    PATH_INFO: pathInfo,
     QUERY_STRING: url.search.slice(1),
     CONTENT_TYPE: req.headers['content-type'] ?? '',
     REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',

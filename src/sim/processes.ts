@@ -8,6 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 
 export async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
@@ -69,15 +70,61 @@ export async function stopPid(pid: number, seconds: number): Promise<boolean> {
   return !alive(pid);
 }
 
-/** Every live process (but this one) whose command line names a path under `dir`. */
+/** The programs a sim starts (and dockerd starts for it): nothing else is ever stopped. */
+const SIM_PROGRAMS = /^(dockerd|containerd|containerd-shim[\w-]*|docker-proxy|runc)$/;
+
+/**
+ * Every live process the sim started whose command line names a path under
+ * `dir`: its dockerds, their containerds, shims and proxies, and its agents
+ * and git server (gitdock under node). Never this process or one of its
+ * ancestors, and never another program (a `tail -f` of a sim log, a shell
+ * whose command line names the directory).
+ */
 export function processesUnder(dir: string): { pid: number; cmdline: string }[] {
+  const ancestors = ancestorsOf(process.pid);
   const out: { pid: number; cmdline: string }[] = [];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
-    if (pid === process.pid) continue;
-    const cmdline = readCmdline(pid);
-    if (cmdline.includes(`${dir}/`) && alive(pid)) out.push({ pid, cmdline });
+    if (ancestors.has(pid)) continue;
+    const argv = readArgv(pid);
+    const cmdline = argv.join(' ').trim();
+    if (!cmdline.includes(`${dir}/`) || !isSimProgram(argv) || !alive(pid)) continue;
+    out.push({ pid, cmdline });
+  }
+  return out;
+}
+
+function isSimProgram(argv: readonly string[]): boolean {
+  const program = path.basename(argv[0] ?? '');
+  if (SIM_PROGRAMS.test(program)) return true;
+  // gitdock's agent and git server: `node .../gitdock.js agent ...` or `sim serve-git`.
+  const gitdock = argv.findIndex((a) => /gitdock(\.js)?$/.test(path.basename(a)));
+  if (gitdock === -1) return false;
+  const command = argv.slice(gitdock + 1, gitdock + 3).join(' ');
+  return command.startsWith('agent') || command === 'sim serve-git';
+}
+
+function readArgv(pid: number): string[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
+/** This process and every process above it (a shell, sudo, npx): never signalled. */
+function ancestorsOf(pid: number): Set<number> {
+  const out = new Set<number>();
+  for (let p = pid; p > 1 && !out.has(p); ) {
+    out.add(p);
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      // The parent pid follows the command name, which may hold spaces and ')'.
+      p = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      break;
+    }
   }
   return out;
 }

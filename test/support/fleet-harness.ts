@@ -13,8 +13,8 @@ import { FakeClock } from './fake-clock.js';
 import { FakeEngine } from './fake-engine.js';
 
 export const FLEET_REGISTRY = '127.0.0.1:5999/t';
-/** `crash` exits at once with code 3; the others run. */
-export type FleetRelease = 'v1' | 'v2' | 'v3' | 'v4' | 'crash';
+/** `crash` exits at once with code 3; `missing` is in no registry; the others run. */
+export type FleetRelease = 'v1' | 'v2' | 'v3' | 'v4' | 'crash' | 'missing';
 export const WAVE_POLL_MS = 2_000;
 
 /** One write of a report ref, in fake time. */
@@ -143,14 +143,15 @@ export class FleetHarness {
     this.rollout = rollout;
   }
 
-  /** A commit running `release` on every host. */
-  push(release: FleetRelease): string {
+  /** A commit running `release` on every host, with `extra` files (host manifests) beside. */
+  push(release: FleetRelease, extra: Record<string, string> = {}): string {
     const hosts = [...this.hosts.keys()].map((h) => `  ${h}: {}`).join('\n');
     const rollout = this.rollout ? `rollout:\n${this.rollout}\n` : '';
     return this.repo.push(
       {
         'gitdock.yaml': `hosts:\n${hosts}\n${rollout}`,
-        'services/web.yaml': `hosts: ["*"]\nimage: ${FLEET_REGISTRY}/app\ntag: "${release}"\nnetwork_mode: none\nrestart: unless-stopped\nupdate:\n  settle: 500ms\n`,
+        'services/web.yaml': serviceManifest(release, 'hosts: ["*"]\n'),
+        ...extra,
       },
       release,
     );
@@ -244,12 +245,23 @@ export class FleetHarness {
   }
 
   /** The tags of every `web` container on the host, whatever its state. */
-  async tags(name: string): Promise<string[]> {
+  async tags(name: string, service = 'web'): Promise<string[]> {
     const engine = this.hosts.get(name)!.engine;
     const containers = await engine.listContainers();
     return containers
-      .filter((c) => c.labels[LABELS.service] === 'web')
+      .filter((c) => c.labels[LABELS.service] === service)
       .map((c) => c.labels[LABELS.image]?.split(':').pop() ?? '');
+  }
+
+  /** How many pulls the host's engine was asked for, failed ones included. */
+  pullCalls(name: string): number {
+    return this.hosts.get(name)!.engine.callCount('pullImage');
+  }
+
+  /** The image references the host's engine pulled, in order. */
+  pulls(name: string): string[] {
+    const engine = this.hosts.get(name)!.engine;
+    return engine.journal.filter((e) => e.op === 'pull').map((e) => String(e.detail?.ref ?? ''));
   }
 
   private logFor(host: string): Log {
@@ -267,4 +279,9 @@ export class FleetHarness {
       child: () => this.logFor(host),
     } as unknown as Log;
   }
+}
+
+/** A manifest of the fleet's test image at `release` (a host file when `head` is empty). */
+export function serviceManifest(release: FleetRelease, head = ''): string {
+  return `${head}image: ${FLEET_REGISTRY}/app\ntag: "${release}"\nnetwork_mode: none\nrestart: unless-stopped\nupdate:\n  settle: 500ms\n`;
 }
