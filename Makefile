@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps build stack stack-down test test-unit test-integration check lint typecheck schemas bench demo demo-down clean
+.PHONY: help deps build stack stack-down test test-unit test-integration check lint typecheck schemas bench bench-fleet demo demo-down clean
 
 help:
 	@echo "make demo         set up everything; the agent runs examples/fleet on a local engine"
@@ -14,6 +14,7 @@ help:
 	@echo "make test-unit    the fast loop: pure core, no engine"
 	@echo "make check        build, typecheck, lint, all tests, schema drift"
 	@echo "make bench        benchmarks against docker-compose and the docker CLI"
+	@echo "make bench-fleet  the 16-host fleet bench on \`gitdock sim\` (root; RUNS=3 by default)"
 	@echo "make stack-down   stop the private dockerd and registry"
 
 $(NPM_STAMP): package.json package-lock.json
@@ -55,6 +56,14 @@ bench: build stack
 	npx tsx bench/apply.bench.ts
 	npx tsx bench/agent.bench.ts
 	npx tsx bench/compose.bench.ts
+
+# The fleet bench: a 16-host `gitdock sim` against bare docker, bytes per
+# host, the sim at idle, then 10 changed services against docker-compose
+# (bench/README.md). Needs root. RUNS=N repeats (default 3); BENCH_ARGS adds
+# options (e.g. BENCH_ARGS=--quick for a smoke run).
+RUNS ?= 3
+bench-fleet: build stack
+	npx tsx bench/fleet.bench.ts $(if $(filter --quick,$(BENCH_ARGS)),,--runs $(RUNS)) $(BENCH_ARGS)
 
 demo: build stack
 	bash scripts/demo.sh

@@ -22,8 +22,10 @@ const CONFIG_EVERY = 10;
 export interface ComposeProjectOptions {
   /** `127.0.0.1:PORT/gitdock-test/app` */
   repository: string;
-  /** The scenario "one changed": CHANGED_COMPOSE_SERVICE runs the changed tag. */
+  /** The scenario "changed": the services of `changedServiceNames(changedCount)` run the changed tag. */
   changed: boolean;
+  /** How many services the changed state moves (default 1: CHANGED_COMPOSE_SERVICE alone). */
+  changedCount?: number;
   /** First host port; service i publishes `127.0.0.1:(portBase + i - 1):8080`. */
   portBase: number;
   /** Writes `x-gitdock: { update: { settle } }` on every service (gitdock only; Compose ignores `x-*`). */
@@ -45,9 +47,26 @@ export function serviceNames(count = DEFAULT_SERVICE_COUNT): string[] {
   return Array.from({ length: count }, (_, i) => `svc-${String(i + 1).padStart(2, '0')}`);
 }
 
+/**
+ * The services the changed state moves to CHANGED_TAG: the last service of
+ * each of the first `count` chains (svc-05, svc-10, …). Nothing depends on
+ * them, so every tool replaces exactly these and nothing else.
+ */
+export function changedServiceNames(count = 1): string[] {
+  return Array.from(
+    { length: count },
+    (_, i) => `svc-${String((i + 1) * CHAIN_LENGTH).padStart(2, '0')}`,
+  );
+}
+
+/** The most services `changedServiceNames` can name in a project of `services`. */
+export function maxChangedServices(services: number): number {
+  return Math.floor(services / CHAIN_LENGTH);
+}
+
 /** The tag a service runs in a state of the workload. */
-export function composeTagOf(service: string, changed: boolean): string {
-  return changed && service === CHANGED_COMPOSE_SERVICE ? CHANGED_TAG : BASE_TAG;
+export function composeTagOf(service: string, changed: boolean, changedCount = 1): string {
+  return changed && changedServiceNames(changedCount).includes(service) ? CHANGED_TAG : BASE_TAG;
 }
 
 /** How many networks and volumes the project declares (for the report). */
@@ -77,7 +96,7 @@ export function composeProjectFiles(options: ComposeProjectOptions): Record<stri
     const n = i + 1;
     lines.push(
       `  ${name}:`,
-      `    image: ${options.repository}:${composeTagOf(name, options.changed)}`,
+      `    image: ${options.repository}:${composeTagOf(name, options.changed, options.changedCount)}`,
       '    environment:',
       '      APP_ENV: bench',
       '      LOG_LEVEL: info',

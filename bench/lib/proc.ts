@@ -1,6 +1,6 @@
 // Child processes for the bench: every command is bounded by a timeout and
 // timed from spawn to exit, which is what a user waiting at a shell sees.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 
 export interface RunOptions {
@@ -60,4 +60,56 @@ function describe(cmd: string, args: string[]): string {
 
 function tail(text: string, lines = 15): string {
   return text.trim().split('\n').slice(-lines).join('\n');
+}
+
+/**
+ * Like `run`, without blocking this process (so several run side by side,
+ * or the bench keeps polling meanwhile); kills the command after
+ * `timeoutMs` (default 120 s) and resolves with what it had.
+ */
+export function runAsync(
+  cmd: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(cmd, args, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+    });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      stderr = (stderr + c).slice(-64_000);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`${describe(cmd, args)}: ${err.message}`));
+    });
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr, ms: performance.now() - started });
+    });
+  });
+}
+
+/** `runAsync`, but a non-zero exit rejects with the end of the command's stderr. */
+export async function checkAsync(
+  cmd: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const r = await runAsync(cmd, args, options);
+  if (r.status !== 0) {
+    throw new Error(
+      `${describe(cmd, args)} exited with ${r.status ?? 'a signal'}: ${tail(r.stderr) || tail(r.stdout)}`,
+    );
+  }
+  return r;
 }
