@@ -606,6 +606,12 @@ function normalizeHealthcheck(
         ['test'],
         'test: a list must start with "CMD", "CMD-SHELL" or "NONE" (as Compose requires)',
       );
+    } else if (items.length === 1 && items[0] !== 'NONE') {
+      // dockerd 20.10 panics (and takes every container's health checks down with it) on this.
+      fail(
+        ['test'],
+        `test: a command must follow "${items[0]}"; to turn the image's check off, use disable: true`,
+      );
     } else test = items as string[];
   } else if (value.test !== undefined) fail(['test'], 'test: expected a string or a list');
   const ms = (field: string) =>

@@ -37,6 +37,10 @@ interface Case {
 
 // Every rejected single-file service manifest of the unit tests.
 const REJECTED: Case[] = [
+  // A health check without a command: dockerd 20.10 panics on it.
+  { name: 'healthcheck test: []', text: m('healthcheck:', '  test: []') },
+  { name: 'healthcheck test: [CMD]', text: m('healthcheck:', '  test: [CMD]') },
+  { name: 'healthcheck test: [CMD-SHELL]', text: m('healthcheck:', '  test: [CMD-SHELL]') },
   // fleet.test.ts: schema, fields and types
   { name: 'unknown field, with a close match', text: m('enviroment:', '  A: b') },
   { name: 'unknown field, case typo', text: yaml('Image: app', 'tag: "1.0"') },

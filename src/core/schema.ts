@@ -339,7 +339,18 @@ export const serviceSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        test: argv,
+        test: {
+          description:
+            'The check: a string run by the shell, or a list `["CMD", "curl", "-f", "http://localhost/"]` (`["CMD-SHELL", "..."]`, `["NONE"]`). A list needs a command after CMD or CMD-SHELL: dockerd 20.10 crashes on a check without one. To turn the image\'s check off, use `disable: true`.',
+          anyOf: [
+            argv.anyOf[0],
+            {
+              ...argv.anyOf[1],
+              minItems: 1,
+              not: { maxItems: 1, items: { enum: ['CMD', 'CMD-SHELL'] } },
+            },
+          ],
+        },
         interval: duration,
         timeout: duration,
         retries: { type: 'integer', minimum: 0, maximum: 2147483647 },

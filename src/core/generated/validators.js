@@ -2,7 +2,7 @@
 import func3Module from 'ajv/dist/runtime/ucs2length.js';
 
 export const validateService = validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/service.schema.json","title":"gitdock service","description":"One service on one or more Docker hosts. The service name is the file name without `.yaml`.","type":"object","additionalProperties":false,"required":["image"],"oneOf":[{"required":["tag"]},{"required":["digest"]}],"allOf":[{"if":{"properties":{"network_mode":{"type":"string","pattern":"^none$"}},"required":["network_mode"]},"then":{"properties":{"ports":{"description":"a container with network_mode none has no network to publish on: remove ports","type":"array","maxItems":0}}}},{"if":{"properties":{"network_mode":{"type":"string","pattern":"^host$"}},"required":["network_mode"]},"then":{"properties":{"ports":{"description":"the engine ignores ports with network_mode host (the container uses the host network directly): use no ports","type":"array","maxItems":0}}}},{"if":{"properties":{"network_mode":{"type":"string","pattern":"^container:"}},"required":["network_mode"]},"then":{"properties":{"ports":{"description":"a container with network_mode container:NAME shares that container's network: publish the ports on that service","type":"array","maxItems":0}}}}],"properties":{"image":{"description":"Image repository without tag or digest, e.g. `registry.example.com/appserver` (the tag goes in `tag`, the digest in `digest`).","type":"string","maxLength":255,"pattern":"^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]+)?/)?[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"},"tag":{"description":"Image tag to run (letters, digits, `_`, `.`, `-`; quote numbers like `\"1.0\"`). Exactly one of `tag` and `digest` is required.","type":"string","pattern":"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"},"digest":{"description":"Image digest to run: `sha256:` and 64 hex digits. Exactly one of `tag` and `digest`.","type":"string","pattern":"^sha256:[a-f0-9]{64}$"},"hosts":{"description":"Fleet files only: the hosts this service runs on, by name or glob (`web-*`, `db-?`, `web-[1-3]`; brackets closed, ranges in order).","type":"array","minItems":1,"items":{"type":"string","pattern":"^([a-z0-9*?_.-]|\\[(-|-?(\\.-[\\.0123456789_abcdefghijklmnopqrstuvwxyz]|0-[0123456789_abcdefghijklmnopqrstuvwxyz]|1-[123456789_abcdefghijklmnopqrstuvwxyz]|2-[23456789_abcdefghijklmnopqrstuvwxyz]|3-[3456789_abcdefghijklmnopqrstuvwxyz]|4-[456789_abcdefghijklmnopqrstuvwxyz]|5-[56789_abcdefghijklmnopqrstuvwxyz]|6-[6789_abcdefghijklmnopqrstuvwxyz]|7-[789_abcdefghijklmnopqrstuvwxyz]|8-[89_abcdefghijklmnopqrstuvwxyz]|9-[9_abcdefghijklmnopqrstuvwxyz]|_-[_abcdefghijklmnopqrstuvwxyz]|a-[abcdefghijklmnopqrstuvwxyz]|b-[bcdefghijklmnopqrstuvwxyz]|c-[cdefghijklmnopqrstuvwxyz]|d-[defghijklmnopqrstuvwxyz]|e-[efghijklmnopqrstuvwxyz]|f-[fghijklmnopqrstuvwxyz]|g-[ghijklmnopqrstuvwxyz]|h-[hijklmnopqrstuvwxyz]|i-[ijklmnopqrstuvwxyz]|j-[jklmnopqrstuvwxyz]|k-[klmnopqrstuvwxyz]|l-[lmnopqrstuvwxyz]|m-[mnopqrstuvwxyz]|n-[nopqrstuvwxyz]|o-[opqrstuvwxyz]|p-[pqrstuvwxyz]|q-[qrstuvwxyz]|r-[rstuvwxyz]|s-[stuvwxyz]|t-[tuvwxyz]|u-[uvwxyz]|v-[vwxyz]|w-[wxyz]|x-[xyz]|y-[yz]|z-[z]|[a-z0-9_.])+-?)\\])+$"}},"command":{"description":"Overrides the image CMD.","anyOf":[{"description":"A command line, split into words as a shell would (no expansion): quotes must be closed; no NUL characters.","type":"string","pattern":"^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"},{"type":"array","items":{"description":"One word of the command; no NUL characters.","type":"string","pattern":"^[^\\u0000]*$"}}]},"entrypoint":{"description":"Overrides the image ENTRYPOINT.","anyOf":[{"description":"A command line, split into words as a shell would (no expansion): quotes must be closed; no NUL characters.","type":"string","pattern":"^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"},{"type":"array","items":{"description":"One word of the command; no NUL characters.","type":"string","pattern":"^[^\\u0000]*$"}}]},"environment":{"description":"Environment variables, as a map or a list of `KEY=value`.","anyOf":[{"type":"object","propertyNames":{"pattern":"^[^=\\s\\u0000]+$"},"additionalProperties":{"anyOf":[{"description":"The value; no NUL characters (write `KEY: \"\"` for an empty string).","type":"string","pattern":"^[^\\u0000]*$"},{"type":["number","boolean"]}]}},{"type":"array","items":{"description":"A `KEY=value` entry: a name without `=` or whitespace, `=`, then the value (`KEY=` for an empty string); no NUL characters.","type":"string","pattern":"^[^=\\s\\u0000]+=[^\\u0000]*$"}}]},"env_file":{"description":"Files of `KEY=value` lines, relative to this manifest, read from the repo.","anyOf":[{"description":"A path relative to this manifest (not absolute), inside hosts/ or services/.","type":"string","pattern":"^[^/\\u0000][^\\u0000]*$"},{"type":"array","items":{"description":"A path relative to this manifest (not absolute), inside hosts/ or services/.","type":"string","pattern":"^[^/\\u0000][^\\u0000]*$"}}]},"ports":{"description":"Published ports: `\"8080:80\"`, `\"127.0.0.1:8080:80/udp\"` or the long form.","type":"array","items":{"anyOf":[{"description":"A port such as `\"80\"`, `\"8080:80\"`, `\"127.0.0.1:8080:80\"`, `\"127.0.0.1::80\"` or `\"[::1]:8080:80\"`, ports 1 to 65535, optionally with /tcp or /udp.","type":"string","pattern":"^((((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])|\\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\\]):(0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?:0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])|0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]):0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])|0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))(/(tcp|udp))?$"},{"type":"integer","minimum":1,"maximum":65535},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"anyOf":[{"type":"integer","minimum":1,"maximum":65535},{"description":"A host port from 1 to 65535.","type":"string","pattern":"^0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"}]},"host_ip":{"description":"An IPv4 or IPv6 address of the host, such as `127.0.0.1` or `::1`.","type":"string","pattern":"^(((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$"},"protocol":{"enum":["tcp","udp"]}}}]}},"volumes":{"description":"Mounts: `\"/host/path:/in/container:ro\"`, `\"named:/data\"` or the long form.","type":"array","items":{"anyOf":[{"description":"A mount such as `\"/srv/data:/data\"`, `\"/etc/app:/etc/app:ro\"` or `\"named:/data\"`: an absolute host path or a volume name (2+ letters, digits, `_`, `.`, `-`), then an absolute container path other than `/` and /proc (no `.` or `..` segments).","type":"string","pattern":"^(/[^:\\u0000]*|[a-zA-Z0-9][a-zA-Z0-9_.-]+):(?!/+proc(/|:|$))/[/\\\\]*(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+([/\\\\]+(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+)*[/\\\\]*(:(ro|rw))?$"},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string"},"target":{"description":"An absolute container path other than `/` and /proc, without `.` or `..` segments.","type":"string","pattern":"^(?!/+proc(/|:|$))/[/\\\\]*(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+([/\\\\]+(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+)*[/\\\\]*$"},"read_only":{"type":"boolean"}},"allOf":[{"if":{"properties":{"type":{"const":"bind"}},"required":["type"]},"then":{"required":["source"],"properties":{"source":{"description":"A bind mount source is an absolute path on the host, without `:` (the engine takes binds as `source:target`).","type":"string","pattern":"^/[^:\\u0000]*$"}}}},{"if":{"properties":{"type":{"const":"volume"}},"required":["type"]},"then":{"required":["source"],"properties":{"source":{"description":"A volume name: 2 or more letters, digits, `_`, `.` or `-`, starting with a letter or digit.","type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"}}}},{"if":{"properties":{"type":{"const":"tmpfs"}},"required":["type"]},"then":{"description":"A tmpfs mount has no source: remove it.","not":{"required":["source"]}}}]}]}},"network_mode":{"description":"`none`, `host`, `bridge`, `container:SERVICE` (another service on the same host) or a network name.","type":"string","pattern":"^(none|host|bridge|container:[a-z0-9][a-z0-9_.-]{1,62}|[a-zA-Z0-9][a-zA-Z0-9_.-]*)$"},"privileged":{"description":"Give the container extended privileges on the host (`docker run --privileged`). Default `false`.","type":"boolean"},"restart":{"description":"Restart policy: `no` (default), `always`, `unless-stopped`, `on-failure` or `on-failure:N`.","type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]{1,9})?)$"},"healthcheck":{"description":"Container health check, as in Compose.","type":"object","additionalProperties":false,"properties":{"test":{"anyOf":[{"description":"A command line, split into words as a shell would (no expansion): quotes must be closed; no NUL characters.","type":"string","pattern":"^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"},{"type":"array","items":{"description":"One word of the command; no NUL characters.","type":"string","pattern":"^[^\\u0000]*$"}}]},"interval":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h` (units largest first, each once).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"timeout":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h` (units largest first, each once).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"retries":{"type":"integer","minimum":0,"maximum":2147483647},"start_period":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h` (units largest first, each once).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"disable":{"type":"boolean"}}},"depends_on":{"description":"Services on this host to start before this one.","anyOf":[{"type":"array","items":{"description":"A service name.","type":"string","pattern":"^[a-z0-9][a-z0-9_.-]{1,62}$"},"uniqueItems":true},{"type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_.-]{1,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy"]}}}}]},"labels":{"description":"Container labels (`io.gitdock.*` is reserved).","anyOf":[{"type":"object","propertyNames":{"pattern":"^(?!io\\.gitdock\\.)[^=\\s]+$"},"additionalProperties":{"anyOf":[{"type":["string","number","boolean"]},{"type":"null"}]}},{"type":"array","items":{"description":"A label `key=value` (or `key`): a name without `=` or whitespace, not starting with `io.gitdock.` (reserved for gitdock).","type":"string","pattern":"^(?!io\\.gitdock\\.)[^=\\s]+(=.*)?$"}}]},"user":{"description":"User (and group) to run as: `name`, `uid`, `name:group` or `uid:gid` (ids 0 to 2147483647).","type":"string","pattern":"^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7]))(:([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])))?$"},"working_dir":{"description":"Working directory inside the container: an absolute path.","type":"string","pattern":"^/[^\\u0000]*$"},"stop_grace_period":{"description":"Time to wait after SIGTERM before SIGKILL: a duration such as `10s` or `1m30s`.","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"update":{"description":"How a changed service is replaced.","type":"object","additionalProperties":false,"properties":{"order":{"description":"`stop-first` (default): stop the old container, then start the new one. `start-first`: start the new one first (not with fixed host ports).","enum":["stop-first","start-first"]},"settle":{"description":"Without a HEALTHCHECK, how long the new container must run without exiting: a duration such as `2s` (the default).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"health_timeout":{"description":"With a HEALTHCHECK, how long to wait for `healthy`: a duration such as `60s` (the default).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"}}},"pull":{"description":"`missing` (default): pull only when the image is not on the host. `always`: pull on every apply.","enum":["missing","always"]}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://gitdock.dev/schemas/service.schema.json","title":"gitdock service","description":"One service on one or more Docker hosts. The service name is the file name without `.yaml`.","type":"object","additionalProperties":false,"required":["image"],"oneOf":[{"required":["tag"]},{"required":["digest"]}],"allOf":[{"if":{"properties":{"network_mode":{"type":"string","pattern":"^none$"}},"required":["network_mode"]},"then":{"properties":{"ports":{"description":"a container with network_mode none has no network to publish on: remove ports","type":"array","maxItems":0}}}},{"if":{"properties":{"network_mode":{"type":"string","pattern":"^host$"}},"required":["network_mode"]},"then":{"properties":{"ports":{"description":"the engine ignores ports with network_mode host (the container uses the host network directly): use no ports","type":"array","maxItems":0}}}},{"if":{"properties":{"network_mode":{"type":"string","pattern":"^container:"}},"required":["network_mode"]},"then":{"properties":{"ports":{"description":"a container with network_mode container:NAME shares that container's network: publish the ports on that service","type":"array","maxItems":0}}}}],"properties":{"image":{"description":"Image repository without tag or digest, e.g. `registry.example.com/appserver` (the tag goes in `tag`, the digest in `digest`).","type":"string","maxLength":255,"pattern":"^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]+)?/)?[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"},"tag":{"description":"Image tag to run (letters, digits, `_`, `.`, `-`; quote numbers like `\"1.0\"`). Exactly one of `tag` and `digest` is required.","type":"string","pattern":"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"},"digest":{"description":"Image digest to run: `sha256:` and 64 hex digits. Exactly one of `tag` and `digest`.","type":"string","pattern":"^sha256:[a-f0-9]{64}$"},"hosts":{"description":"Fleet files only: the hosts this service runs on, by name or glob (`web-*`, `db-?`, `web-[1-3]`; brackets closed, ranges in order).","type":"array","minItems":1,"items":{"type":"string","pattern":"^([a-z0-9*?_.-]|\\[(-|-?(\\.-[\\.0123456789_abcdefghijklmnopqrstuvwxyz]|0-[0123456789_abcdefghijklmnopqrstuvwxyz]|1-[123456789_abcdefghijklmnopqrstuvwxyz]|2-[23456789_abcdefghijklmnopqrstuvwxyz]|3-[3456789_abcdefghijklmnopqrstuvwxyz]|4-[456789_abcdefghijklmnopqrstuvwxyz]|5-[56789_abcdefghijklmnopqrstuvwxyz]|6-[6789_abcdefghijklmnopqrstuvwxyz]|7-[789_abcdefghijklmnopqrstuvwxyz]|8-[89_abcdefghijklmnopqrstuvwxyz]|9-[9_abcdefghijklmnopqrstuvwxyz]|_-[_abcdefghijklmnopqrstuvwxyz]|a-[abcdefghijklmnopqrstuvwxyz]|b-[bcdefghijklmnopqrstuvwxyz]|c-[cdefghijklmnopqrstuvwxyz]|d-[defghijklmnopqrstuvwxyz]|e-[efghijklmnopqrstuvwxyz]|f-[fghijklmnopqrstuvwxyz]|g-[ghijklmnopqrstuvwxyz]|h-[hijklmnopqrstuvwxyz]|i-[ijklmnopqrstuvwxyz]|j-[jklmnopqrstuvwxyz]|k-[klmnopqrstuvwxyz]|l-[lmnopqrstuvwxyz]|m-[mnopqrstuvwxyz]|n-[nopqrstuvwxyz]|o-[opqrstuvwxyz]|p-[pqrstuvwxyz]|q-[qrstuvwxyz]|r-[rstuvwxyz]|s-[stuvwxyz]|t-[tuvwxyz]|u-[uvwxyz]|v-[vwxyz]|w-[wxyz]|x-[xyz]|y-[yz]|z-[z]|[a-z0-9_.])+-?)\\])+$"}},"command":{"description":"Overrides the image CMD.","anyOf":[{"description":"A command line, split into words as a shell would (no expansion): quotes must be closed; no NUL characters.","type":"string","pattern":"^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"},{"type":"array","items":{"description":"One word of the command; no NUL characters.","type":"string","pattern":"^[^\\u0000]*$"}}]},"entrypoint":{"description":"Overrides the image ENTRYPOINT.","anyOf":[{"description":"A command line, split into words as a shell would (no expansion): quotes must be closed; no NUL characters.","type":"string","pattern":"^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"},{"type":"array","items":{"description":"One word of the command; no NUL characters.","type":"string","pattern":"^[^\\u0000]*$"}}]},"environment":{"description":"Environment variables, as a map or a list of `KEY=value`.","anyOf":[{"type":"object","propertyNames":{"pattern":"^[^=\\s\\u0000]+$"},"additionalProperties":{"anyOf":[{"description":"The value; no NUL characters (write `KEY: \"\"` for an empty string).","type":"string","pattern":"^[^\\u0000]*$"},{"type":["number","boolean"]}]}},{"type":"array","items":{"description":"A `KEY=value` entry: a name without `=` or whitespace, `=`, then the value (`KEY=` for an empty string); no NUL characters.","type":"string","pattern":"^[^=\\s\\u0000]+=[^\\u0000]*$"}}]},"env_file":{"description":"Files of `KEY=value` lines, relative to this manifest, read from the repo.","anyOf":[{"description":"A path relative to this manifest (not absolute), inside hosts/ or services/.","type":"string","pattern":"^[^/\\u0000][^\\u0000]*$"},{"type":"array","items":{"description":"A path relative to this manifest (not absolute), inside hosts/ or services/.","type":"string","pattern":"^[^/\\u0000][^\\u0000]*$"}}]},"ports":{"description":"Published ports: `\"8080:80\"`, `\"127.0.0.1:8080:80/udp\"` or the long form.","type":"array","items":{"anyOf":[{"description":"A port such as `\"80\"`, `\"8080:80\"`, `\"127.0.0.1:8080:80\"`, `\"127.0.0.1::80\"` or `\"[::1]:8080:80\"`, ports 1 to 65535, optionally with /tcp or /udp.","type":"string","pattern":"^((((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])|\\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\\]):(0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?:0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])|0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]):0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])|0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))(/(tcp|udp))?$"},{"type":"integer","minimum":1,"maximum":65535},{"type":"object","additionalProperties":false,"required":["target"],"properties":{"target":{"type":"integer","minimum":1,"maximum":65535},"published":{"anyOf":[{"type":"integer","minimum":1,"maximum":65535},{"description":"A host port from 1 to 65535.","type":"string","pattern":"^0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"}]},"host_ip":{"description":"An IPv4 or IPv6 address of the host, such as `127.0.0.1` or `::1`.","type":"string","pattern":"^(((25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$"},"protocol":{"enum":["tcp","udp"]}}}]}},"volumes":{"description":"Mounts: `\"/host/path:/in/container:ro\"`, `\"named:/data\"` or the long form.","type":"array","items":{"anyOf":[{"description":"A mount such as `\"/srv/data:/data\"`, `\"/etc/app:/etc/app:ro\"` or `\"named:/data\"`: an absolute host path or a volume name (2+ letters, digits, `_`, `.`, `-`), then an absolute container path other than `/` and /proc (no `.` or `..` segments).","type":"string","pattern":"^(/[^:\\u0000]*|[a-zA-Z0-9][a-zA-Z0-9_.-]+):(?!/+proc(/|:|$))/[/\\\\]*(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+([/\\\\]+(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+)*[/\\\\]*(:(ro|rw))?$"},{"type":"object","additionalProperties":false,"required":["type","target"],"properties":{"type":{"enum":["bind","volume","tmpfs"]},"source":{"type":"string"},"target":{"description":"An absolute container path other than `/` and /proc, without `.` or `..` segments.","type":"string","pattern":"^(?!/+proc(/|:|$))/[/\\\\]*(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+([/\\\\]+(?!\\.\\.?([/\\\\]|:|$))[^/\\\\:\\u0000]+)*[/\\\\]*$"},"read_only":{"type":"boolean"}},"allOf":[{"if":{"properties":{"type":{"const":"bind"}},"required":["type"]},"then":{"required":["source"],"properties":{"source":{"description":"A bind mount source is an absolute path on the host, without `:` (the engine takes binds as `source:target`).","type":"string","pattern":"^/[^:\\u0000]*$"}}}},{"if":{"properties":{"type":{"const":"volume"}},"required":["type"]},"then":{"required":["source"],"properties":{"source":{"description":"A volume name: 2 or more letters, digits, `_`, `.` or `-`, starting with a letter or digit.","type":"string","pattern":"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"}}}},{"if":{"properties":{"type":{"const":"tmpfs"}},"required":["type"]},"then":{"description":"A tmpfs mount has no source: remove it.","not":{"required":["source"]}}}]}]}},"network_mode":{"description":"`none`, `host`, `bridge`, `container:SERVICE` (another service on the same host) or a network name.","type":"string","pattern":"^(none|host|bridge|container:[a-z0-9][a-z0-9_.-]{1,62}|[a-zA-Z0-9][a-zA-Z0-9_.-]*)$"},"privileged":{"description":"Give the container extended privileges on the host (`docker run --privileged`). Default `false`.","type":"boolean"},"restart":{"description":"Restart policy: `no` (default), `always`, `unless-stopped`, `on-failure` or `on-failure:N`.","type":"string","pattern":"^(no|always|unless-stopped|on-failure(:[0-9]{1,9})?)$"},"healthcheck":{"description":"Container health check, as in Compose.","type":"object","additionalProperties":false,"properties":{"test":{"description":"The check: a string run by the shell, or a list `[\"CMD\", \"curl\", \"-f\", \"http://localhost/\"]` (`[\"CMD-SHELL\", \"...\"]`, `[\"NONE\"]`). A list needs a command after CMD or CMD-SHELL: dockerd 20.10 crashes on a check without one. To turn the image's check off, use `disable: true`.","anyOf":[{"description":"A command line, split into words as a shell would (no expansion): quotes must be closed; no NUL characters.","type":"string","pattern":"^([^'\"\\\\\\u0000]|\\\\[^\\u0000]|\\\\$|'[^'\\u0000]*'|\"([^\"\\\\\\u0000]|\\\\[^\\u0000])*\")*$"},{"type":"array","items":{"description":"One word of the command; no NUL characters.","type":"string","pattern":"^[^\\u0000]*$"},"minItems":1,"not":{"maxItems":1,"items":{"enum":["CMD","CMD-SHELL"]}}}]},"interval":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h` (units largest first, each once).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"timeout":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h` (units largest first, each once).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"retries":{"type":"integer","minimum":0,"maximum":2147483647},"start_period":{"description":"A duration such as `10s`, `1m30s`, `500ms` or `2h` (units largest first, each once).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"disable":{"type":"boolean"}}},"depends_on":{"description":"Services on this host to start before this one.","anyOf":[{"type":"array","items":{"description":"A service name.","type":"string","pattern":"^[a-z0-9][a-z0-9_.-]{1,62}$"},"uniqueItems":true},{"type":"object","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_.-]{1,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"condition":{"enum":["service_started","service_healthy"]}}}}]},"labels":{"description":"Container labels (`io.gitdock.*` is reserved).","anyOf":[{"type":"object","propertyNames":{"pattern":"^(?!io\\.gitdock\\.)[^=\\s]+$"},"additionalProperties":{"anyOf":[{"type":["string","number","boolean"]},{"type":"null"}]}},{"type":"array","items":{"description":"A label `key=value` (or `key`): a name without `=` or whitespace, not starting with `io.gitdock.` (reserved for gitdock).","type":"string","pattern":"^(?!io\\.gitdock\\.)[^=\\s]+(=.*)?$"}}]},"user":{"description":"User (and group) to run as: `name`, `uid`, `name:group` or `uid:gid` (ids 0 to 2147483647).","type":"string","pattern":"^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7]))(:([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])))?$"},"working_dir":{"description":"Working directory inside the container: an absolute path.","type":"string","pattern":"^/[^\\u0000]*$"},"stop_grace_period":{"description":"Time to wait after SIGTERM before SIGKILL: a duration such as `10s` or `1m30s`.","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"update":{"description":"How a changed service is replaced.","type":"object","additionalProperties":false,"properties":{"order":{"description":"`stop-first` (default): stop the old container, then start the new one. `start-first`: start the new one first (not with fixed host ports).","enum":["stop-first","start-first"]},"settle":{"description":"Without a HEALTHCHECK, how long the new container must run without exiting: a duration such as `2s` (the default).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},"health_timeout":{"description":"With a HEALTHCHECK, how long to wait for `healthy`: a duration such as `60s` (the default).","type":"string","pattern":"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"}}},"pull":{"description":"`missing` (default): pull only when the image is not on the host. `always`: pull on every apply.","enum":["missing","always"]}}};
 const pattern0 = new RegExp("^none$", "u");
 const pattern1 = new RegExp("^host$", "u");
 const pattern2 = new RegExp("^container:", "u");
@@ -1880,13 +1880,11 @@ var _valid15 = _errs149 === errors;
 valid49 = valid49 || _valid15;
 if(!valid49){
 const _errs151 = errors;
+const _errs153 = errors;
+const _errs154 = errors;
 if(Array.isArray(data41)){
-const len7 = data41.length;
-for(let i7=0; i7<len7; i7++){
-let data42 = data41[i7];
-if(typeof data42 === "string"){
-if(!pattern8.test(data42)){
-const err123 = {instancePath:instancePath+"/healthcheck/test/" + i7,schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]*$"},message:"must match pattern \""+"^[^\\u0000]*$"+"\""};
+if(data41.length > 1){
+const err123 = {};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1895,9 +1893,14 @@ vErrors.push(err123);
 }
 errors++;
 }
-}
 else {
-const err124 = {instancePath:instancePath+"/healthcheck/test/" + i7,schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var valid51 = true;
+const len7 = data41.length;
+for(let i7=0; i7<len7; i7++){
+let data42 = data41[i7];
+const _errs155 = errors;
+if(!((data42 === "CMD") || (data42 === "CMD-SHELL"))){
+const err124 = {};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1906,10 +1909,16 @@ vErrors.push(err124);
 }
 errors++;
 }
+var valid51 = _errs155 === errors;
+if(!valid51){
+break;
 }
 }
-else {
-const err125 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+}
+}
+var valid50 = _errs154 === errors;
+if(valid50){
+const err125 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/not",keyword:"not",params:{},message:"must NOT be valid"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1918,16 +1927,75 @@ vErrors.push(err125);
 }
 errors++;
 }
-var _valid15 = _errs151 === errors;
-valid49 = valid49 || _valid15;
+else {
+errors = _errs153;
+if(vErrors !== null){
+if(_errs153){
+vErrors.length = _errs153;
 }
-if(!valid49){
-const err126 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+vErrors = null;
+}
+}
+}
+if(Array.isArray(data41)){
+if(data41.length < 1){
+const err126 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err126];
 }
 else {
 vErrors.push(err126);
+}
+errors++;
+}
+const len8 = data41.length;
+for(let i8=0; i8<len8; i8++){
+let data43 = data41[i8];
+if(typeof data43 === "string"){
+if(!pattern8.test(data43)){
+const err127 = {instancePath:instancePath+"/healthcheck/test/" + i8,schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^[^\\u0000]*$"},message:"must match pattern \""+"^[^\\u0000]*$"+"\""};
+if(vErrors === null){
+vErrors = [err127];
+}
+else {
+vErrors.push(err127);
+}
+errors++;
+}
+}
+else {
+const err128 = {instancePath:instancePath+"/healthcheck/test/" + i8,schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err128];
+}
+else {
+vErrors.push(err128);
+}
+errors++;
+}
+}
+}
+else {
+const err129 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err129];
+}
+else {
+vErrors.push(err129);
+}
+errors++;
+}
+var _valid15 = _errs151 === errors;
+valid49 = valid49 || _valid15;
+}
+if(!valid49){
+const err130 = {instancePath:instancePath+"/healthcheck/test",schemaPath:"#/properties/healthcheck/properties/test/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err130];
+}
+else {
+vErrors.push(err130);
 }
 errors++;
 }
@@ -1944,59 +2012,10 @@ vErrors = null;
 }
 }
 if(data40.interval !== undefined){
-let data43 = data40.interval;
-if(typeof data43 === "string"){
-if(!pattern27.test(data43)){
-const err127 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/properties/healthcheck/properties/interval/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
-if(vErrors === null){
-vErrors = [err127];
-}
-else {
-vErrors.push(err127);
-}
-errors++;
-}
-}
-else {
-const err128 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/properties/healthcheck/properties/interval/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err128];
-}
-else {
-vErrors.push(err128);
-}
-errors++;
-}
-}
-if(data40.timeout !== undefined){
-let data44 = data40.timeout;
+let data44 = data40.interval;
 if(typeof data44 === "string"){
 if(!pattern27.test(data44)){
-const err129 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/properties/healthcheck/properties/timeout/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
-if(vErrors === null){
-vErrors = [err129];
-}
-else {
-vErrors.push(err129);
-}
-errors++;
-}
-}
-else {
-const err130 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/properties/healthcheck/properties/timeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err130];
-}
-else {
-vErrors.push(err130);
-}
-errors++;
-}
-}
-if(data40.retries !== undefined){
-let data45 = data40.retries;
-if(!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))){
-const err131 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err131 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/properties/healthcheck/properties/interval/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -2005,9 +2024,9 @@ vErrors.push(err131);
 }
 errors++;
 }
-if((typeof data45 == "number") && (isFinite(data45))){
-if(data45 > 2147483647 || isNaN(data45)){
-const err132 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647"};
+}
+else {
+const err132 = {instancePath:instancePath+"/healthcheck/interval",schemaPath:"#/properties/healthcheck/properties/interval/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -2016,8 +2035,12 @@ vErrors.push(err132);
 }
 errors++;
 }
-if(data45 < 0 || isNaN(data45)){
-const err133 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data40.timeout !== undefined){
+let data45 = data40.timeout;
+if(typeof data45 === "string"){
+if(!pattern27.test(data45)){
+const err133 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/properties/healthcheck/properties/timeout/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -2027,12 +2050,8 @@ vErrors.push(err133);
 errors++;
 }
 }
-}
-if(data40.start_period !== undefined){
-let data46 = data40.start_period;
-if(typeof data46 === "string"){
-if(!pattern27.test(data46)){
-const err134 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/properties/healthcheck/properties/start_period/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
+else {
+const err134 = {instancePath:instancePath+"/healthcheck/timeout",schemaPath:"#/properties/healthcheck/properties/timeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -2042,8 +2061,10 @@ vErrors.push(err134);
 errors++;
 }
 }
-else {
-const err135 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/properties/healthcheck/properties/start_period/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data40.retries !== undefined){
+let data46 = data40.retries;
+if(!(((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46))) && (isFinite(data46)))){
+const err135 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -2052,10 +2073,9 @@ vErrors.push(err135);
 }
 errors++;
 }
-}
-if(data40.disable !== undefined){
-if(typeof data40.disable !== "boolean"){
-const err136 = {instancePath:instancePath+"/healthcheck/disable",schemaPath:"#/properties/healthcheck/properties/disable/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if((typeof data46 == "number") && (isFinite(data46))){
+if(data46 > 2147483647 || isNaN(data46)){
+const err136 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -2064,10 +2084,8 @@ vErrors.push(err136);
 }
 errors++;
 }
-}
-}
-else {
-const err137 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data46 < 0 || isNaN(data46)){
+const err137 = {instancePath:instancePath+"/healthcheck/retries",schemaPath:"#/properties/healthcheck/properties/retries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -2077,18 +2095,12 @@ vErrors.push(err137);
 errors++;
 }
 }
-if(data.depends_on !== undefined){
-let data48 = data.depends_on;
-const _errs166 = errors;
-let valid52 = false;
-const _errs167 = errors;
-if(Array.isArray(data48)){
-const len8 = data48.length;
-for(let i8=0; i8<len8; i8++){
-let data49 = data48[i8];
-if(typeof data49 === "string"){
-if(!pattern30.test(data49)){
-const err138 = {instancePath:instancePath+"/depends_on/" + i8,schemaPath:"#/properties/depends_on/anyOf/0/items/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9_.-]{1,62}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9_.-]{1,62}$"+"\""};
+}
+if(data40.start_period !== undefined){
+let data47 = data40.start_period;
+if(typeof data47 === "string"){
+if(!pattern27.test(data47)){
+const err138 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/properties/healthcheck/properties/start_period/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -2099,7 +2111,7 @@ errors++;
 }
 }
 else {
-const err139 = {instancePath:instancePath+"/depends_on/" + i8,schemaPath:"#/properties/depends_on/anyOf/0/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err139 = {instancePath:instancePath+"/healthcheck/start_period",schemaPath:"#/properties/healthcheck/properties/start_period/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -2109,18 +2121,9 @@ vErrors.push(err139);
 errors++;
 }
 }
-let i9 = data48.length;
-let j0;
-if(i9 > 1){
-const indices0 = {};
-for(;i9--;){
-let item0 = data48[i9];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err140 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/0/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i9+" are identical)"};
+if(data40.disable !== undefined){
+if(typeof data40.disable !== "boolean"){
+const err140 = {instancePath:instancePath+"/healthcheck/disable",schemaPath:"#/properties/healthcheck/properties/disable/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -2128,14 +2131,11 @@ else {
 vErrors.push(err140);
 }
 errors++;
-break;
-}
-indices0[item0] = i9;
 }
 }
 }
 else {
-const err141 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/0/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err141 = {instancePath:instancePath+"/healthcheck",schemaPath:"#/properties/healthcheck/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -2144,16 +2144,19 @@ vErrors.push(err141);
 }
 errors++;
 }
-var _valid16 = _errs167 === errors;
-valid52 = valid52 || _valid16;
-if(!valid52){
-const _errs171 = errors;
-if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
-for(const key6 in data48){
-const _errs173 = errors;
-if(typeof key6 === "string"){
-if(!pattern30.test(key6)){
-const err142 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/1/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9_.-]{1,62}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9_.-]{1,62}$"+"\"",propertyName:key6};
+}
+if(data.depends_on !== undefined){
+let data49 = data.depends_on;
+const _errs169 = errors;
+let valid54 = false;
+const _errs170 = errors;
+if(Array.isArray(data49)){
+const len9 = data49.length;
+for(let i9=0; i9<len9; i9++){
+let data50 = data49[i9];
+if(typeof data50 === "string"){
+if(!pattern30.test(data50)){
+const err142 = {instancePath:instancePath+"/depends_on/" + i9,schemaPath:"#/properties/depends_on/anyOf/0/items/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9_.-]{1,62}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9_.-]{1,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -2163,9 +2166,8 @@ vErrors.push(err142);
 errors++;
 }
 }
-var valid56 = _errs173 === errors;
-if(!valid56){
-const err143 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/1/propertyNames",keyword:"propertyNames",params:{propertyName: key6},message:"property name must be valid"};
+else {
+const err143 = {instancePath:instancePath+"/depends_on/" + i9,schemaPath:"#/properties/depends_on/anyOf/0/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -2175,12 +2177,18 @@ vErrors.push(err143);
 errors++;
 }
 }
-for(const key7 in data48){
-let data50 = data48[key7];
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-for(const key8 in data50){
-if(!(key8 === "condition")){
-const err144 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+let i10 = data49.length;
+let j0;
+if(i10 > 1){
+const indices0 = {};
+for(;i10--;){
+let item0 = data49[i10];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err144 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/0/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i10+" are identical)"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -2188,12 +2196,14 @@ else {
 vErrors.push(err144);
 }
 errors++;
+break;
+}
+indices0[item0] = i10;
 }
 }
-if(data50.condition !== undefined){
-let data51 = data50.condition;
-if(!((data51 === "service_started") || (data51 === "service_healthy"))){
-const err145 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/condition",schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/properties/condition/enum",keyword:"enum",params:{allowedValues: schema11.properties.depends_on.anyOf[1].additionalProperties.properties.condition.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err145 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/0/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -2202,10 +2212,16 @@ vErrors.push(err145);
 }
 errors++;
 }
-}
-}
-else {
-const err146 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var _valid16 = _errs170 === errors;
+valid54 = valid54 || _valid16;
+if(!valid54){
+const _errs174 = errors;
+if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
+for(const key6 in data49){
+const _errs176 = errors;
+if(typeof key6 === "string"){
+if(!pattern30.test(key6)){
+const err146 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/1/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9_.-]{1,62}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9_.-]{1,62}$"+"\"",propertyName:key6};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -2215,9 +2231,9 @@ vErrors.push(err146);
 errors++;
 }
 }
-}
-else {
-const err147 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var valid58 = _errs176 === errors;
+if(!valid58){
+const err147 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/1/propertyNames",keyword:"propertyNames",params:{propertyName: key6},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -2226,11 +2242,13 @@ vErrors.push(err147);
 }
 errors++;
 }
-var _valid16 = _errs171 === errors;
-valid52 = valid52 || _valid16;
 }
-if(!valid52){
-const err148 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+for(const key7 in data49){
+let data51 = data49[key7];
+if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
+for(const key8 in data51){
+if(!(key8 === "condition")){
+const err148 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -2239,29 +2257,11 @@ vErrors.push(err148);
 }
 errors++;
 }
-else {
-errors = _errs166;
-if(vErrors !== null){
-if(_errs166){
-vErrors.length = _errs166;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.labels !== undefined){
-let data52 = data.labels;
-const _errs180 = errors;
-let valid59 = false;
-const _errs181 = errors;
-if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
-for(const key9 in data52){
-const _errs183 = errors;
-if(typeof key9 === "string"){
-if(!pattern32.test(key9)){
-const err149 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/propertyNames/pattern",keyword:"pattern",params:{pattern: "^(?!io\\.gitdock\\.)[^=\\s]+$"},message:"must match pattern \""+"^(?!io\\.gitdock\\.)[^=\\s]+$"+"\"",propertyName:key9};
+if(data51.condition !== undefined){
+let data52 = data51.condition;
+if(!((data52 === "service_started") || (data52 === "service_healthy"))){
+const err149 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/condition",schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/properties/condition/enum",keyword:"enum",params:{allowedValues: schema11.properties.depends_on.anyOf[1].additionalProperties.properties.condition.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -2271,9 +2271,9 @@ vErrors.push(err149);
 errors++;
 }
 }
-var valid60 = _errs183 === errors;
-if(!valid60){
-const err150 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/propertyNames",keyword:"propertyNames",params:{propertyName: key9},message:"property name must be valid"};
+}
+else {
+const err150 = {instancePath:instancePath+"/depends_on/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/depends_on/anyOf/1/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -2283,13 +2283,9 @@ vErrors.push(err150);
 errors++;
 }
 }
-for(const key10 in data52){
-let data53 = data52[key10];
-const _errs186 = errors;
-let valid62 = false;
-const _errs187 = errors;
-if(((typeof data53 !== "string") && (!((typeof data53 == "number") && (isFinite(data53))))) && (typeof data53 !== "boolean")){
-const err151 = {instancePath:instancePath+"/labels/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf/0/type",keyword:"type",params:{type: schema11.properties.labels.anyOf[0].additionalProperties.anyOf[0].type},message:"must be string,number,boolean"};
+}
+else {
+const err151 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -2298,12 +2294,11 @@ vErrors.push(err151);
 }
 errors++;
 }
-var _valid18 = _errs187 === errors;
-valid62 = valid62 || _valid18;
-if(!valid62){
-const _errs189 = errors;
-if(data53 !== null){
-const err152 = {instancePath:instancePath+"/labels/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
+var _valid16 = _errs174 === errors;
+valid54 = valid54 || _valid16;
+}
+if(!valid54){
+const err152 = {instancePath:instancePath+"/depends_on",schemaPath:"#/properties/depends_on/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -2312,11 +2307,29 @@ vErrors.push(err152);
 }
 errors++;
 }
-var _valid18 = _errs189 === errors;
-valid62 = valid62 || _valid18;
+else {
+errors = _errs169;
+if(vErrors !== null){
+if(_errs169){
+vErrors.length = _errs169;
 }
-if(!valid62){
-const err153 = {instancePath:instancePath+"/labels/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.labels !== undefined){
+let data53 = data.labels;
+const _errs183 = errors;
+let valid61 = false;
+const _errs184 = errors;
+if(data53 && typeof data53 == "object" && !Array.isArray(data53)){
+for(const key9 in data53){
+const _errs186 = errors;
+if(typeof key9 === "string"){
+if(!pattern32.test(key9)){
+const err153 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/propertyNames/pattern",keyword:"pattern",params:{pattern: "^(?!io\\.gitdock\\.)[^=\\s]+$"},message:"must match pattern \""+"^(?!io\\.gitdock\\.)[^=\\s]+$"+"\"",propertyName:key9};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -2325,21 +2338,10 @@ vErrors.push(err153);
 }
 errors++;
 }
-else {
-errors = _errs186;
-if(vErrors !== null){
-if(_errs186){
-vErrors.length = _errs186;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-}
-else {
-const err154 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var valid62 = _errs186 === errors;
+if(!valid62){
+const err154 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/propertyNames",keyword:"propertyNames",params:{propertyName: key9},message:"property name must be valid"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -2348,17 +2350,14 @@ vErrors.push(err154);
 }
 errors++;
 }
-var _valid17 = _errs181 === errors;
-valid59 = valid59 || _valid17;
-if(!valid59){
-const _errs191 = errors;
-if(Array.isArray(data52)){
-const len9 = data52.length;
-for(let i10=0; i10<len9; i10++){
-let data54 = data52[i10];
-if(typeof data54 === "string"){
-if(!pattern33.test(data54)){
-const err155 = {instancePath:instancePath+"/labels/" + i10,schemaPath:"#/properties/labels/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^(?!io\\.gitdock\\.)[^=\\s]+(=.*)?$"},message:"must match pattern \""+"^(?!io\\.gitdock\\.)[^=\\s]+(=.*)?$"+"\""};
+}
+for(const key10 in data53){
+let data54 = data53[key10];
+const _errs189 = errors;
+let valid64 = false;
+const _errs190 = errors;
+if(((typeof data54 !== "string") && (!((typeof data54 == "number") && (isFinite(data54))))) && (typeof data54 !== "boolean")){
+const err155 = {instancePath:instancePath+"/labels/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf/0/type",keyword:"type",params:{type: schema11.properties.labels.anyOf[0].additionalProperties.anyOf[0].type},message:"must be string,number,boolean"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -2367,9 +2366,12 @@ vErrors.push(err155);
 }
 errors++;
 }
-}
-else {
-const err156 = {instancePath:instancePath+"/labels/" + i10,schemaPath:"#/properties/labels/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid18 = _errs190 === errors;
+valid64 = valid64 || _valid18;
+if(!valid64){
+const _errs192 = errors;
+if(data54 !== null){
+const err156 = {instancePath:instancePath+"/labels/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -2378,10 +2380,11 @@ vErrors.push(err156);
 }
 errors++;
 }
+var _valid18 = _errs192 === errors;
+valid64 = valid64 || _valid18;
 }
-}
-else {
-const err157 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!valid64){
+const err157 = {instancePath:instancePath+"/labels/" + key10.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/labels/anyOf/0/additionalProperties/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -2390,11 +2393,21 @@ vErrors.push(err157);
 }
 errors++;
 }
-var _valid17 = _errs191 === errors;
-valid59 = valid59 || _valid17;
+else {
+errors = _errs189;
+if(vErrors !== null){
+if(_errs189){
+vErrors.length = _errs189;
 }
-if(!valid59){
-const err158 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err158 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -2403,23 +2416,17 @@ vErrors.push(err158);
 }
 errors++;
 }
-else {
-errors = _errs180;
-if(vErrors !== null){
-if(_errs180){
-vErrors.length = _errs180;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.user !== undefined){
-let data55 = data.user;
+var _valid17 = _errs184 === errors;
+valid61 = valid61 || _valid17;
+if(!valid61){
+const _errs194 = errors;
+if(Array.isArray(data53)){
+const len10 = data53.length;
+for(let i11=0; i11<len10; i11++){
+let data55 = data53[i11];
 if(typeof data55 === "string"){
-if(!pattern34.test(data55)){
-const err159 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/pattern",keyword:"pattern",params:{pattern: "^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7]))(:([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])))?$"},message:"must match pattern \""+"^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7]))(:([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])))?$"+"\""};
+if(!pattern33.test(data55)){
+const err159 = {instancePath:instancePath+"/labels/" + i11,schemaPath:"#/properties/labels/anyOf/1/items/pattern",keyword:"pattern",params:{pattern: "^(?!io\\.gitdock\\.)[^=\\s]+(=.*)?$"},message:"must match pattern \""+"^(?!io\\.gitdock\\.)[^=\\s]+(=.*)?$"+"\""};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -2430,7 +2437,7 @@ errors++;
 }
 }
 else {
-const err160 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err160 = {instancePath:instancePath+"/labels/" + i11,schemaPath:"#/properties/labels/anyOf/1/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2440,11 +2447,9 @@ vErrors.push(err160);
 errors++;
 }
 }
-if(data.working_dir !== undefined){
-let data56 = data.working_dir;
-if(typeof data56 === "string"){
-if(!pattern35.test(data56)){
-const err161 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/pattern",keyword:"pattern",params:{pattern: "^/[^\\u0000]*$"},message:"must match pattern \""+"^/[^\\u0000]*$"+"\""};
+}
+else {
+const err161 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2453,9 +2458,11 @@ vErrors.push(err161);
 }
 errors++;
 }
+var _valid17 = _errs194 === errors;
+valid61 = valid61 || _valid17;
 }
-else {
-const err162 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!valid61){
+const err162 = {instancePath:instancePath+"/labels",schemaPath:"#/properties/labels/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2464,12 +2471,23 @@ vErrors.push(err162);
 }
 errors++;
 }
+else {
+errors = _errs183;
+if(vErrors !== null){
+if(_errs183){
+vErrors.length = _errs183;
 }
-if(data.stop_grace_period !== undefined){
-let data57 = data.stop_grace_period;
-if(typeof data57 === "string"){
-if(!pattern27.test(data57)){
-const err163 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/properties/stop_grace_period/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.user !== undefined){
+let data56 = data.user;
+if(typeof data56 === "string"){
+if(!pattern34.test(data56)){
+const err163 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/pattern",keyword:"pattern",params:{pattern: "^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7]))(:([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])))?$"},message:"must match pattern \""+"^([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7]))(:([a-zA-Z_][a-zA-Z0-9_.-]{0,31}|([0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])))?$"+"\""};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2480,7 +2498,7 @@ errors++;
 }
 }
 else {
-const err164 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/properties/stop_grace_period/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err164 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2490,12 +2508,11 @@ vErrors.push(err164);
 errors++;
 }
 }
-if(data.update !== undefined){
-let data58 = data.update;
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-for(const key11 in data58){
-if(!(((key11 === "order") || (key11 === "settle")) || (key11 === "health_timeout"))){
-const err165 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(data.working_dir !== undefined){
+let data57 = data.working_dir;
+if(typeof data57 === "string"){
+if(!pattern35.test(data57)){
+const err165 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/pattern",keyword:"pattern",params:{pattern: "^/[^\\u0000]*$"},message:"must match pattern \""+"^/[^\\u0000]*$"+"\""};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2505,10 +2522,8 @@ vErrors.push(err165);
 errors++;
 }
 }
-if(data58.order !== undefined){
-let data59 = data58.order;
-if(!((data59 === "stop-first") || (data59 === "start-first"))){
-const err166 = {instancePath:instancePath+"/update/order",schemaPath:"#/properties/update/properties/order/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.order.enum},message:"must be equal to one of the allowed values"};
+else {
+const err166 = {instancePath:instancePath+"/working_dir",schemaPath:"#/properties/working_dir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2518,11 +2533,11 @@ vErrors.push(err166);
 errors++;
 }
 }
-if(data58.settle !== undefined){
-let data60 = data58.settle;
-if(typeof data60 === "string"){
-if(!pattern27.test(data60)){
-const err167 = {instancePath:instancePath+"/update/settle",schemaPath:"#/properties/update/properties/settle/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
+if(data.stop_grace_period !== undefined){
+let data58 = data.stop_grace_period;
+if(typeof data58 === "string"){
+if(!pattern27.test(data58)){
+const err167 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/properties/stop_grace_period/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2533,7 +2548,7 @@ errors++;
 }
 }
 else {
-const err168 = {instancePath:instancePath+"/update/settle",schemaPath:"#/properties/update/properties/settle/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err168 = {instancePath:instancePath+"/stop_grace_period",schemaPath:"#/properties/stop_grace_period/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2543,11 +2558,12 @@ vErrors.push(err168);
 errors++;
 }
 }
-if(data58.health_timeout !== undefined){
-let data61 = data58.health_timeout;
-if(typeof data61 === "string"){
-if(!pattern27.test(data61)){
-const err169 = {instancePath:instancePath+"/update/health_timeout",schemaPath:"#/properties/update/properties/health_timeout/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
+if(data.update !== undefined){
+let data59 = data.update;
+if(data59 && typeof data59 == "object" && !Array.isArray(data59)){
+for(const key11 in data59){
+if(!(((key11 === "order") || (key11 === "settle")) || (key11 === "health_timeout"))){
+const err169 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2557,8 +2573,10 @@ vErrors.push(err169);
 errors++;
 }
 }
-else {
-const err170 = {instancePath:instancePath+"/update/health_timeout",schemaPath:"#/properties/update/properties/health_timeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data59.order !== undefined){
+let data60 = data59.order;
+if(!((data60 === "stop-first") || (data60 === "start-first"))){
+const err170 = {instancePath:instancePath+"/update/order",schemaPath:"#/properties/update/properties/order/enum",keyword:"enum",params:{allowedValues: schema11.properties.update.properties.order.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2568,9 +2586,11 @@ vErrors.push(err170);
 errors++;
 }
 }
-}
-else {
-const err171 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data59.settle !== undefined){
+let data61 = data59.settle;
+if(typeof data61 === "string"){
+if(!pattern27.test(data61)){
+const err171 = {instancePath:instancePath+"/update/settle",schemaPath:"#/properties/update/properties/settle/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2580,10 +2600,8 @@ vErrors.push(err171);
 errors++;
 }
 }
-if(data.pull !== undefined){
-let data62 = data.pull;
-if(!((data62 === "missing") || (data62 === "always"))){
-const err172 = {instancePath:instancePath+"/pull",schemaPath:"#/properties/pull/enum",keyword:"enum",params:{allowedValues: schema11.properties.pull.enum},message:"must be equal to one of the allowed values"};
+else {
+const err172 = {instancePath:instancePath+"/update/settle",schemaPath:"#/properties/update/properties/settle/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2593,14 +2611,64 @@ vErrors.push(err172);
 errors++;
 }
 }
-}
-else {
-const err173 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data59.health_timeout !== undefined){
+let data62 = data59.health_timeout;
+if(typeof data62 === "string"){
+if(!pattern27.test(data62)){
+const err173 = {instancePath:instancePath+"/update/health_timeout",schemaPath:"#/properties/update/properties/health_timeout/pattern",keyword:"pattern",params:{pattern: "^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"},message:"must match pattern \""+"^(?!$)([0-9]{1,6}(\\.[0-9]{1,9})?h)?([0-9]{1,6}(\\.[0-9]{1,9})?m)?([0-9]{1,6}(\\.[0-9]{1,9})?s)?([0-9]{1,6}(\\.[0-9]{1,9})?ms)?([0-9]{1,6}(\\.[0-9]{1,9})?us)?([0-9]{1,6}(\\.[0-9]{1,9})?ns)?$"+"\""};
 if(vErrors === null){
 vErrors = [err173];
 }
 else {
 vErrors.push(err173);
+}
+errors++;
+}
+}
+else {
+const err174 = {instancePath:instancePath+"/update/health_timeout",schemaPath:"#/properties/update/properties/health_timeout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err174];
+}
+else {
+vErrors.push(err174);
+}
+errors++;
+}
+}
+}
+else {
+const err175 = {instancePath:instancePath+"/update",schemaPath:"#/properties/update/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err175];
+}
+else {
+vErrors.push(err175);
+}
+errors++;
+}
+}
+if(data.pull !== undefined){
+let data63 = data.pull;
+if(!((data63 === "missing") || (data63 === "always"))){
+const err176 = {instancePath:instancePath+"/pull",schemaPath:"#/properties/pull/enum",keyword:"enum",params:{allowedValues: schema11.properties.pull.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err176];
+}
+else {
+vErrors.push(err176);
+}
+errors++;
+}
+}
+}
+else {
+const err177 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err177];
+}
+else {
+vErrors.push(err177);
 }
 errors++;
 }
