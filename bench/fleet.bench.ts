@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { medianBySource, type ProfileSummary, summarizeProfile } from './lib/cpu-profile.js';
 import { benchServices, gitdockManifest } from './lib/fleet.js';
@@ -159,43 +159,17 @@ function parseOptions(argv: string[]): Options | undefined {
 const progress = (text: string) => process.stderr.write(`[bench] ${text}\n`);
 
 // ---------------------------------------------------------------------------
-// The sim, loaded from src/ (tsx): built in parallel with this bench, so its
-// absence is a clear error of the fleet part, not a crash of the whole run.
+// The sim, as `gitdock sim` runs it (src/sim/sim.ts).
 
-interface SimHostView {
-  name: string;
-  address: string;
-  dockerHost: string;
-  agentUrl: string;
-  dir: string;
-}
-
-interface SimApi {
-  simUp(o: {
-    repo: string;
-    dir: string;
-    hosts?: string;
-    branch?: string;
-    interval?: string;
-    gitdockBin?: string;
-    onProgress?: (line: string) => void;
-  }): Promise<{ hosts: SimHostView[] }>;
-  simPush(dir: string, rev: string): Promise<{ commit: string; unreached?: string[] }>;
-  simDown(dir: string): Promise<unknown>;
-}
+/** What the bench reads of a simulated host. */
+type SimHostView = Pick<
+  import('../src/sim/sim-state.js').SimState['hosts'][number],
+  'name' | 'address' | 'dockerHost' | 'agentUrl' | 'dir'
+>;
+type SimApi = Pick<typeof import('../src/sim/sim.js'), 'simUp' | 'simPush' | 'simDown'>;
 
 async function loadSim(): Promise<SimApi> {
-  const file = path.join(ROOT, 'src', 'sim', 'sim.ts');
-  if (!fs.existsSync(file)) {
-    throw new Error(
-      `${path.relative(ROOT, file)} is missing: this checkout has no \`gitdock sim\` yet, so the fleet part cannot run`,
-    );
-  }
-  const mod = (await import(pathToFileURL(file).href)) as Partial<SimApi>;
-  for (const fn of ['simUp', 'simPush', 'simDown'] as const) {
-    if (typeof mod[fn] !== 'function') throw new Error(`src/sim/sim.ts does not export ${fn}()`);
-  }
-  return mod as SimApi;
+  return import('../src/sim/sim.js');
 }
 
 // ---------------------------------------------------------------------------

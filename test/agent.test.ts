@@ -374,12 +374,19 @@ describe('gitdock agent', () => {
     await waitFor(async () => (await agent!.status()).lastAttemptedCommit === bad, {
       what: 'the crashing commit to be tried',
     });
+    // ...but its failure is, for the hosts of later waves.
+    await waitFor(async () => (await lsRemote()).includes(`${bad}\trefs/gitdock/failed/h1`), {
+      what: 'the failed ref at the crashing commit',
+    });
     const status = await agent!.status();
     expect(status.appliedRef).toEqual({ ref: 'refs/gitdock/applied/h1', reportedCommit: sha });
     const refs = lsRemote();
     expect(refs).toContain(`${sha}\trefs/gitdock/applied/h1`);
     expect(refs).toContain(`${bad}\trefs/heads/main`);
-    expect(refs.split('\n').filter((l) => l.includes('refs/gitdock/'))).toHaveLength(1);
+    expect(refs.split('\n').filter((l) => l.includes('refs/gitdock/'))).toEqual([
+      `${sha}\trefs/gitdock/applied/h1`,
+      `${bad}\trefs/gitdock/failed/h1`,
+    ]);
   });
 
   it('SIGTERM finishes the service in hand, skips the one not begun, leaves no temporary container', async () => {

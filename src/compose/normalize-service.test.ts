@@ -944,7 +944,10 @@ describe('errors and warnings name the field', () => {
     ],
     [{ healthcheck: { test: ['curl', 'x'] } }, 'healthcheck.test: a list must start with "CMD"'],
     [{ healthcheck: { test: ['CMD'] } }, 'healthcheck.test: a command must follow "CMD"'],
-    [{ healthcheck: { test: ['CMD-SHELL'] } }, 'healthcheck.test: a command must follow "CMD-SHELL"'],
+    [
+      { healthcheck: { test: ['CMD-SHELL'] } },
+      'healthcheck.test: a command must follow "CMD-SHELL"',
+    ],
     [{ healthcheck: { interval: '30' } }, 'services.web.healthcheck.interval: expected a duration'],
     [{ pull_policy: 'never' }, 'services.web.pull_policy: never is not supported'],
     [{ pull_policy: 'build' }, 'services.web.pull_policy: build is not supported'],

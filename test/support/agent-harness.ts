@@ -35,24 +35,19 @@ export interface LogLine {
   fields: Record<string, unknown>;
 }
 
-/** A branch in memory: commits are file trees; `push` moves the branch and tells the watcher. */
-class MemoryBranch implements BranchSource {
-  readonly description = 'memory://fleet';
-  readonly branch = 'main';
-  readonly remote = false;
-  readonly commits = new Map<string, Map<string, Uint8Array>>();
-  tip = '';
-  private onChange: ((reason: string) => void) | undefined;
-  private n = 0;
-
-  readonly git: GitSource = {
+/** Reads commits kept in memory as file trees; `main` and `HEAD` are `tip()`. */
+export function memoryGit(
+  commits: ReadonlyMap<string, ReadonlyMap<string, Uint8Array>>,
+  tip: () => string,
+): GitSource {
+  return {
     resolveRevision: async (rev) => {
-      const id = rev === 'HEAD' || rev === 'main' ? this.tip : rev;
-      if (!this.commits.has(id)) throw new GitdockError('GITDOCK_E_GIT_REV_NOT_FOUND', `no ${rev}`);
+      const id = rev === 'HEAD' || rev === 'main' ? tip() : rev;
+      if (!commits.has(id)) throw new GitdockError('GITDOCK_E_GIT_REV_NOT_FOUND', `no ${rev}`);
       return id;
     },
     readFiles: async (commit, include) => {
-      const files = this.commits.get(commit);
+      const files = commits.get(commit);
       if (!files) throw new GitdockError('GITDOCK_E_GIT_REV_NOT_FOUND', `no ${commit}`);
       const out = new Map<string, Uint8Array>();
       for (const [path, data] of files) {
@@ -63,6 +58,19 @@ class MemoryBranch implements BranchSource {
       return out;
     },
   };
+}
+
+/** A branch in memory: commits are file trees; `push` moves the branch and tells the watcher. */
+class MemoryBranch implements BranchSource {
+  readonly description = 'memory://fleet';
+  readonly branch = 'main';
+  readonly remote = false;
+  readonly commits = new Map<string, Map<string, Uint8Array>>();
+  tip = '';
+  private onChange: ((reason: string) => void) | undefined;
+  private n = 0;
+
+  readonly git: GitSource = memoryGit(this.commits, () => this.tip);
 
   push(files: Record<string, string>): string {
     const id = (++this.n).toString(16).padStart(40, '0');

@@ -5,10 +5,10 @@
 import { Agent } from '../../src/agent/agent.js';
 import { type BranchSource, reportsOf } from '../../src/agent/types.js';
 import type { AgentStatus } from '../../src/core/agent-status.js';
-import type { GitSource } from '../../src/core/git.js';
 import { LABELS } from '../../src/core/types.js';
 import { GitdockError } from '../../src/errors.js';
 import type { Log } from '../../src/log.js';
+import { memoryGit } from './agent-harness.js';
 import { FakeClock } from './fake-clock.js';
 import { FakeEngine } from './fake-engine.js';
 
@@ -55,25 +55,7 @@ class FleetRepo {
   /** A host's view of the repo (each agent watches on its own). */
   sourceFor(host: string, down: () => boolean): BranchSource {
     const repo = this;
-    const git: GitSource = {
-      resolveRevision: async (rev) => {
-        const id = rev === 'HEAD' || rev === 'main' ? repo.tip : rev;
-        if (!repo.commits.has(id))
-          throw new GitdockError('GITDOCK_E_GIT_REV_NOT_FOUND', `no ${rev}`);
-        return id;
-      },
-      readFiles: async (commit, include) => {
-        const files = repo.commits.get(commit);
-        if (!files) throw new GitdockError('GITDOCK_E_GIT_REV_NOT_FOUND', `no ${commit}`);
-        const out = new Map<string, Uint8Array>();
-        for (const [path, data] of files) {
-          const dirs = path.split('/').slice(0, -1);
-          const ok = dirs.every((_, i) => include(dirs.slice(0, i + 1).join('/'), true));
-          if (ok && include(path, false)) out.set(path, data);
-        }
-        return out;
-      },
-    };
+    const git = memoryGit(repo.commits, () => repo.tip);
     return {
       description: `memory://fleet (${host})`,
       branch: 'main',
