@@ -257,6 +257,21 @@ const REJECTED_CONFIGS: Case[] = [
     name: 'unknown field in gitdock.yaml',
     text: yaml('hosts:', '  web-1:', '    allow_emtpy: true'),
   },
+  // fleet-rollout.test.ts
+  { name: 'rollout without waves', text: yaml('rollout:', '  soak: 1m') },
+  { name: 'rollout: no wave', text: yaml('rollout:', '  waves: []') },
+  { name: 'rollout: an empty wave', text: yaml('rollout:', '  waves: [[]]') },
+  {
+    name: 'rollout: down_hosts ignore',
+    text: yaml('rollout:', '  waves: [[a1]]', '  down_hosts: ignore'),
+  },
+  { name: 'rollout: soak not a duration', text: yaml('rollout:', '  waves: [[a1]]', '  soak: 10') },
+  { name: 'rollout: a wave item with uppercase', text: yaml('rollout:', '  waves: [[Web-1]]') },
+  { name: 'max_parallel: 0', text: yaml('max_parallel: 0') },
+  {
+    name: 'hosts.<h>.max_parallel: 1.5',
+    text: yaml('hosts:', '  web-1:', '    max_parallel: 1.5'),
+  },
 ];
 
 /** Rejected by the CLI, not expressible in a single-file schema: why, for each. */
