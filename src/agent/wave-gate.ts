@@ -60,10 +60,10 @@ const SEEN_KEPT = 4;
  * commit, when this agent first saw it and when it first saw its gate open:
  * the soak and `down_after` run on this agent's own clock.
  *
- * The rule in force is the one of the commit the host runs now (its last
- * applied commit, or after a restart its own applied ref), so a commit
- * cannot switch off its own gate; a host that has applied nothing yet takes
- * the newest commit's rule.
+ * The rule in force is the one of the commit the host runs now (the one
+ * its last valid pass worked toward, or after a restart its own applied
+ * ref), so a commit cannot switch off its own gate; a host that has applied
+ * nothing yet takes the newest commit's rule.
  */
 export class WaveGate {
   private readonly seen = new Map<
