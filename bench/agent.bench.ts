@@ -33,6 +33,7 @@ import {
   watchEvents,
 } from './lib/engine-api.js';
 import { appRepository, BASE_TAG, CHANGED_TAG } from './lib/fleet.js';
+import { parseRuns, UsageError } from './lib/options.js';
 import { check, run } from './lib/proc.js';
 import {
   bringUpStack,
@@ -140,8 +141,6 @@ Options:
   -h, --help      show this help
 `;
 
-class UsageError extends Error {}
-
 interface Options {
   runs: number;
   idleSeconds: number;
@@ -166,11 +165,7 @@ function parseOptions(argv: string[]): Options | undefined {
   if (values.help) return undefined;
   if (values.quick && values.runs !== undefined)
     throw new UsageError('--quick and --runs exclude each other');
-  const runs = values.quick ? 2 : values.runs === undefined ? DEFAULT_RUNS : Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1 || runs > MAX_RUNS)
-    throw new UsageError(
-      `--runs must be a whole number from 1 to ${MAX_RUNS}, not "${values.runs}"`,
-    );
+  const runs = values.quick ? 2 : parseRuns(values.runs, DEFAULT_RUNS, MAX_RUNS);
   const idleSeconds =
     values.idle !== undefined ? Number(values.idle) : values.quick ? 10 : DEFAULT_IDLE_SECONDS;
   if (!Number.isFinite(idleSeconds) || idleSeconds < 1 || idleSeconds > 600)

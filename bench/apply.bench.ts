@@ -19,6 +19,7 @@ import {
   COMPOSE_PROJECT,
   HOST,
 } from './lib/fleet.js';
+import { parseRuns, UsageError } from './lib/options.js';
 import { check, run } from './lib/proc.js';
 import { buildReport, formatReport, type Machine, type Measurement } from './lib/report.js';
 import {
@@ -74,8 +75,6 @@ Options:
 Environment: GITDOCK_STACK_DIR, GITDOCK_REGISTRY_PORT choose the stack, as for the tests.
 `;
 
-class UsageError extends Error {}
-
 interface BenchOptions {
   runs: number;
   out: string;
@@ -97,12 +96,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
   if (values.help) return undefined;
   if (values.quick && values.runs !== undefined)
     throw new UsageError('--quick and --runs exclude each other');
-  const runs = values.quick ? 1 : values.runs === undefined ? DEFAULT_RUNS : Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1 || runs > MAX_RUNS) {
-    throw new UsageError(
-      `--runs must be a whole number from 1 to ${MAX_RUNS}, not "${values.runs}"`,
-    );
-  }
+  const runs = values.quick ? 1 : parseRuns(values.runs, DEFAULT_RUNS, MAX_RUNS);
   const out = values.out
     ? path.resolve(values.out)
     : path.join(ROOT, 'bench', 'results', 'apply.json');

@@ -29,6 +29,7 @@ import {
 import { apiRequest, socketPathOf } from './lib/engine-api.js';
 import { appRepository, HOST } from './lib/fleet.js';
 import { type BenchRepo, createBenchRepo } from './lib/git.js';
+import { parseRuns, parseWhole, UsageError } from './lib/options.js';
 import { check, run } from './lib/proc.js';
 import type { Machine } from './lib/report.js';
 import {
@@ -97,8 +98,6 @@ Options:
 Environment: GITDOCK_STACK_DIR, GITDOCK_REGISTRY_PORT choose the stack, as for the tests.
 `;
 
-class UsageError extends Error {}
-
 interface BenchOptions {
   runs: number;
   services: number;
@@ -126,20 +125,15 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
   if (values.help) return undefined;
   if (values.quick && values.runs !== undefined)
     throw new UsageError('--quick and --runs exclude each other');
-  const runs = values.quick ? 1 : values.runs === undefined ? DEFAULT_RUNS : Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1 || runs > MAX_RUNS) {
-    throw new UsageError(
-      `--runs must be a whole number from 1 to ${MAX_RUNS}, not "${values.runs}"`,
-    );
-  }
-  const services =
-    values.services !== undefined ? Number(values.services) : values.quick ? QUICK_SERVICES : 50;
+  const runs = values.quick ? 1 : parseRuns(values.runs, DEFAULT_RUNS, MAX_RUNS);
   // At least one chain of five (the changed service ends the first), at most two-digit names.
-  if (!Number.isInteger(services) || services < 5 || services > 99) {
-    throw new UsageError(
-      `--services must be a whole number from 5 to 99, not "${values.services}"`,
-    );
-  }
+  const services = parseWhole(
+    'services',
+    values.services,
+    values.quick ? QUICK_SERVICES : 50,
+    5,
+    99,
+  );
   const changed = values.changed === undefined ? 1 : Number(values.changed);
   if (!Number.isInteger(changed) || changed < 1 || changed > maxChangedServices(services)) {
     throw new UsageError(
