@@ -182,6 +182,21 @@ describe('local source', () => {
     expect(await source.head()).toBe(next);
   });
 
+  it("readReports() reads the hosts' applied and failed refs, packed or loose, and skips a .lock beside one", async () => {
+    const repo = await repoFor({ bare: true, files: { 'a.txt': '1\n' } });
+    const source = await openLocalSource({ dir: repo.bareDir!, branch: 'main' });
+    expect(await source.readReports!()).toEqual({ applied: new Map(), failed: new Map() });
+    const first = repo.rev();
+    await source.reportApplied('refs/gitdock/applied/h1', first);
+    repo.git(['pack-refs', '--all'], repo.bareDir!);
+    await source.reportApplied('refs/gitdock/failed/h2', first);
+    fs.writeFileSync(path.join(repo.bareDir!, 'refs/gitdock/failed/h3.lock'), `${first}\n`);
+    expect(await source.readReports!()).toEqual({
+      applied: new Map([['h1', first]]),
+      failed: new Map([['h2', first]]),
+    });
+  });
+
   it('refuses a bad branch name and a path that is not a repository', async () => {
     const repo = await repoFor({ bare: true, files: { 'a.txt': '1\n' } });
     for (const branch of ['', '../x', 'a..b', 'main.lock', 'a b', '/main', 'main/', 'HEAD']) {

@@ -4,20 +4,22 @@ import nodeFs from 'node:fs';
 import { listRefs, readCommit, resolveRef } from 'isomorphic-git';
 import type { AppliedRef } from '../core/fleet-status.js';
 import { isValidName } from '../core/names.js';
+import { type HostReports, reportsOf } from '../core/rollout.js';
 import { GitdockError, messageOf } from '../errors.js';
 
 const APPLIED_PREFIX = 'refs/gitdock/applied';
 const GITDOCK_PREFIX = 'refs/gitdock';
 
 /**
- * Every `refs/gitdock/<kind>/<host>` of a local repository (loose and
- * packed), as full ref name to commit id, reading no object: what waves
- * need to know of the other hosts, cheaply, on every pass that waits.
+ * Every host's report in a local repository (`refs/gitdock/applied/<host>`
+ * and `refs/gitdock/failed/<host>`, loose and packed), reading no object:
+ * what waves need to know of the other hosts, cheaply, on every pass that
+ * waits.
  */
-export async function readGitdockRefs(
+export async function readHostReports(
   gitdir: string,
   fs: typeof import('node:fs') = nodeFs,
-): Promise<Map<string, string>> {
+): Promise<HostReports> {
   const out = new Map<string, string>();
   for (const kind of ['applied', 'failed']) {
     const prefix = `${GITDOCK_PREFIX}/${kind}`;
@@ -28,7 +30,7 @@ export async function readGitdockRefs(
       if (oid !== undefined) out.set(ref, oid);
     }
   }
-  return out;
+  return reportsOf(out);
 }
 
 export interface ReadAppliedRefsOptions {

@@ -1,13 +1,13 @@
 import nodeFs from 'node:fs';
 import path from 'node:path';
 import type { FSWatcher } from 'chokidar';
-import { readGitdockRefs } from '../adapters/applied-refs.js';
+import { readHostReports } from '../adapters/applied-refs.js';
 import { writeRefAtomic } from '../adapters/git-ref-file.js';
 import { openGitSource } from '../adapters/git-source.js';
 import { GitdockError, isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import { type BackoffPolicy, backoffDelay } from './backoff.js';
-import { type BranchSource, reportsOf, type WatchState } from './types.js';
+import type { BranchSource, WatchState } from './types.js';
 
 /** How long after refs were packed the branch is looked at once more (see watchRefs()). */
 const RECHECK_AFTER_PACK_MS = 1000;
@@ -84,7 +84,7 @@ export async function openLocalSource(options: OpenLocalSourceOptions): Promise<
     },
 
     async readReports() {
-      return reportsOf(await readGitdockRefs(gitdir));
+      return readHostReports(gitdir);
     },
 
     watch(onChange, onState) {

@@ -17,10 +17,11 @@ import {
   splitUrlCredentials,
 } from '../adapters/git-http.js';
 import { openGitSource } from '../adapters/git-source.js';
+import { reportsOf } from '../core/rollout.js';
 import { GitdockError, isGitdockError, messageOf } from '../errors.js';
 import type { Log } from '../log.js';
 import { assertBranchName, assertReportRef } from './local-source.js';
-import { type BranchSource, reportsOf } from './types.js';
+import type { BranchSource } from './types.js';
 
 export interface OpenRemoteSourceOptions {
   /**

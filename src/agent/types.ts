@@ -75,15 +75,3 @@ export function appliedRef(host: string): string {
 export function failedRef(host: string): string {
   return `refs/gitdock/failed/${host}`;
 }
-
-/** Sorts `refs/gitdock/<kind>/<host>` refs (name to commit) into reports. */
-export function reportsOf(refs: Iterable<readonly [string, string]>): HostReports {
-  const applied = new Map<string, string>();
-  const failed = new Map<string, string>();
-  for (const [name, commit] of refs) {
-    const match = /^refs\/gitdock\/(applied|failed)\/([a-z0-9][a-z0-9_.-]*)$/.exec(name);
-    if (!match) continue;
-    (match[1] === 'applied' ? applied : failed).set(match[2]!, commit);
-  }
-  return { applied, failed };
-}

@@ -235,7 +235,7 @@ async function readFleetStatus(input: {
       if (settings.agent !== undefined) agents.set(host, settings.agent);
     }
   }
-  const [{ fetchAgentStatus }, { readAppliedRefs, readGitdockRefs }] = await Promise.all([
+  const [{ fetchAgentStatus }, { readAppliedRefs, readHostReports }] = await Promise.all([
     import('../adapters/agent-client.js'),
     import('../adapters/applied-refs.js'),
   ]);
@@ -248,13 +248,8 @@ async function readFleetStatus(input: {
     ),
     readAppliedRefs({ gitdir: git.gitdir, dir: values.repo }),
     // Only to show a release by waves; a repository whose refs cannot be listed was reported just above.
-    fleet.rollout ? readGitdockRefs(git.gitdir).catch(() => new Map<string, string>()) : undefined,
+    fleet.rollout ? readHostReports(git.gitdir).catch(() => undefined) : undefined,
   ]);
-  const failedRefs = new Map<string, string>();
-  for (const [ref, commit] of reportRefs ?? []) {
-    const host = /^refs\/gitdock\/failed\/(.+)$/.exec(ref)?.[1];
-    if (host) failedRefs.set(host, commit);
-  }
   const answers = new Map<string, AgentAnswer>(answerList);
 
   // The other commits whose desired state is needed: each answering agent's,
@@ -291,7 +286,10 @@ async function readFleetStatus(input: {
     desiredAt,
     now: Date.now(),
     ...(fleet.rollout
-      ? { rollout: { config: fleet.rollout, hosts: rolloutHosts(fleet.config) }, failedRefs }
+      ? {
+          rollout: { config: fleet.rollout, hosts: rolloutHosts(fleet.config) },
+          failedRefs: reportRefs?.failed ?? new Map<string, string>(),
+        }
       : {}),
   });
 }

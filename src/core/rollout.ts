@@ -14,6 +14,7 @@
  */
 import type { RolloutStatus } from './agent-status.js';
 import { matchesHost } from './host-selector.js';
+import { isValidName } from './names.js';
 
 /** gitdock.yaml `rollout`, parsed. */
 export interface RolloutConfig {
@@ -54,6 +55,18 @@ export interface HostReports {
   applied: ReadonlyMap<string, string>;
   /** `refs/gitdock/failed/<host>` by host: the commit a pass failed at. */
   failed: ReadonlyMap<string, string>;
+}
+
+/** Sorts `refs/gitdock/<kind>/<host>` refs (name to commit) into reports. */
+export function reportsOf(refs: Iterable<readonly [string, string]>): HostReports {
+  const applied = new Map<string, string>();
+  const failed = new Map<string, string>();
+  for (const [name, commit] of refs) {
+    const match = /^refs\/gitdock\/(applied|failed)\/(.+)$/.exec(name);
+    if (!match || !isValidName(match[2]!)) continue;
+    (match[1] === 'applied' ? applied : failed).set(match[2]!, commit);
+  }
+  return { applied, failed };
 }
 
 export interface GateInput {

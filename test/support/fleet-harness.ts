@@ -3,8 +3,9 @@
 // (refs/gitdock/applied|failed/<host>): releases by waves, run in fake time.
 // Nothing here touches disk, network or real time.
 import { Agent } from '../../src/agent/agent.js';
-import { type BranchSource, reportsOf } from '../../src/agent/types.js';
+import type { BranchSource } from '../../src/agent/types.js';
 import type { AgentStatus } from '../../src/core/agent-status.js';
+import { reportsOf } from '../../src/core/rollout.js';
 import { LABELS } from '../../src/core/types.js';
 import { GitdockError } from '../../src/errors.js';
 import type { Log } from '../../src/log.js';
